@@ -1,0 +1,81 @@
+"""The app factory: ``create_app(settings)`` builds the Litestar app; nothing reads settings at
+import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Litestar, Router, get
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from fleet import __version__
+from fleet.api.changes import list_changes, site_history
+from fleet.api.deps import DEPENDENCIES
+from fleet.api.inventory import inventory_routers
+from fleet.api.middleware import request_id_middleware
+from fleet.api.problems import EXCEPTION_HANDLERS
+from fleet.database import Database
+from fleet.logging import configure
+from fleet.settings import Settings
+
+API_DESCRIPTION = """
+fleet is the inventory of a police network's sites, devices and connectivity links.
+
+* Errors are RFC 9457 problem details (`application/problem+json`) naming the offending field.
+* Lists filter (`?country=NE&kind=border_crossing_land`, comma-separated values match any),
+  search (`q`), sort (`sort=name`, `sort=-name`) and page with `limit` and `next_cursor`.
+* Single objects carry an `ETag`; `PATCH` and `DELETE` need it back as `If-Match`
+  (428 without it, 412 with a stale one).
+* Every change is logged with actor, time, request id (`X-Request-ID`) and before/after.
+"""
+
+
+@get("/health", summary="Health check", operation_id="health", tags=["service"])
+async def health(state: State) -> dict[str, Any]:
+    db: Database = state.db
+    async with db.session() as session:
+        await session.execute(sa.text("SELECT 1"))
+    return {"status": "ok", "version": __version__}
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
+    """Build the API for ``settings``; pass ``database`` to share an engine (tests, CLI)."""
+    configure(settings.log_format, settings.log_level)
+    db = database or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if database is None:
+                await db.dispose()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=[*inventory_routers(), list_changes, site_history, health],
+    )
+    return Litestar(
+        route_handlers=[api],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware],
+        state=State({"db": db, "settings": settings}),
+        lifespan=[lifespan],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="fleet",
+            version=__version__,
+            description=API_DESCRIPTION,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,120 @@
+"""The change log over HTTP: every change, filtered by object and time, and a site's history."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from litestar import Request, Response, get
+from litestar.params import Parameter
+
+from fleet.api.deps import list_params
+from fleet.database import Database
+from fleet.errors import NotFound
+from fleet.inventory.changelog import public_change
+from fleet.inventory.choices import ChangeAction
+from fleet.inventory.models import ChangeRecord, Site
+from fleet.pagination import Filter, ListSpec, paginate
+from fleet.settings import Settings
+
+CHANGES = ListSpec(
+    filters={
+        "object_type": Filter(ChangeRecord.object_type, "site, device, link, country, device_model"),
+        "object_id": Filter(ChangeRecord.object_id, "Id of the object", integer=True),
+        "object_key": Filter(ChangeRecord.object_key, "Key of the object (site code, serial...)"),
+        "action": Filter(ChangeRecord.action, "create, update or delete", ChangeAction),
+        "actor": Filter(ChangeRecord.actor, "Who made the change"),
+        "country": Filter(ChangeRecord.country_code, "Country code(s)"),
+        "request_id": Filter(ChangeRecord.request_id, "The X-Request-ID of the change"),
+        "site_id": Filter(ChangeRecord.site_id, "Site id: the site and what is at it", integer=True),
+    },
+    sorts={"at": ChangeRecord.at, "id": ChangeRecord.id},
+    default_sort="-id",
+    id_column=ChangeRecord.id,
+)
+
+Since = Annotated[
+    datetime | None, Parameter(query="since", required=False, description="From this time (ISO 8601)")
+]
+Until = Annotated[
+    datetime | None, Parameter(query="until", required=False, description="Before this time (ISO 8601)")
+]
+
+
+def _window(statement: Any, since: datetime | None, until: datetime | None) -> Any:
+    if since is not None:
+        statement = statement.where(ChangeRecord.at >= since)
+    if until is not None:
+        statement = statement.where(ChangeRecord.at < until)
+    return statement
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return public_change(row[0])
+
+
+@get(
+    "/changes",
+    summary="List changes",
+    description="Every create, update and delete with actor, time, request id and the fields "
+    "before and after; newest first. Filter by object, actor, country and time.",
+    operation_id="list_changes",
+    tags=["changes"],
+)
+async def list_changes(
+    request: Request[Any, Any, Any],
+    db: Database,
+    settings: Settings,
+    since: Since = None,
+    until: Until = None,
+    object_type: Annotated[str | None, Parameter(query="object_type", required=False)] = None,
+    object_id: Annotated[int | None, Parameter(query="object_id", required=False)] = None,
+    actor: Annotated[str | None, Parameter(query="actor", required=False)] = None,
+    limit: Annotated[int | None, Parameter(query="limit", required=False)] = None,
+    cursor: Annotated[str | None, Parameter(query="cursor", required=False)] = None,
+) -> Response[dict[str, Any]]:
+    params = list_params(request, settings, ignore=("since", "until"))
+    statement = _window(sa.select(ChangeRecord), since, until)
+    async with db.session() as session:
+        page = await paginate(
+            session, statement, CHANGES, params, _public, max_limit=settings.page_size_max
+        )
+    return Response(page.as_dict())
+
+
+@get(
+    "/sites/{code:str}/history",
+    summary="A site's history",
+    description="Changes of the site and of the devices and links at it, newest first.",
+    operation_id="site_history",
+    tags=["sites", "changes"],
+)
+async def site_history(
+    request: Request[Any, Any, Any],
+    db: Database,
+    settings: Settings,
+    code: str,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int | None, Parameter(query="limit", required=False)] = None,
+    cursor: Annotated[str | None, Parameter(query="cursor", required=False)] = None,
+) -> Response[dict[str, Any]]:
+    params = list_params(request, settings, ignore=("since", "until"))
+    async with db.session() as session:
+        site_id = await session.scalar(sa.select(Site.id).where(Site.code == code))
+        if site_id is None:
+            # A deleted site's history is still there: find it by its key.
+            site_id = await session.scalar(
+                sa.select(ChangeRecord.object_id)
+                .where(ChangeRecord.object_type == "site", ChangeRecord.object_key == code)
+                .order_by(ChangeRecord.id.desc())
+                .limit(1)
+            )
+        if site_id is None:
+            raise NotFound(f"no site {code}")
+        statement = _window(sa.select(ChangeRecord), since, until).where(
+            ChangeRecord.site_id == site_id
+        )
+        page = await paginate(
+            session, statement, CHANGES, params, _public, max_limit=settings.page_size_max
+        )
+    return Response(page.as_dict())

@@ -1,0 +1,108 @@
+"""RFC 9457 problem details: one table maps every error to a status, a type slug and a title."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.exceptions.http_exceptions import MethodNotAllowedException
+
+from fleet import errors
+from fleet.logging import get_logger
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:fleet:problem:"
+log = get_logger("fleet.api")
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    status: int
+    slug: str
+    title: str
+
+
+# The one table: domain errors first, then the framework's own.
+PROBLEMS: dict[type[Exception], ProblemType] = {
+    errors.NotFound: ProblemType(404, "not-found", "Not found"),
+    errors.Conflict: ProblemType(409, "conflict", "Conflict with existing data"),
+    errors.InvalidInput: ProblemType(422, "invalid-input", "Invalid input"),
+    errors.PreconditionRequired: ProblemType(428, "precondition-required", "If-Match required"),
+    errors.PreconditionFailed: ProblemType(412, "precondition-failed", "Stale version"),
+    ValidationException: ProblemType(422, "validation", "Invalid input"),
+    NotFoundException: ProblemType(404, "not-found", "Not found"),
+    MethodNotAllowedException: ProblemType(405, "method-not-allowed", "Method not allowed"),
+    NotAuthorizedException: ProblemType(401, "unauthorized", "Authentication required"),
+    PermissionDeniedException: ProblemType(403, "forbidden", "Forbidden"),
+    ClientException: ProblemType(400, "bad-request", "Bad request"),
+}
+INTERNAL = ProblemType(500, "internal", "Internal error")
+
+
+def problem_type(exc: Exception) -> ProblemType:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]  # type: ignore[index]
+    if isinstance(exc, HTTPException):
+        return ProblemType(exc.status_code, "http-error", exc.detail or "Error")
+    return INTERNAL
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    found = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        field = str(item.get("key") or "")
+        found.append(
+            {"field": field or None, "source": item.get("source", "body"), "message": item.get("message")}
+        )
+    return found
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    kind = problem_type(exc)
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + kind.slug,
+        "title": kind.title,
+        "status": kind.status,
+        "instance": request.url.path,
+        "request_id": request.scope.get("state", {}).get("request_id"),
+    }
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.FleetError):
+        body["detail"] = exc.detail
+        if exc.field:
+            body["errors"] = [{"field": exc.field, "message": exc.detail}]
+        if isinstance(exc, errors.PreconditionFailed):
+            body["current_etag"] = exc.current_etag
+            headers["ETag"] = exc.current_etag
+    elif isinstance(exc, ValidationException):
+        body["errors"] = _validation_errors(exc)
+        fields = ", ".join(e["field"] for e in body["errors"] if e["field"]) or "the request"
+        body["detail"] = f"invalid value in {fields}"
+    elif isinstance(exc, HTTPException):
+        body["detail"] = exc.detail
+        headers.update(exc.headers or {})
+    else:
+        body["detail"] = "an unexpected error occurred; quote the request id when reporting it"
+        log.error("unhandled_error", path=request.url.path, exc_info=exc)
+    if kind.status < 500:
+        log.info("request_refused", status=kind.status, type=kind.slug, detail=body.get("detail"))
+    if body["request_id"]:
+        headers["X-Request-ID"] = body["request_id"]
+    return Response(body, status_code=kind.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: problem_response}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEMS", "MediaType", "problem_response"]

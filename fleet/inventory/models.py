@@ -1,0 +1,120 @@
+"""Inventory tables: countries, sites, the device catalogue, devices, links and the change log.
+
+Enumerated values are stored as short strings; the API schemas restrict them to the enums in
+``fleet.inventory.choices``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from fleet.models import Versioned, utcnow
+
+
+class Country(Versioned, table=True):
+    code: str = Field(max_length=2, unique=True, nullable=False)
+    name: str = Field(max_length=100, nullable=False)
+    region: str = Field(max_length=100, nullable=False, index=True)
+
+
+class Site(Versioned, table=True):
+    code: str = Field(max_length=40, unique=True, nullable=False)
+    name: str = Field(max_length=200, nullable=False)
+    kind: str = Field(max_length=32, nullable=False, index=True)
+    country_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("country.id", ondelete="RESTRICT"), nullable=False, index=True)
+    )
+    latitude: float = Field(nullable=False)
+    longitude: float = Field(nullable=False)
+    criticality: int = Field(default=3, nullable=False)
+    lifecycle: str = Field(default="active", max_length=16, nullable=False, index=True)
+    timezone: str = Field(default="UTC", max_length=64, nullable=False)
+    contact: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    notes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class DeviceModel(Versioned, table=True):
+    __tablename__ = "device_model"
+    __table_args__ = (sa.UniqueConstraint("manufacturer", "model"),)
+
+    slug: str = Field(max_length=80, unique=True, nullable=False)
+    manufacturer: str = Field(max_length=100, nullable=False)
+    model: str = Field(max_length=100, nullable=False)
+    kind: str = Field(max_length=32, nullable=False, index=True)
+    end_of_sale: date | None = Field(default=None)
+    end_of_support: date | None = Field(default=None)
+    recommended_firmware: str | None = Field(default=None, max_length=64)
+    minimum_firmware: str | None = Field(default=None, max_length=64)
+
+
+class Device(Versioned, table=True):
+    site_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True)
+    )
+    model_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("device_model.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
+    )
+    serial: str = Field(max_length=80, unique=True, nullable=False)
+    asset_tag: str | None = Field(default=None, max_length=80, unique=True)
+    hostname: str | None = Field(default=None, max_length=253)
+    management_address: str | None = Field(default=None, max_length=64)
+    firmware_version: str | None = Field(default=None, max_length=64)
+    installed_on: date | None = Field(default=None)
+    warranty_until: date | None = Field(default=None)
+    lifecycle: str = Field(default="planned", max_length=16, nullable=False, index=True)
+    parent_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("device.id", ondelete="RESTRICT"), nullable=True, index=True),
+    )
+    notes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Link(Versioned, table=True):
+    site_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True)
+    )
+    circuit_id: str = Field(max_length=80, unique=True, nullable=False)
+    medium: str = Field(max_length=16, nullable=False, index=True)
+    provider: str = Field(max_length=100, nullable=False)
+    bandwidth_kbps: int = Field(nullable=False)
+    terminating_device_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("device.id", ondelete="RESTRICT"), nullable=True, index=True),
+    )
+    far_end_site_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=True, index=True),
+    )
+    encrypted: bool = Field(default=True, nullable=False)
+    role: str = Field(default="primary", max_length=16, nullable=False)
+    lifecycle: str = Field(default="active", max_length=16, nullable=False, index=True)
+    notes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ChangeRecord(SQLModel, table=True):
+    """One create, update or delete of one object, with who, when, from which request, and the
+    fields before and after (``{"field": {"before": x, "after": y}}``)."""
+
+    __tablename__ = "change_record"
+    __table_args__ = (sa.Index("ix_change_record_object", "object_type", "object_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False, index=True
+    )
+    actor: str = Field(max_length=120, nullable=False)
+    request_id: str | None = Field(default=None, max_length=64, index=True)
+    action: str = Field(max_length=8, nullable=False)
+    object_type: str = Field(max_length=32, nullable=False)
+    object_id: int = Field(nullable=False)
+    object_key: str = Field(max_length=120, nullable=False)
+    site_id: int | None = Field(default=None, index=True)
+    country_code: str | None = Field(default=None, max_length=2, index=True)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)

@@ -1,0 +1,397 @@
+"""The five inventory resources, declared once: how each is selected with its references, how
+it is shown, what its lists filter and sort by, which of its fields point at other objects, and
+the rules that span objects. ``fleet.inventory.service`` runs every operation from these."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+
+from fleet.errors import InvalidInput
+from fleet.inventory import schemas
+from fleet.inventory.choices import (
+    DeviceKind,
+    DeviceLifecycle,
+    LinkLifecycle,
+    LinkMedium,
+    LinkRole,
+    SiteKind,
+    SiteLifecycle,
+)
+from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
+from fleet.models import Versioned
+from fleet.pagination import Filter, ListSpec
+
+# Fields every representation ends with.
+META = ("version", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An input field that names another object: ``field`` holds the other object's ``key``;
+    the table stores its id in ``column``."""
+
+    field: str
+    column: str
+    target: type[Versioned]
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Dependent:
+    """Objects that point at this one and so forbid deleting it."""
+
+    label: str
+    table: type[Versioned]
+    column: str
+
+
+Rule = Callable[[AsyncSession, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # the object type, as in the change log ("site")
+    plural: str  # the URL segment ("sites")
+    table: type[Versioned]
+    key: str  # the column that names an object in its URL
+    fields: tuple[str, ...]  # the representation, in order (without id and META)
+    create_schema: type[schemas.Strict]
+    update_schema: type[schemas.Strict]
+    select: Callable[[], Select[Any]]
+    list_spec: ListSpec
+    refs: tuple[Ref, ...] = ()
+    unique: tuple[str, ...] = ()  # unique fields, checked before writing for a clear error
+    dependents: tuple[Dependent, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    description: str = ""
+    # Lists a detail can embed with ``?embed=``: name -> (resource name, filter on that list).
+    embeds: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def key_column(self) -> Any:
+        return getattr(self.table, self.key)
+
+    def public(self, row: Any) -> dict[str, Any]:
+        """The API representation of one selected row (the object plus its labelled columns)."""
+        obj = row[0]
+        mapping = row._mapping
+        out: dict[str, Any] = {"id": obj.id}
+        for name in self.fields:
+            out[name] = mapping[name] if name in mapping else getattr(obj, name)
+        for name in META:
+            out[name] = getattr(obj, name)
+        return out
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready form of a field value (for the change log and exports)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+# --- countries ---------------------------------------------------------------------------
+
+COUNTRY = Resource(
+    name="country",
+    plural="countries",
+    table=Country,
+    key="code",
+    fields=("code", "name", "region"),
+    create_schema=schemas.CountryCreate,
+    update_schema=schemas.CountryUpdate,
+    select=lambda: sa.select(Country),
+    list_spec=ListSpec(
+        filters={"region": Filter(Country.region, "Region, e.g. Sahel")},
+        sorts={"code": Country.code, "name": Country.name, "region": Country.region},
+        default_sort="code",
+        search=(Country.code, Country.name),
+        search_description="Text in the code or name",
+        id_column=Country.id,
+    ),
+    unique=("code",),
+    dependents=(Dependent("sites", Site, "country_id"),),
+    description="Countries of the network (ISO 3166-1 alpha-2).",
+)
+
+# --- sites -------------------------------------------------------------------------------
+
+
+def _select_sites() -> Select[Any]:
+    return sa.select(Site, Country.code.label("country")).join(Country, Site.country_id == Country.id)
+
+
+SITE = Resource(
+    name="site",
+    plural="sites",
+    table=Site,
+    key="code",
+    fields=(
+        "code", "name", "kind", "country", "latitude", "longitude", "criticality", "lifecycle",
+        "timezone", "contact", "tags", "notes",
+    ),
+    create_schema=schemas.SiteCreate,
+    update_schema=schemas.SiteUpdate,
+    select=_select_sites,
+    list_spec=ListSpec(
+        filters={
+            "country": Filter(Country.code, "Country code(s), comma-separated"),
+            "kind": Filter(Site.kind, "Site kind(s)", SiteKind),
+            "lifecycle": Filter(Site.lifecycle, "Lifecycle(s)", SiteLifecycle),
+            "criticality": Filter(Site.criticality, "Criticality 1-5", integer=True),
+        },
+        sorts={
+            "code": Site.code, "name": Site.name, "kind": Site.kind,
+            "criticality": Site.criticality, "updated_at": Site.updated_at,
+        },
+        default_sort="code",
+        search=(Site.code, Site.name),
+        search_description="Text in the code or name",
+        id_column=Site.id,
+    ),
+    refs=(Ref("country", "country_id", Country, "code", "country"),),
+    unique=("code",),
+    dependents=(
+        Dependent("devices", Device, "site_id"),
+        Dependent("links", Link, "site_id"),
+        Dependent("links that end at it", Link, "far_end_site_id"),
+    ),
+    description="Sites: headquarters, bureaus and border crossing points.",
+    embeds={"devices": ("device", "site"), "links": ("link", "site")},
+)
+
+# --- device models -----------------------------------------------------------------------
+
+
+async def _model_kind_is_stable(session: AsyncSession, model: DeviceModel) -> None:
+    """A model's kind is part of every device's representation: it may change only unused."""
+    history = sa.inspect(model).attrs.kind.history
+    if model.id is None or not history.deleted:
+        return
+    used = await session.scalar(
+        sa.select(sa.func.count()).select_from(Device).where(Device.model_id == model.id)
+    )
+    if used:
+        raise InvalidInput(
+            f"the kind of {model.slug} cannot change while {used} devices use it", field="kind"
+        )
+
+
+DEVICE_MODEL = Resource(
+    name="device_model",
+    plural="device-models",
+    table=DeviceModel,
+    key="slug",
+    fields=(
+        "slug", "manufacturer", "model", "kind", "end_of_sale", "end_of_support",
+        "recommended_firmware", "minimum_firmware",
+    ),
+    create_schema=schemas.DeviceModelCreate,
+    update_schema=schemas.DeviceModelUpdate,
+    select=lambda: sa.select(DeviceModel),
+    list_spec=ListSpec(
+        filters={
+            "kind": Filter(DeviceModel.kind, "Device kind(s)", DeviceKind),
+            "manufacturer": Filter(DeviceModel.manufacturer, "Manufacturer(s)"),
+        },
+        sorts={
+            "slug": DeviceModel.slug, "manufacturer": DeviceModel.manufacturer,
+            "model": DeviceModel.model, "kind": DeviceModel.kind,
+        },
+        default_sort="slug",
+        search=(DeviceModel.slug, DeviceModel.manufacturer, DeviceModel.model),
+        search_description="Text in the slug, manufacturer or model",
+        id_column=DeviceModel.id,
+    ),
+    unique=("slug",),
+    dependents=(Dependent("devices", Device, "model_id"),),
+    rules=(_model_kind_is_stable,),
+    description="The device catalogue: manufacturer, model, kind, support dates, firmware.",
+)
+
+# --- devices -----------------------------------------------------------------------------
+
+DeviceSite = aliased(Site, name="device_site")
+DeviceCountry = aliased(Country, name="device_country")
+
+
+def _select_devices() -> Select[Any]:
+    return (
+        sa.select(
+            Device,
+            DeviceSite.code.label("site"),
+            DeviceCountry.code.label("country"),
+            DeviceModel.slug.label("model"),
+            DeviceModel.kind.label("kind"),
+        )
+        .join(DeviceSite, Device.site_id == DeviceSite.id)
+        .join(DeviceCountry, DeviceSite.country_id == DeviceCountry.id)
+        .join(DeviceModel, Device.model_id == DeviceModel.id)
+    )
+
+
+async def _device_topology(session: AsyncSession, device: Device) -> None:
+    """A parent is at the same site and no loop forms; children and terminated links follow
+    a device only to its own site."""
+    if device.parent_id is not None:
+        if device.id is not None and device.parent_id == device.id:
+            raise InvalidInput("a device cannot be its own parent", field="parent_id")
+        parent = await session.get(Device, device.parent_id)
+        assert parent is not None  # resolved before the rules run
+        if parent.site_id != device.site_id:
+            raise InvalidInput(
+                f"parent device {parent.serial} is at another site", field="parent_id"
+            )
+        seen = {device.id}
+        while parent is not None and parent.parent_id is not None:
+            if parent.parent_id in seen or parent.parent_id == device.id:
+                raise InvalidInput("parent_id would make a loop of parents", field="parent_id")
+            seen.add(parent.id)
+            parent = await session.get(Device, parent.parent_id)
+    if device.id is None or not sa.inspect(device).attrs.site_id.history.deleted:
+        return
+    children = await session.scalar(
+        sa.select(sa.func.count()).select_from(Device).where(Device.parent_id == device.id)
+    )
+    links = await session.scalar(
+        sa.select(sa.func.count()).select_from(Link).where(Link.terminating_device_id == device.id)
+    )
+    if children or links:
+        raise InvalidInput(
+            f"device {device.serial} cannot move: {children} devices are reached through it and "
+            f"{links} links end on it at its current site",
+            field="site",
+        )
+
+
+DEVICE = Resource(
+    name="device",
+    plural="devices",
+    table=Device,
+    key="id",
+    fields=(
+        "serial", "site", "country", "model", "kind", "asset_tag", "hostname",
+        "management_address", "firmware_version", "installed_on", "warranty_until",
+        "lifecycle", "parent_id", "notes",
+    ),
+    create_schema=schemas.DeviceCreate,
+    update_schema=schemas.DeviceUpdate,
+    select=_select_devices,
+    list_spec=ListSpec(
+        filters={
+            "country": Filter(DeviceCountry.code, "Country code(s)"),
+            "site": Filter(DeviceSite.code, "Site code(s)"),
+            "kind": Filter(DeviceModel.kind, "Device kind(s)", DeviceKind),
+            "model": Filter(DeviceModel.slug, "Device model slug(s)"),
+            "lifecycle": Filter(Device.lifecycle, "Lifecycle(s)", DeviceLifecycle),
+            "serial": Filter(Device.serial, "Serial number(s)"),
+            "parent_id": Filter(Device.parent_id, "Parent device id(s)", integer=True),
+        },
+        sorts={
+            "id": Device.id, "serial": Device.serial, "lifecycle": Device.lifecycle,
+            "updated_at": Device.updated_at, "site": DeviceSite.code,
+        },
+        default_sort="id",
+        search=(Device.serial, Device.hostname, Device.asset_tag, Device.management_address),
+        search_description="Text in the serial, hostname, asset tag or management address",
+        id_column=Device.id,
+    ),
+    refs=(
+        Ref("site", "site_id", Site, "code", "site"),
+        Ref("model", "model_id", DeviceModel, "slug", "device model"),
+        Ref("parent_id", "parent_id", Device, "id", "device"),
+    ),
+    unique=("serial", "asset_tag"),
+    dependents=(
+        Dependent("devices reached through it", Device, "parent_id"),
+        Dependent("links ending on it", Link, "terminating_device_id"),
+    ),
+    rules=(_device_topology,),
+    description="Devices: every unit of equipment, where it is and what runs on it.",
+)
+
+# --- links -------------------------------------------------------------------------------
+
+LinkSite = aliased(Site, name="link_site")
+LinkCountry = aliased(Country, name="link_country")
+FarEnd = aliased(Site, name="far_end")
+
+
+def _select_links() -> Select[Any]:
+    return (
+        sa.select(
+            Link,
+            LinkSite.code.label("site"),
+            LinkCountry.code.label("country"),
+            FarEnd.code.label("far_end_site"),
+        )
+        .join(LinkSite, Link.site_id == LinkSite.id)
+        .join(LinkCountry, LinkSite.country_id == LinkCountry.id)
+        .outerjoin(FarEnd, Link.far_end_site_id == FarEnd.id)
+    )
+
+
+async def _link_topology(session: AsyncSession, link: Link) -> None:
+    if link.terminating_device_id is not None:
+        device = await session.get(Device, link.terminating_device_id)
+        assert device is not None
+        if device.site_id != link.site_id:
+            raise InvalidInput(
+                f"terminating device {device.serial} is at another site",
+                field="terminating_device_id",
+            )
+    if link.far_end_site_id is not None and link.far_end_site_id == link.site_id:
+        raise InvalidInput("a link's far end is another site", field="far_end_site")
+
+
+LINK = Resource(
+    name="link",
+    plural="links",
+    table=Link,
+    key="id",
+    fields=(
+        "circuit_id", "site", "country", "medium", "provider", "bandwidth_kbps",
+        "terminating_device_id", "far_end_site", "encrypted", "role", "lifecycle", "notes",
+    ),
+    create_schema=schemas.LinkCreate,
+    update_schema=schemas.LinkUpdate,
+    select=_select_links,
+    list_spec=ListSpec(
+        filters={
+            "country": Filter(LinkCountry.code, "Country code(s)"),
+            "site": Filter(LinkSite.code, "Site code(s)"),
+            "medium": Filter(Link.medium, "Medium(s)", LinkMedium),
+            "role": Filter(Link.role, "Role(s)", LinkRole),
+            "lifecycle": Filter(Link.lifecycle, "Lifecycle(s)", LinkLifecycle),
+            "far_end_site": Filter(FarEnd.code, "Hub site code(s)"),
+        },
+        sorts={
+            "id": Link.id, "circuit_id": Link.circuit_id, "bandwidth_kbps": Link.bandwidth_kbps,
+            "site": LinkSite.code, "updated_at": Link.updated_at,
+        },
+        default_sort="id",
+        search=(Link.circuit_id, Link.provider),
+        search_description="Text in the circuit id or provider",
+        id_column=Link.id,
+    ),
+    refs=(
+        Ref("site", "site_id", Site, "code", "site"),
+        Ref("terminating_device_id", "terminating_device_id", Device, "id", "device"),
+        Ref("far_end_site", "far_end_site_id", Site, "code", "site"),
+    ),
+    unique=("circuit_id",),
+    rules=(_link_topology,),
+    description="Connectivity links: how each site reaches the network.",
+)
+
+RESOURCES: tuple[Resource, ...] = (COUNTRY, SITE, DEVICE_MODEL, DEVICE, LINK)
+BY_NAME = {r.name: r for r in RESOURCES}

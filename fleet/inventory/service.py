@@ -1,0 +1,234 @@
+"""Create, read, update, delete and list for every inventory resource.
+
+The functions take a session and leave the commit to the caller, so an API request commits one
+change and ``fleet sync --apply`` commits a whole plan in one transaction. Every write leaves one
+change-log record; a write that changes nothing leaves none and keeps the version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from fleet.inventory import changelog
+from fleet.inventory.choices import ChangeAction
+from fleet.inventory.models import Site
+from fleet.inventory.resources import Resource
+from fleet.models import Versioned, utcnow
+from fleet.pagination import ListParams, Page, paginate
+
+
+def etag(version: int) -> str:
+    """The strong entity tag of an object at ``version``."""
+    return f'"{version}"'
+
+
+def check_if_match(header: str | None, version: int) -> None:
+    """Refuse a write unless ``If-Match`` names the version the server holds."""
+    if header is None or not header.strip():
+        raise PreconditionRequired(
+            "this change needs an If-Match header with the ETag you last read"
+        )
+    tags = [t.strip() for t in header.split(",")]
+    if tags == ["*"]:
+        raise PreconditionRequired("If-Match: * is not accepted; send the ETag you last read")
+    if etag(version) not in tags:
+        raise PreconditionFailed(
+            "the object changed since you read it; read it again and reapply your change",
+            current_etag=etag(version),
+        )
+
+
+def _key_value(resource: Resource, raw: str | int) -> Any:
+    if resource.key == "id":
+        try:
+            return int(raw)
+        except ValueError:
+            raise NotFound(f"no {resource.name} with id {raw!r}") from None
+    return raw
+
+
+async def get_row(session: AsyncSession, resource: Resource, key: str | int) -> Any:
+    statement = resource.select().where(resource.key_column == _key_value(resource, key))
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFound(f"no {resource.name.replace('_', ' ')} {key}")
+    return row
+
+
+async def read(session: AsyncSession, resource: Resource, key: str | int) -> dict[str, Any]:
+    return resource.public(await get_row(session, resource, key))
+
+
+async def list_page(
+    session: AsyncSession, resource: Resource, params: ListParams, *, max_limit: int
+) -> Page:
+    return await paginate(
+        session, resource.select(), resource.list_spec, params, resource.public, max_limit=max_limit
+    )
+
+
+async def _lock(session: AsyncSession, resource: Resource, key: str | int) -> Versioned:
+    statement = (
+        sa.select(resource.table)
+        .where(resource.key_column == _key_value(resource, key))
+        .with_for_update()
+    )
+    obj = await session.scalar(statement)
+    if obj is None:
+        raise NotFound(f"no {resource.name.replace('_', ' ')} {key}")
+    return obj
+
+
+async def _resolve(
+    session: AsyncSession, resource: Resource, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Turn input field values into column values, looking up every reference."""
+    columns = dict(values)
+    for ref in resource.refs:
+        if ref.field not in values:
+            continue
+        given = columns.pop(ref.field)
+        if given is None:
+            columns[ref.column] = None
+            continue
+        target_id = await session.scalar(
+            sa.select(ref.target.id).where(getattr(ref.target, ref.key) == given)  # type: ignore[arg-type]
+        )
+        if target_id is None:
+            raise InvalidInput(f"no {ref.label} {given!r}", field=ref.field)
+        columns[ref.column] = target_id
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in columns.items()}
+
+
+async def _check_unique(
+    session: AsyncSession, resource: Resource, columns: dict[str, Any], own_id: int | None
+) -> None:
+    for name in resource.unique:
+        value = columns.get(name)
+        if value is None:
+            continue
+        statement = sa.select(resource.table.id).where(getattr(resource.table, name) == value)
+        if own_id is not None:
+            statement = statement.where(resource.table.id != own_id)
+        if await session.scalar(statement) is not None:
+            raise Conflict(
+                f"a {resource.name.replace('_', ' ')} with {name} {value!r} already exists",
+                field=name,
+            )
+
+
+def _scope(resource: Resource, obj: Versioned, shown: dict[str, Any]) -> tuple[int | None, str | None]:
+    site_id = obj.id if isinstance(obj, Site) else getattr(obj, "site_id", None)
+    country = shown.get("country") if "country" in shown else None
+    if resource.name == "country":
+        country = shown["code"]
+    return site_id, country
+
+
+async def _flush(session: AsyncSession, resource: Resource) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"the {resource.name.replace('_', ' ')} clashes with existing data "
+            f"(a duplicate or a missing reference): {exc.orig}"
+        ) from None
+
+
+def _log(
+    session: AsyncSession,
+    resource: Resource,
+    action: ChangeAction,
+    obj: Versioned,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    shown = after or before or {}
+    site_id, country = _scope(resource, obj, shown)
+    assert obj.id is not None
+    changelog.record(
+        session,
+        action=action,
+        object_type=resource.name,
+        object_id=obj.id,
+        object_key=str(shown.get(resource.key, obj.id)),
+        site_id=site_id,
+        country_code=country,
+        changes=changelog.diff(before, after),
+    )
+
+
+async def create(session: AsyncSession, resource: Resource, data: BaseModel) -> dict[str, Any]:
+    columns = await _resolve(session, resource, data.model_dump())
+    await _check_unique(session, resource, columns, None)
+    obj = resource.table(**columns)
+    for rule in resource.rules:
+        await rule(session, obj)
+    session.add(obj)
+    await _flush(session, resource)
+    assert obj.id is not None
+    after = await read(session, resource, obj.id if resource.key == "id" else columns[resource.key])
+    _log(session, resource, ChangeAction.create, obj, None, after)
+    return after
+
+
+async def update(
+    session: AsyncSession,
+    resource: Resource,
+    key: str | int,
+    data: BaseModel | dict[str, Any],
+    if_match: str | None,
+) -> dict[str, Any]:
+    """Apply the fields present in ``data`` if ``if_match`` names the current version."""
+    obj = await _lock(session, resource, key)
+    check_if_match(if_match, obj.version)
+    before = await read(session, resource, key)
+    values = data.model_dump(exclude_unset=True) if isinstance(data, BaseModel) else data
+    columns = await _resolve(session, resource, values)
+    await _check_unique(session, resource, columns, obj.id)
+    for name, value in columns.items():
+        setattr(obj, name, value)
+    for rule in resource.rules:
+        await rule(session, obj)
+    await _flush(session, resource)
+    after = await read(session, resource, key)
+    if not changelog.diff(before, after):
+        return before
+    obj.version += 1
+    obj.updated_at = utcnow()
+    await _flush(session, resource)
+    after = await read(session, resource, key)
+    _log(session, resource, ChangeAction.update, obj, before, after)
+    return after
+
+
+async def delete(
+    session: AsyncSession, resource: Resource, key: str | int, if_match: str | None
+) -> None:
+    """Delete an object that nothing points at; otherwise say what still uses it."""
+    obj = await _lock(session, resource, key)
+    check_if_match(if_match, obj.version)
+    in_use = []
+    for dependent in resource.dependents:
+        count = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(dependent.table)
+            .where(getattr(dependent.table, dependent.column) == obj.id)
+        )
+        if count:
+            in_use.append(f"{count} {dependent.label}")
+    if in_use:
+        raise Conflict(
+            f"{resource.name.replace('_', ' ')} {key} is still used by {' and '.join(in_use)}; "
+            "move, retire or delete those first"
+        )
+    before = await read(session, resource, key)
+    _log(session, resource, ChangeAction.delete, obj, before, None)
+    await session.delete(obj)
+    await _flush(session, resource)

@@ -1,0 +1,45 @@
+"""structlog set-up: readable lines on a terminal, JSON otherwise; the request id and actor are
+bound from context variables onto every line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from fleet import context
+
+
+def _add_context(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    request = context.request_id.get()
+    if request is not None:
+        event.setdefault("request_id", request)
+    return event
+
+
+def configure(log_format: str = "auto", level: str = "INFO") -> None:
+    json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _add_context,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,37 @@
+"""The one settings object. Read from the environment (prefix ``FLEET_``) only when asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as ``FLEET_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///fleet.db",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///FILE (default) or postgresql+asyncpg://...",
+    )
+    site_configs: Path = Field(
+        default=Path("site_configs"),
+        description="Folder of YAML loaded into an empty database when `fleet serve` starts.",
+    )
+    load_sample_when_empty: bool = Field(
+        default=True, description="Load `site_configs` on start when the database has no sites."
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply database migrations when the service starts."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: readable on a terminal, JSON otherwise."
+    )
+    log_level: str = Field(default="INFO")
+    page_size_default: int = Field(default=50, ge=1)
+    page_size_max: int = Field(default=500, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")

@@ -1,0 +1,1 @@
+"""Site profiles, needs assessment and upgrade work orders."""
