@@ -21,14 +21,31 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware timestamp on every backend (SQLite hands back naive values)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
 class Versioned(SQLModel):
     """Columns every editable object has: an id, a version counter (the ETag) and timestamps."""
 
     id: int | None = Field(default=None, primary_key=True)
     version: int = Field(default=1, nullable=False)
     created_at: datetime = Field(
-        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False
     )
     updated_at: datetime = Field(
-        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False
     )

@@ -174,7 +174,7 @@ def _coerce(column: ColumnElement[Any], value: Any) -> Any:
             return date.fromisoformat(value)
         if python_type in (int, float) and isinstance(value, int | float):
             return value
-        if python_type is str and isinstance(value, str):
+        if python_type in (str, object, None) and isinstance(value, str | int | float):
             return value
     except ValueError:
         pass

@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from fleet import __version__
+from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.changes import list_changes, site_history
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.inventory import inventory_routers
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_id_middleware],
+        plugins=[SchemaStrictPydanticPlugin()],
         state=State({"db": db, "settings": settings}),
         lifespan=[lifespan],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),

@@ -29,6 +29,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         request_id = given if _SANE.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         context.request_id.set(request_id)
+        context.actor.set("api")
         status: dict[str, Any] = {}
         started = time.perf_counter()
 

@@ -12,6 +12,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import MethodNotAllowedException
@@ -43,7 +44,13 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     MethodNotAllowedException: ProblemType(405, "method-not-allowed", "Method not allowed"),
     NotAuthorizedException: ProblemType(401, "unauthorized", "Authentication required"),
     PermissionDeniedException: ProblemType(403, "forbidden", "Forbidden"),
-    ClientException: ProblemType(400, "bad-request", "Bad request"),
+}
+# Other framework errors keep their status; these give them a slug and a title.
+BY_STATUS: dict[int, ProblemType] = {
+    400: ProblemType(400, "bad-request", "Bad request"),
+    413: ProblemType(413, "body-too-large", "Request body too large"),
+    415: ProblemType(415, "unsupported-media-type", "Unsupported media type"),
+    429: ProblemType(429, "rate-limited", "Too many requests"),
 }
 INTERNAL = ProblemType(500, "internal", "Internal error")
 
@@ -53,7 +60,8 @@ def problem_type(exc: Exception) -> ProblemType:
         if cls in PROBLEMS:
             return PROBLEMS[cls]  # type: ignore[index]
     if isinstance(exc, HTTPException):
-        return ProblemType(exc.status_code, "http-error", exc.detail or "Error")
+        status = exc.status_code
+        return BY_STATUS.get(status, ProblemType(status, "http-error", "Request refused"))
     return INTERNAL
 
 
@@ -90,6 +98,9 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         body["errors"] = _validation_errors(exc)
         fields = ", ".join(e["field"] for e in body["errors"] if e["field"]) or "the request"
         body["detail"] = f"invalid value in {fields}"
+    elif isinstance(exc, ClientException) and isinstance(exc.__cause__, SerializationException):
+        body["detail"] = f"the request body is not valid JSON: {exc.__cause__}"
+        body["errors"] = [{"field": "body", "source": "body", "message": body["detail"]}]
     elif isinstance(exc, HTTPException):
         body["detail"] = exc.detail
         headers.update(exc.headers or {})

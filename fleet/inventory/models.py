@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from fleet.models import Versioned, utcnow
+from fleet.models import UTCDateTime, Versioned, utcnow
 
 
 class Country(Versioned, table=True):
@@ -107,7 +107,7 @@ class ChangeRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(
-        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False, index=True
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
     )
     actor: str = Field(max_length=120, nullable=False)
     request_id: str | None = Field(default=None, max_length=64, index=True)

@@ -1,0 +1,181 @@
+"""The ``fleet`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from fleet import __version__, migrate
+from fleet.database import Database
+from fleet.inventory import configs, sync
+from fleet.inventory.models import Site
+from fleet.logging import configure, get_logger
+from fleet.settings import Settings
+
+log = get_logger("fleet.cli")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fleet")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Database to use (default: FLEET_DATABASE_URL, else sqlite+aiosqlite:///fleet.db).",
+)
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """fleet: the inventory of a police network's sites, devices and links.
+
+    Settings come from FLEET_* environment variables (see the README).
+    """
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    ctx.obj = Settings(**overrides)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the API (docs at /schema).
+
+    Applies migrations first and, when the database has no sites, loads the fleet in
+    FLEET_SITE_CONFIGS (default: ./site_configs).
+    """
+    import uvicorn
+
+    from fleet.api.app import create_app
+
+    settings = _settings(ctx)
+    configure(settings.log_format, settings.log_level)
+    asyncio.run(_prepare(settings))
+    log.info("serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/schema")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+async def _prepare(settings: Settings) -> None:
+    if settings.migrate_on_start:
+        await migrate.upgrade(settings.database_url)
+    if not settings.load_sample_when_empty:
+        return
+    db = Database(settings.database_url)
+    try:
+        async with db.session(write=True) as session:
+            if await session.scalar(sa.select(sa.func.count()).select_from(Site)):
+                return
+            if not settings.site_configs.is_dir():
+                log.warning("no_site_configs", folder=str(settings.site_configs))
+                return
+            desired = configs.load(settings.site_configs)
+            plan = await sync.make_plan(session, desired, prune=False)
+            await sync.apply_plan(session, plan)
+            await session.commit()
+            log.info("sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary())
+    finally:
+        await db.dispose()
+
+
+@main.command(name="sync")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--plan", "mode", flag_value="plan", default=True, help="Print the changes only (default).")
+@click.option("--apply", "mode", flag_value="apply", help="Make the changes, in one transaction.")
+@click.option("--prune", is_flag=True, help="Also delete what the files no longer name.")
+@click.pass_context
+def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> None:
+    """Compare FOLDER (the site_configs layout) with the database.
+
+    --plan prints what would be created (+), changed (~) and deleted (-); --apply makes it so
+    and is idempotent. Objects absent from the files are only deleted with --prune. A broken
+    file stops everything and names file, line and reason; nothing is written.
+    """
+    settings = _settings(ctx)
+    configure(settings.log_format, "WARNING")
+    try:
+        desired = configs.load(folder)
+    except configs.ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(exc.problems)} problem(s); nothing was written.", err=True)
+        sys.exit(1)
+    lines = asyncio.run(_sync(settings, desired, apply=mode == "apply", prune=prune))
+    for line in lines:
+        click.echo(line)
+
+
+async def _sync(settings: Settings, desired: configs.Desired, *, apply: bool, prune: bool) -> list[str]:
+    if settings.migrate_on_start:
+        await migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        async with db.session(write=apply) as session:
+            plan = await sync.make_plan(session, desired, prune=prune)
+            lines = list(sync.iter_lines(plan))
+            if apply and not plan.empty:
+                await sync.apply_plan(session, plan)
+                await session.commit()
+                lines.append("Applied.")
+            return lines
+    finally:
+        await db.dispose()
+
+
+@main.command(name="export")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.pass_context
+def export_command(ctx: click.Context, folder: Path) -> None:
+    """Write the database to FOLDER in the site_configs layout (a sync of it plans nothing)."""
+    settings = _settings(ctx)
+    configure(settings.log_format, "WARNING")
+
+    async def run() -> dict[str, int]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                return await sync.export(session, folder)
+        finally:
+            await db.dispose()
+
+    counts = asyncio.run(run())
+    click.echo("Exported " + ", ".join(f"{n} {k.replace('_', ' ')}(s)" for k, n in counts.items()))
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command(name="upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply the schema migrations up to REVISION."""
+    settings = _settings(ctx.find_root())
+    asyncio.run(migrate.upgrade(settings.database_url, revision))
+    click.echo(f"Database at {revision}.")
+
+
+@db.command(name="check")
+@click.pass_context
+def db_check(ctx: click.Context) -> None:
+    """Fail when the models and the migrated database disagree."""
+    settings = _settings(ctx.find_root())
+    differences = asyncio.run(migrate.pending_differences(settings.database_url))
+    for difference in differences:
+        click.echo(f"difference: {difference}", err=True)
+    if differences:
+        sys.exit(1)
+    click.echo("Models and migrations agree.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,184 @@
+"""What one SNMP poll asks for and how the answers become a :class:`Reading`.
+
+Both SNMP drivers (``snmp_pysnmp`` and ``snmp_gufo``) share this module, so they build the
+same request and the same reading; only the wire library differs.
+
+One poll is exactly two requests when the interfaces fit in one GETBULK:
+
+1. GET sysUpTime.0, sysDescr.0, the target's extra OIDs and, when the target names an
+   interface, that interface's ifHCInOctets/ifHCOutOctets and ifInOctets/ifOutOctets;
+2. GETBULK ifOperStatus with ``max_repetitions`` (continued only if the table is longer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from fleet.probes.types import (
+    InterfaceReading,
+    ProbeConfigError,
+    ProbeStatus,
+    ProbeTarget,
+    Reading,
+    SnmpOptions,
+    Value,
+)
+
+#: The driver :func:`fleet.probes.base.get_probe` returns for ``"snmp"``.
+#: Chosen by ``bench/probe_throughput.py`` (2,000 simulated devices on 8 snmpd processes,
+#: 200 in flight, 2-core machine, one run):
+#:   gufo-snmp  ~3,400 polls/s, 0.24 ms CPU/poll, 0 errors
+#:   pysnmp     ~  250 polls/s, 3.9 ms CPU/poll, 0 errors
+#:   net-snmp CLI (snmpget + snmpbulkwalk, 16 parallel) ~ 95 polls/s, 21 ms CPU/poll
+#:   bare asyncio UDP floor (pre-encoded packets) ~ 8,000 polls/s, 0.11 ms CPU/poll
+#: gufo-snmp is about 15x cheaper than pysnmp per poll, so it is the default; pysnmp stays
+#: as the reference and for what gufo-snmp cannot do (SNMPv3 context names).
+DEFAULT_SNMP_DRIVER = "gufo"
+
+SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
+IF_IN_OCTETS = "1.3.6.1.2.1.2.2.1.10"
+IF_OUT_OCTETS = "1.3.6.1.2.1.2.2.1.16"
+IF_HC_IN_OCTETS = "1.3.6.1.2.1.31.1.1.1.6"
+IF_HC_OUT_OCTETS = "1.3.6.1.2.1.31.1.1.1.10"
+
+#: IF-MIB ifOperStatus enumeration.
+OPER_STATUS: dict[int, str] = {
+    1: "up",
+    2: "down",
+    3: "testing",
+    4: "unknown",
+    5: "dormant",
+    6: "notPresent",
+    7: "lowerLayerDown",
+}
+
+#: Guard against agents that never leave the subtree (or answer with non-increasing OIDs).
+MAX_WALK_REQUESTS = 64
+
+_VERSION_RE = re.compile(r"\bVersion:?\s+([0-9][\w.()\-]*[\w)])", re.IGNORECASE)
+_OID_RE = re.compile(r"^[0-2](\.\d+)+$")
+
+
+class SnmpParseError(Exception):
+    """The agent answered with something a poll cannot use."""
+
+
+def options(target: ProbeTarget) -> SnmpOptions:
+    if target.snmp is None:
+        raise ProbeConfigError("target has no SNMP options")
+    return target.snmp
+
+
+def check_oid(oid: str) -> str:
+    oid = oid.lstrip(".")
+    if not _OID_RE.match(oid):
+        raise ProbeConfigError(f"not a numeric OID: {oid!r}")
+    return oid
+
+
+def get_oids(target: ProbeTarget) -> list[str]:
+    """The OIDs of the poll's GET, in a fixed order."""
+    opts = options(target)
+    oids = [SYS_UPTIME, SYS_DESCR]
+    oids += [check_oid(oid) for oid in opts.extra_oids.values()]
+    if target.interface_index is not None:
+        i = target.interface_index
+        oids += [
+            f"{IF_HC_IN_OCTETS}.{i}",
+            f"{IF_HC_OUT_OCTETS}.{i}",
+            f"{IF_IN_OCTETS}.{i}",
+            f"{IF_OUT_OCTETS}.{i}",
+        ]
+    return list(dict.fromkeys(oids))
+
+
+def firmware_from_descr(descr: str | None) -> str | None:
+    """``Version 15.0(2)SE11`` style firmware from sysDescr, when it says so."""
+    if not descr:
+        return None
+    match = _VERSION_RE.search(descr)
+    return match.group(1) if match else None
+
+
+def _as_text(value: Value | bytes) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def in_subtree(oid: str, prefix: str) -> bool:
+    return oid.startswith(prefix + ".")
+
+
+def build_reading(
+    target: ProbeTarget,
+    got: Mapping[str, Value | bytes | None],
+    oper_status: Iterable[tuple[str, Value | bytes | None]],
+    base: Reading,
+) -> Reading:
+    """Fill ``base`` (status ok) from the GET answers and the ifOperStatus walk.
+
+    ``got`` maps requested OIDs to values (missing or ``None``: the agent has no such object);
+    octet strings may come as bytes. Raises :class:`SnmpParseError` on unusable values.
+    """
+    uptime = got.get(SYS_UPTIME)
+    if uptime is not None:
+        ticks = _as_int(uptime)
+        if ticks is None:
+            raise SnmpParseError(f"sysUpTime is not TimeTicks: {type(uptime).__name__}")
+        base.uptime_seconds = ticks / 100.0
+    descr = got.get(SYS_DESCR)
+    if descr is not None:
+        base.sys_descr = _as_text(descr)
+        base.firmware_version = firmware_from_descr(base.sys_descr)
+
+    opts = options(target)
+    for name, oid in opts.extra_oids.items():
+        value = got.get(check_oid(oid))
+        if value is None:
+            continue
+        base.values[name] = _as_text(value) if isinstance(value, bytes) else value
+
+    prefix_len = len(IF_OPER_STATUS) + 1
+    interfaces: list[InterfaceReading] = []
+    for oid, value in oper_status:
+        if not in_subtree(oid, IF_OPER_STATUS):
+            continue
+        index_text = oid[prefix_len:]
+        code = _as_int(value)
+        if code is None or not index_text.isdigit():
+            raise SnmpParseError(f"bad ifOperStatus row {oid}")
+        interfaces.append(InterfaceReading(int(index_text), OPER_STATUS.get(code, str(code))))
+
+    if target.interface_index is not None:
+        i = target.interface_index
+        in_octets = _as_int(got.get(f"{IF_HC_IN_OCTETS}.{i}"))
+        out_octets = _as_int(got.get(f"{IF_HC_OUT_OCTETS}.{i}"))
+        if in_octets is None or out_octets is None:  # no 64-bit counters: fall back to 32-bit
+            in_octets = _as_int(got.get(f"{IF_IN_OCTETS}.{i}"))
+            out_octets = _as_int(got.get(f"{IF_OUT_OCTETS}.{i}"))
+        row = next((x for x in interfaces if x.index == i), None)
+        if row is None:
+            row = InterfaceReading(i, "notPresent" if in_octets is None else "unknown")
+            interfaces.append(row)
+        row.in_octets, row.out_octets = in_octets, out_octets
+
+    base.interfaces = sorted(interfaces, key=lambda x: x.index)
+    base.status = ProbeStatus.OK
+    return base
+
+
+def timeout_reason(target: ProbeTarget) -> str:
+    opts = options(target)
+    if hasattr(opts.credentials, "community"):
+        return "no answer: wrong community or unreachable"
+    return "no answer: unreachable, or wrong SNMPv3 context/security level"

@@ -1,0 +1,223 @@
+"""One contract, two SNMP drivers: the same expectations against the same snmpsim agent.
+
+Where the drivers differ, the test names the difference explicitly (``DIFFERENCES``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from probe_peers import UPTIME_INITIAL, SnmpAgent, free_port
+
+from fleet.probes.base import get_probe, run_probe
+from fleet.probes.snmp import DEFAULT_SNMP_DRIVER
+from fleet.probes.types import (
+    ProbeStatus,
+    ProbeTarget,
+    SnmpOptions,
+    SnmpV2c,
+    SnmpV3,
+)
+
+pytestmark = [pytest.mark.snmp, pytest.mark.anyio]
+
+DRIVERS = ["pysnmp", "gufo"]
+
+#: What each driver does with a datagram that is not SNMP, and with a v3 context name.
+DIFFERENCES = {
+    "pysnmp": {"garbage": ProbeStatus.TIMEOUT, "context": ProbeStatus.OK},
+    "gufo": {"garbage": ProbeStatus.PARSE_ERROR, "context": ProbeStatus.ERROR},
+}
+
+EXTRA = {"cpu_busy_5min": "1.3.6.1.4.1.9.2.1.56.0", "mem_used": "1.3.6.1.4.1.9.9.48.1.1.1.5.1"}
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def v3(
+    agent: SnmpAgent,
+    user: str,
+    *,
+    context: str = "",
+    auth_key: str | None = None,
+    priv_key: str | None = None,
+) -> SnmpV3:
+    auth, good_auth, priv, good_priv = agent.users[user]
+    return SnmpV3(
+        user=user,
+        auth_protocol=auth,  # type: ignore[arg-type]
+        auth_key=auth_key or good_auth,
+        priv_protocol={"AES": "AES", "AES256BLMT": "AES256"}[priv],  # type: ignore[arg-type]
+        priv_key=priv_key or good_priv,
+        context=context,
+    )
+
+
+def target(agent: SnmpAgent, cred: SnmpV2c | SnmpV3, **kw: object) -> ProbeTarget:
+    return ProbeTarget(
+        device_id=7,
+        address=agent.host,
+        port=agent.port,
+        snmp=SnmpOptions(credentials=cred, extra_oids=dict(EXTRA)),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_v2c_ok(driver: str, snmp_agent: SnmpAgent) -> None:
+    reading = await run_probe(
+        get_probe("snmp", driver),
+        target(snmp_agent, SnmpV2c(snmp_agent.community), interface_index=1),
+        timeout=5,
+    )
+    assert reading.status is ProbeStatus.OK, reading.reason
+    assert reading.kind == "snmp"
+    assert reading.device_id == 7
+    assert reading.uptime_seconds is not None
+    assert reading.uptime_seconds >= UPTIME_INITIAL / 100
+    assert reading.sys_descr is not None
+    assert reading.sys_descr.startswith("Cisco IOS Software")
+    assert reading.firmware_version == "15.0(2)SE11"
+    assert [(i.index, i.oper_status) for i in reading.interfaces] == [
+        (1, "up"),
+        (2, "up"),
+        (3, "down"),
+    ]
+    first = reading.interfaces[0]
+    assert (first.in_octets, first.out_octets) == (9000000001, 9000000002)
+    assert reading.values == {"cpu_busy_5min": 7, "mem_used": 123456}
+    assert reading.duration_ms > 0
+    assert reading.started_at.tzinfo is not None
+
+
+async def test_v2c_falls_back_to_32bit_counters(driver: str, snmp_agent: SnmpAgent) -> None:
+    reading = await run_probe(
+        get_probe("snmp", driver),
+        target(snmp_agent, SnmpV2c(snmp_agent.community), interface_index=3),
+        timeout=5,
+    )
+    assert reading.status is ProbeStatus.OK, reading.reason
+    third = reading.interfaces[2]
+    assert (third.index, third.oper_status, third.in_octets, third.out_octets) == (
+        3,
+        "down",
+        3333,
+        4444,
+    )
+
+
+async def test_uptime_ticks(driver: str, snmp_agent: SnmpAgent) -> None:
+    probe = get_probe("snmp", driver)
+    t = target(snmp_agent, SnmpV2c(snmp_agent.community))
+    first = await run_probe(probe, t, timeout=5)
+    await asyncio.sleep(0.3)
+    second = await run_probe(probe, t, timeout=5)
+    assert first.uptime_seconds is not None
+    assert second.uptime_seconds is not None
+    assert second.uptime_seconds > first.uptime_seconds
+
+
+@pytest.mark.parametrize("user", ["fleet-sha", "fleet-sha256", "fleet-sha512"])
+async def test_v3_auth_priv_ok(driver: str, user: str, snmp_agent: SnmpAgent) -> None:
+    reading = await run_probe(
+        get_probe("snmp", driver), target(snmp_agent, v3(snmp_agent, user)), timeout=5
+    )
+    assert reading.status is ProbeStatus.OK, reading.reason
+    assert reading.sys_descr is not None
+    assert reading.sys_descr.endswith("(v3)")
+    assert len(reading.interfaces) == 3
+    assert reading.values["mem_used"] == 123456
+
+
+async def test_v3_context_name(driver: str, snmp_agent: SnmpAgent) -> None:
+    """pysnmp sends the context name; gufo-snmp 0.13 cannot, and says so without sending."""
+    cred = v3(snmp_agent, "fleet-sha", context=snmp_agent.context)
+    reading = await run_probe(get_probe("snmp", driver), target(snmp_agent, cred), timeout=5)
+    assert reading.status is DIFFERENCES[driver]["context"], reading.reason
+    if reading.status is ProbeStatus.OK:
+        assert reading.sys_descr is not None
+        assert reading.sys_descr.endswith("(context)")
+    else:
+        assert "context" in reading.reason
+        assert "pysnmp" in reading.reason
+        assert reading.values.get("attempts") is None  # a config error is not retried
+
+
+async def test_wrong_community_times_out_quickly(driver: str, snmp_agent: SnmpAgent) -> None:
+    t0 = time.perf_counter()
+    reading = await run_probe(
+        get_probe("snmp", driver), target(snmp_agent, SnmpV2c("not-the-community")), timeout=1
+    )
+    elapsed = time.perf_counter() - t0
+    assert reading.status is ProbeStatus.TIMEOUT
+    assert reading.reason == "no answer: wrong community or unreachable"
+    assert "not-the-community" not in repr(reading)
+    assert elapsed < 1.8
+
+
+@pytest.mark.parametrize(
+    ("user", "change"),
+    [
+        ("fleet-sha", "auth_key"),
+        ("fleet-sha", "priv_key"),
+        ("fleet-sha256", "auth_key"),
+        ("nobody", "user"),
+    ],
+)
+async def test_v3_wrong_credentials_auth_failed(
+    driver: str, user: str, change: str, snmp_agent: SnmpAgent
+) -> None:
+    if change == "user":
+        cred = SnmpV3("nobody", "SHA", "fleet-auth-key-1", "AES", "fleet-priv-key-1")
+    else:
+        cred = v3(snmp_agent, user, **{change: "wrong-key-12345"})  # type: ignore[arg-type]
+    reading = await run_probe(get_probe("snmp", driver), target(snmp_agent, cred), timeout=3)
+    assert reading.status is ProbeStatus.AUTH_FAILED, reading.reason
+    assert "wrong-key-12345" not in reading.reason
+    assert reading.values.get("attempts") is None  # auth failures are not retried
+
+
+async def test_nothing_listening(driver: str) -> None:
+    """Neither library sees ICMP port-unreachable on its UDP socket: a closed port times out."""
+    port = free_port(socket.SOCK_DGRAM)
+    t = ProbeTarget(1, "127.0.0.1", port, snmp=SnmpOptions(SnmpV2c("public")))
+    reading = await run_probe(get_probe("snmp", driver), t, timeout=0.5)
+    assert reading.status is ProbeStatus.TIMEOUT
+
+
+class _Garbage(asyncio.DatagramProtocol):
+    """Answers every datagram with bytes that are not an SNMP message (a truncated BER
+    SEQUENCE), so the client must cope with a malformed reply."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(b"\x30\x82\x01\x00\x02\x01\x01\x04\x06pub", addr)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def garbage_agent() -> AsyncIterator[int]:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_Garbage, local_addr=("127.0.0.1", 0))
+    try:
+        yield transport.get_extra_info("sockname")[1]
+    finally:
+        transport.close()
+
+
+async def test_malformed_reply(driver: str, garbage_agent: int) -> None:
+    t = ProbeTarget(1, "127.0.0.1", garbage_agent, snmp=SnmpOptions(SnmpV2c("public")))
+    reading = await run_probe(get_probe("snmp", driver), t, timeout=0.5)
+    assert reading.status is DIFFERENCES[driver]["garbage"], reading.reason
+
+
+def test_default_driver_is_registered() -> None:
+    assert DEFAULT_SNMP_DRIVER in DRIVERS
+    assert getattr(get_probe("snmp"), "driver", None) == DEFAULT_SNMP_DRIVER
