@@ -33,7 +33,7 @@ MAX_REASON = 200
 class Probe(Protocol):
     kind: str
 
-    async def collect(self, target: ProbeTarget, timeout: float) -> Reading: ...
+    async def collect(self, target: ProbeTarget, timeout: float) -> Reading: ...  # noqa: ASYNC109
 
 
 def short_reason(exc: BaseException) -> str:
@@ -96,7 +96,7 @@ def hard_deadline(timeout: float) -> float:
     return timeout * 1.05 + 0.1
 
 
-async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[Reading, bool]:
+async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[Reading, bool]:  # noqa: ASYNC109
     """One attempt; returns the reading and whether a retry may help."""
     started_at = utcnow()
     t0 = time.perf_counter()
@@ -132,7 +132,7 @@ async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[R
     return reading, reading.status in RETRYABLE
 
 
-async def run_probe(probe: Probe, target: ProbeTarget, timeout: float, retries: int = 0) -> Reading:
+async def run_probe(probe: Probe, target: ProbeTarget, timeout: float, retries: int = 0) -> Reading:  # noqa: ASYNC109
     """Run ``probe`` against ``target``: at most ``1 + retries`` attempts, each bounded by
     ``timeout`` seconds; retried only on timeout, refused or error. Never raises except
     ``asyncio.CancelledError``. The reading's ``values["attempts"]`` counts the attempts."""

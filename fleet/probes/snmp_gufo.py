@@ -106,16 +106,17 @@ class GufoProbe:
             user = self._users[cred] = make_user(cred)
         return user
 
-    async def collect(self, target: ProbeTarget, timeout: float) -> Reading:
+    async def collect(self, target: ProbeTarget, timeout: float) -> Reading:  # noqa: ASYNC109
         started_at = utcnow()
         t0 = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + timeout
         opts = snmp.options(target)
         oids = snmp.get_oids(target)
         port = target.port_for("snmp")
         cred = opts.credentials
         key = (target.address, port)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 if isinstance(cred, SnmpV2c):
                     session = SnmpSession(
                         target.address,

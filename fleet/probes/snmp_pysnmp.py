@@ -173,7 +173,7 @@ class PysnmpProbe:
         auth = self._auth.get(cred)
         if auth is None:
             if isinstance(cred, SnmpV2c):
-                auth = CommunityData(cred.community, mpModel=1)
+                auth = CommunityData(cred.community, mpModel=1)  # noqa: S508 (v2c devices exist)
             else:
                 if cred.priv_protocol is not None and cred.auth_protocol is None:
                     raise ProbeConfigError("SNMPv3 privacy needs an authentication protocol")
@@ -195,19 +195,19 @@ class PysnmpProbe:
         return ctx
 
     async def _target(
-        self, state: _LoopState, address: str, port: int, timeout: float
+        self, state: _LoopState, address: str, port: int, request_timeout: float
     ) -> UdpTransportTarget:
-        key = (address, port, timeout)
+        key = (address, port, request_timeout)
         target = state.targets.get(key)
         if target is None:
             try:
                 ipaddress.IPv4Address(address)
             except ValueError:  # a name: resolve it (once) the library's way
-                target = await UdpTransportTarget.create((address, port), timeout, 0)
+                target = await UdpTransportTarget.create((address, port), request_timeout, 0)
             else:  # an IPv4 literal: skip getaddrinfo (a thread hop per poll otherwise)
                 target = UdpTransportTarget.__new__(UdpTransportTarget)
                 target.transport_address = (address, port)
-                target.__init__(timeout=timeout, retries=0)  # type: ignore[misc]
+                target.__init__(timeout=request_timeout, retries=0)
             state.targets[key] = target
         return target
 
@@ -222,9 +222,10 @@ class PysnmpProbe:
             self._varbinds[oids] = varbinds
         return varbinds
 
-    async def collect(self, target: ProbeTarget, timeout: float) -> Reading:
+    async def collect(self, target: ProbeTarget, timeout: float) -> Reading:  # noqa: ASYNC109
         started_at = utcnow()
         t0 = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + timeout
         opts = snmp.options(target)
         cred = opts.credentials
         oids = tuple(snmp.get_oids(target))
@@ -233,7 +234,7 @@ class PysnmpProbe:
             engine = state.engine
             auth = self._auth_data(cred)
             ctx = self._context(cred)
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 transport = await self._target(
                     state, target.address, target.port_for("snmp"), timeout
                 )
