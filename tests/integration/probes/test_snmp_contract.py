@@ -23,7 +23,12 @@ from fleet.probes.types import (
     SnmpV3,
 )
 
-pytestmark = [pytest.mark.snmp, pytest.mark.anyio]
+pytestmark = [
+    pytest.mark.snmp,
+    pytest.mark.anyio,
+    # pysnmp 7.1 calls pysmi's deprecated camelCase names when it builds its MIB compiler
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:pysnmp.*"),
+]
 
 DRIVERS = ["pysnmp", "gufo"]
 

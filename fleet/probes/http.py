@@ -1,0 +1,168 @@
+"""HTTP(S) health-endpoint probe on httpx.
+
+One ``AsyncClient`` per TLS-verification mode and event loop, shared by every probe (httpx
+pools connections; a client may not cross event loops). TLS is verified unless the target's
+``HttpOptions.verify_tls`` is false; the reading records which (``values["tls_verify"]``).
+
+2xx -> ok (JSON body fields such as firmware/version/status/uptime are read when present),
+401/403 -> auth_failed, other statuses -> error with the status, connection refused ->
+refused, timeout -> timeout, a body that is not JSON where JSON is expected -> parse_error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from typing import Any
+
+import httpx
+
+from fleet.probes.base import failed, short_reason, truncate
+from fleet.probes.types import (
+    HttpOptions,
+    ProbeConfigError,
+    ProbeStatus,
+    ProbeTarget,
+    Reading,
+    Value,
+    utcnow,
+)
+
+FIRMWARE_FIELDS = ("firmware_version", "firmware", "version", "sw_version")
+UPTIME_FIELDS = ("uptime_seconds", "uptime")
+USER_AGENT = "fleet-probe/1"
+
+
+def _scalar(value: Any) -> Value | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return value
+    return None
+
+
+def read_health(body: Any, reading: Reading) -> None:
+    """Copy the scalar fields of a JSON health document into ``reading``."""
+    if not isinstance(body, dict):
+        return
+    for name, value in body.items():
+        scalar = _scalar(value)
+        if scalar is not None:
+            reading.values[str(name)] = truncate(scalar) if isinstance(scalar, str) else scalar
+    for name in FIRMWARE_FIELDS:
+        if isinstance(body.get(name), str | int | float) and not isinstance(body[name], bool):
+            reading.firmware_version = str(body[name])
+            break
+    for name in UPTIME_FIELDS:
+        value = body.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            reading.uptime_seconds = float(value)
+            break
+
+
+class HttpProbe:
+    kind = "http"
+    driver = "httpx"
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
+
+    def client(self, verify: bool) -> httpx.AsyncClient:
+        """The shared client of this event loop for the given TLS-verification mode."""
+        loop = asyncio.get_running_loop()
+        clients = self._clients.setdefault(loop, {})
+        client = clients.get(verify)
+        if client is None:
+            client = clients[verify] = httpx.AsyncClient(
+                verify=verify,
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            )
+        return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's clients."""
+        clients = self._clients.pop(asyncio.get_running_loop(), {})
+        for client in clients.values():
+            await client.aclose()
+
+    @staticmethod
+    def url(target: ProbeTarget, opts: HttpOptions) -> str:
+        host = f"[{target.address}]" if ":" in target.address else target.address
+        path = opts.path if opts.path.startswith("/") else f"/{opts.path}"
+        return f"{opts.scheme}://{host}:{target.port_for('http')}{path}"
+
+    async def collect(self, target: ProbeTarget, timeout: float) -> Reading:  # noqa: ASYNC109
+        started_at = utcnow()
+        t0 = time.perf_counter()
+        opts = target.http
+        if opts is None:
+            raise ProbeConfigError("target has no HTTP options")
+        verify = opts.verify_tls or opts.scheme == "http"
+        headers: dict[str, str] = {"Accept": "application/json"} if opts.expect_json else {}
+        auth: httpx.BasicAuth | None = None
+        cred = opts.credentials
+        if cred is not None and cred.bearer_token:
+            headers["Authorization"] = f"Bearer {cred.bearer_token}"
+        elif cred is not None and cred.username is not None:
+            auth = httpx.BasicAuth(cred.username, cred.password or "")
+        try:
+            response = await self.client(verify).get(
+                self.url(target, opts),
+                headers=headers,
+                auth=auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=httpx.Timeout(timeout),
+            )
+        except httpx.TimeoutException:
+            return failed(self.kind, target, ProbeStatus.TIMEOUT, "HTTP timeout", started_at, t0)
+        except httpx.ConnectError as exc:
+            text = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+                return failed(
+                    self.kind,
+                    target,
+                    ProbeStatus.ERROR,
+                    f"TLS verification failed: {text}",
+                    started_at,
+                    t0,
+                )
+            return failed(
+                self.kind, target, ProbeStatus.REFUSED, f"connect failed: {text}", started_at, t0
+            )
+        except httpx.HTTPError as exc:
+            return failed(self.kind, target, ProbeStatus.ERROR, short_reason(exc), started_at, t0)
+
+        code = response.status_code
+        reading = Reading(
+            kind=self.kind,
+            device_id=target.device_id,
+            status=ProbeStatus.OK,
+            started_at=started_at,
+            http_status=code,
+            values={"tls_verify": "true" if verify else "false"},
+        )
+        if code in (401, 403):
+            reading.status = ProbeStatus.AUTH_FAILED
+            reading.reason = f"HTTP {code}"
+        elif not 200 <= code < 300:
+            reading.status = ProbeStatus.ERROR
+            reading.reason = f"HTTP {code} {response.reason_phrase}".strip()
+        elif opts.expect_json:
+            try:
+                body = json.loads(response.content) if response.content else None
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                reading.status = ProbeStatus.PARSE_ERROR
+                reading.reason = f"body is not JSON: {short_reason(exc)}"
+            else:
+                if body is None:
+                    reading.status = ProbeStatus.PARSE_ERROR
+                    reading.reason = "empty body where JSON was expected"
+                else:
+                    read_health(body, reading)
+        reading.duration_ms = (time.perf_counter() - t0) * 1000
+        return reading
