@@ -80,14 +80,18 @@ async def _prepare(settings: Settings) -> None:
             plan = await sync.make_plan(session, desired, prune=False)
             await sync.apply_plan(session, plan)
             await session.commit()
-            log.info("sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary())
+            log.info(
+                "sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary()
+            )
     finally:
         await db.dispose()
 
 
 @main.command(name="sync")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--plan", "mode", flag_value="plan", default=True, help="Print the changes only (default).")
+@click.option(
+    "--plan", "mode", flag_value="plan", default=True, help="Print the changes only (default)."
+)
 @click.option("--apply", "mode", flag_value="apply", help="Make the changes, in one transaction.")
 @click.option("--prune", is_flag=True, help="Also delete what the files no longer name.")
 @click.pass_context
@@ -112,7 +116,9 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
         click.echo(line)
 
 
-async def _sync(settings: Settings, desired: configs.Desired, *, apply: bool, prune: bool) -> list[str]:
+async def _sync(
+    settings: Settings, desired: configs.Desired, *, apply: bool, prune: bool
+) -> list[str]:
     if settings.migrate_on_start:
         await migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)

@@ -49,9 +49,7 @@ async def pending_differences(url: str) -> list[Any]:
         async with engine.connect() as connection:
 
             def _compare(sync_connection: Connection) -> list[Any]:
-                context = MigrationContext.configure(
-                    sync_connection, opts={"compare_type": True}
-                )
+                context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
                 return list(compare_metadata(context, SQLModel.metadata))
 
             return await connection.run_sync(_compare)

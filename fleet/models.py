@@ -43,9 +43,5 @@ class Versioned(SQLModel):
 
     id: int | None = Field(default=None, primary_key=True)
     version: int = Field(default=1, nullable=False)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

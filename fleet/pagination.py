@@ -17,10 +17,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 from sqlalchemy.sql import ColumnElement, Select
 
 from fleet.errors import InvalidInput
 
+# A column to filter or sort on: a mapped attribute or any SQL expression.
+Column = Mapped[Any] | ColumnElement[Any]
+# A select of any row shape.
+AnySelect = Select[*tuple[Any, ...]]
 
 SORT_KEY = "_sort_key"
 
@@ -29,7 +34,7 @@ SORT_KEY = "_sort_key"
 class Filter:
     """A query parameter that narrows a list: ``name=value`` or ``name=a,b`` (any of)."""
 
-    column: ColumnElement[Any]
+    column: Column
     description: str
     choices: type[Enum] | None = None
     integer: bool = False
@@ -40,11 +45,11 @@ class ListSpec:
     """What a list endpoint can filter, search and sort by."""
 
     filters: Mapping[str, Filter]
-    sorts: Mapping[str, ColumnElement[Any]]
+    sorts: Mapping[str, Column]
     default_sort: str
-    search: Sequence[ColumnElement[Any]] = ()
+    search: Sequence[Column] = ()
     search_description: str = "Text search"
-    id_column: ColumnElement[Any] | None = None
+    id_column: Column | None = None
 
 
 @dataclass
@@ -111,8 +116,8 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
 
 
 def apply(
-    statement: Select[Any], spec: ListSpec, params: ListParams, *, max_limit: int
-) -> tuple[Select[Any], str, bool]:
+    statement: AnySelect, spec: ListSpec, params: ListParams, *, max_limit: int
+) -> tuple[AnySelect, str, bool]:
     """Add the filters, search, order and page window to ``statement``.
 
     Returns the statement (fetching one row more than the page, to know whether another page
@@ -161,10 +166,10 @@ def apply(
     return statement, sort, descending
 
 
-def _coerce(column: ColumnElement[Any], value: Any) -> Any:
+def _coerce(column: Column, value: Any) -> Any:
     python_type: type[Any] | None
     try:
-        python_type = column.type.python_type
+        python_type = column.type.python_type  # type: ignore[union-attr]
     except NotImplementedError:
         python_type = None
     try:
@@ -183,7 +188,7 @@ def _coerce(column: ColumnElement[Any], value: Any) -> Any:
 
 async def paginate(
     session: AsyncSession,
-    statement: Select[Any],
+    statement: AnySelect,
     spec: ListSpec,
     params: ListParams,
     public: Callable[[Any], dict[str, Any]],

@@ -60,7 +60,7 @@ def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test run."""
     try:
         run(_execute(PG_URL, "SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means no server
+    except Exception as exc:
         reason = f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}: {exc}"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")

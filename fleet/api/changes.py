@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.params import Parameter
+from sqlmodel import col
 
 from fleet.api.deps import list_params
 from fleet.database import Database
@@ -18,33 +19,41 @@ from fleet.settings import Settings
 
 CHANGES = ListSpec(
     filters={
-        "object_type": Filter(ChangeRecord.object_type, "site, device, link, country, device_model"),
-        "object_id": Filter(ChangeRecord.object_id, "Id of the object", integer=True),
-        "object_key": Filter(ChangeRecord.object_key, "Key of the object (site code, serial...)"),
-        "action": Filter(ChangeRecord.action, "create, update or delete", ChangeAction),
-        "actor": Filter(ChangeRecord.actor, "Who made the change"),
-        "country": Filter(ChangeRecord.country_code, "Country code(s)"),
-        "request_id": Filter(ChangeRecord.request_id, "The X-Request-ID of the change"),
-        "site_id": Filter(ChangeRecord.site_id, "Site id: the site and what is at it", integer=True),
+        "object_type": Filter(
+            col(ChangeRecord.object_type), "site, device, link, country, device_model"
+        ),
+        "object_id": Filter(col(ChangeRecord.object_id), "Id of the object", integer=True),
+        "object_key": Filter(
+            col(ChangeRecord.object_key), "Key of the object (site code, serial...)"
+        ),
+        "action": Filter(col(ChangeRecord.action), "create, update or delete", ChangeAction),
+        "actor": Filter(col(ChangeRecord.actor), "Who made the change"),
+        "country": Filter(col(ChangeRecord.country_code), "Country code(s)"),
+        "request_id": Filter(col(ChangeRecord.request_id), "The X-Request-ID of the change"),
+        "site_id": Filter(
+            col(ChangeRecord.site_id), "Site id: the site and what is at it", integer=True
+        ),
     },
-    sorts={"at": ChangeRecord.at, "id": ChangeRecord.id},
+    sorts={"at": col(ChangeRecord.at), "id": col(ChangeRecord.id)},
     default_sort="-id",
-    id_column=ChangeRecord.id,
+    id_column=col(ChangeRecord.id),
 )
 
 Since = Annotated[
-    datetime | None, Parameter(query="since", required=False, description="From this time (ISO 8601)")
+    datetime | None,
+    Parameter(query="since", required=False, description="From this time (ISO 8601)"),
 ]
 Until = Annotated[
-    datetime | None, Parameter(query="until", required=False, description="Before this time (ISO 8601)")
+    datetime | None,
+    Parameter(query="until", required=False, description="Before this time (ISO 8601)"),
 ]
 
 
 def _window(statement: Any, since: datetime | None, until: datetime | None) -> Any:
     if since is not None:
-        statement = statement.where(ChangeRecord.at >= since)
+        statement = statement.where(col(ChangeRecord.at) >= since)
     if until is not None:
-        statement = statement.where(ChangeRecord.at < until)
+        statement = statement.where(col(ChangeRecord.at) < until)
     return statement
 
 
@@ -100,19 +109,21 @@ async def site_history(
 ) -> Response[dict[str, Any]]:
     params = list_params(request, settings, ignore=("since", "until"))
     async with db.session() as session:
-        site_id = await session.scalar(sa.select(Site.id).where(Site.code == code))
+        site_id = await session.scalar(sa.select(col(Site.id)).where(col(Site.code) == code))
         if site_id is None:
             # A deleted site's history is still there: find it by its key.
             site_id = await session.scalar(
-                sa.select(ChangeRecord.object_id)
-                .where(ChangeRecord.object_type == "site", ChangeRecord.object_key == code)
-                .order_by(ChangeRecord.id.desc())
+                sa.select(col(ChangeRecord.object_id))
+                .where(
+                    col(ChangeRecord.object_type) == "site", col(ChangeRecord.object_key) == code
+                )
+                .order_by(col(ChangeRecord.id).desc())
                 .limit(1)
             )
         if site_id is None:
             raise NotFound(f"no site {code}")
         statement = _window(sa.select(ChangeRecord), since, until).where(
-            ChangeRecord.site_id == site_id
+            col(ChangeRecord.site_id) == site_id
         )
         page = await paginate(
             session, statement, CHANGES, params, _public, max_limit=settings.page_size_max

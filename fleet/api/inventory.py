@@ -14,6 +14,7 @@ from fleet.database import Database
 from fleet.errors import InvalidInput
 from fleet.inventory import service
 from fleet.inventory.resources import BY_NAME, RESOURCES, Resource
+from fleet.pagination import ListParams
 from fleet.settings import Settings
 
 IfMatch = Annotated[
@@ -34,7 +35,9 @@ def _signature(fn: Any, params: list[inspect.Parameter], returns: Any = Response
 
 
 def _kw(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
 
 
 def _query(name: str, description: str) -> inspect.Parameter:
@@ -61,7 +64,9 @@ def _single(obj: dict[str, Any], status: int = 200) -> Response[dict[str, Any]]:
 def _list_handler(resource: Resource) -> Any:
     spec = resource.list_spec
 
-    async def handler(request: Request[Any, Any, Any], db: Database, settings: Settings, **_: Any) -> Response[dict[str, Any]]:
+    async def handler(
+        request: Request[Any, Any, Any], db: Database, settings: Settings, **_: Any
+    ) -> Response[dict[str, Any]]:
         params = list_params(request, settings)
         async with db.session() as session:
             page = await service.list_page(
@@ -74,7 +79,18 @@ def _list_handler(resource: Resource) -> Any:
     params += [
         _query("q", spec.search_description),
         _query("sort", f"Sort field, '-' first for descending: {', '.join(spec.sorts)}"),
-        _kw("limit", Annotated[int | None, Parameter(query="limit", required=False, description="Page size (default 50, at most the configured maximum)")], None),
+        _kw(
+            "limit",
+            Annotated[
+                int | None,
+                Parameter(
+                    query="limit",
+                    required=False,
+                    description="Page size (default 50, at most the configured maximum)",
+                ),
+            ],
+            None,
+        ),
         _query("cursor", "The next_cursor of the previous page"),
     ]
     handler.__name__ = f"list_{resource.name}"
@@ -91,14 +107,14 @@ def _list_handler(resource: Resource) -> Any:
 def _read_handler(resource: Resource) -> Any:
     path, key_type = _path_key(resource)
 
-    async def handler(request: Request[Any, Any, Any], db: Database, key: Any, **_: Any) -> Response[dict[str, Any]]:
+    async def handler(
+        request: Request[Any, Any, Any], db: Database, key: Any, **_: Any
+    ) -> Response[dict[str, Any]]:
         wanted = [e for e in (request.query_params.get("embed") or "").split(",") if e]
         for name in wanted:
             if name not in resource.embeds:
-                raise InvalidInput(
-                    f"cannot embed {name!r} (choose from: {', '.join(resource.embeds) or 'nothing'})",
-                    field="embed",
-                )
+                choices = ", ".join(resource.embeds) or "nothing"
+                raise InvalidInput(f"cannot embed {name!r} (choose from: {choices})", field="embed")
         async with db.session() as session:
             obj = await service.read(session, resource, key)
             for name in wanted:
@@ -107,7 +123,7 @@ def _read_handler(resource: Resource) -> Any:
                 page = await service.list_page(
                     session,
                     other,
-                    service.ListParams(filters={filter_name: obj[resource.key]}, limit=10_000),
+                    ListParams(filters={filter_name: obj[resource.key]}, limit=10_000),
                     max_limit=10_000,
                 )
                 obj[name] = page.items
@@ -115,19 +131,24 @@ def _read_handler(resource: Resource) -> Any:
 
     params = [*_common()[:2], _kw("key", key_type)]
     if resource.embeds:
-        params.append(_query("embed", f"Comma-separated lists to include: {', '.join(resource.embeds)}"))
+        params.append(
+            _query("embed", f"Comma-separated lists to include: {', '.join(resource.embeds)}")
+        )
     handler.__name__ = f"read_{resource.name}"
     return get(
         path,
         summary=f"Read one {resource.name.replace('_', ' ')}",
-        description=f"Answers with the object and its `ETag` (send it back as `If-Match` to change it).",
+        description="Answers with the object and its `ETag` "
+        "(send it back as `If-Match` to change it).",
         operation_id=f"read_{resource.name}",
         tags=[resource.plural],
     )(_signature(handler, params))
 
 
 def _create_handler(resource: Resource) -> Any:
-    async def handler(request: Request[Any, Any, Any], db: Database, data: Any, **_: Any) -> Response[dict[str, Any]]:
+    async def handler(
+        request: Request[Any, Any, Any], db: Database, data: Any, **_: Any
+    ) -> Response[dict[str, Any]]:
         async with db.session(write=True) as session:
             obj = await service.create(session, resource, data)
             await session.commit()
@@ -140,7 +161,8 @@ def _create_handler(resource: Resource) -> Any:
     return post(
         "/",
         summary=f"Create a {resource.name.replace('_', ' ')}",
-        description="Unknown fields are refused. Answers 201 with the object, its ETag and Location.",
+        description="Unknown fields are refused. "
+        "Answers 201 with the object, its ETag and Location.",
         operation_id=f"create_{resource.name}",
         tags=[resource.plural],
         status_code=HTTP_201_CREATED,
@@ -150,14 +172,18 @@ def _create_handler(resource: Resource) -> Any:
 def _update_handler(resource: Resource) -> Any:
     path, key_type = _path_key(resource)
 
-    async def handler(db: Database, key: Any, data: Any, if_match: str | None, **_: Any) -> Response[dict[str, Any]]:
+    async def handler(
+        db: Database, key: Any, data: Any, if_match: str | None, **_: Any
+    ) -> Response[dict[str, Any]]:
         async with db.session(write=True) as session:
             obj = await service.update(session, resource, key, data, if_match)
             await session.commit()
         return _single(obj)
 
     params = [
-        _kw("db", Database), _kw("key", key_type), _kw("data", resource.update_schema),
+        _kw("db", Database),
+        _kw("key", key_type),
+        _kw("data", resource.update_schema),
         _kw("if_match", IfMatch, None),
     ]
     handler.__name__ = f"update_{resource.name}"

@@ -58,7 +58,7 @@ INTERNAL = ProblemType(500, "internal", "Internal error")
 def problem_type(exc: Exception) -> ProblemType:
     for cls in type(exc).__mro__:
         if cls in PROBLEMS:
-            return PROBLEMS[cls]  # type: ignore[index]
+            return PROBLEMS[cls]
     if isinstance(exc, HTTPException):
         status = exc.status_code
         return BY_STATUS.get(status, ProblemType(status, "http-error", "Request refused"))
@@ -72,7 +72,11 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
             continue
         field = str(item.get("key") or "")
         found.append(
-            {"field": field or None, "source": item.get("source", "body"), "message": item.get("message")}
+            {
+                "field": field or None,
+                "source": item.get("source", "body"),
+                "message": item.get("message"),
+            }
         )
     return found
 

@@ -51,7 +51,10 @@ def _config_schema(
 
 
 DeviceConfig = _config_schema(
-    schemas.DeviceCreate, "DeviceConfig", ("site", "parent_id"), {"parent": (schemas.Serial | None, None)}
+    schemas.DeviceCreate,
+    "DeviceConfig",
+    ("site", "parent_id"),
+    {"parent": (schemas.Serial | None, None)},
 )
 LinkConfig = _config_schema(
     schemas.LinkCreate,
@@ -66,7 +69,7 @@ SiteConfig = schemas.SiteCreate
 class Located:
     """A validated object and where it was written."""
 
-    value: BaseModel
+    value: Any  # a validated config schema instance
     file: str
     line: int
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the site of a device
@@ -102,7 +105,7 @@ class _Document:
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+                key = loader.construct_object(key_node)
                 if not isinstance(key, str):
                     raise _Fail(key_node.start_mark.line + 1, f"key {key!r} is not text")
                 if key in result:
@@ -112,7 +115,7 @@ class _Document:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self._walk(loader, item, (*path, i)) for i, item in enumerate(node.value)]
-        return loader.construct_object(node)  # type: ignore[no-untyped-call]
+        return loader.construct_object(node)
 
     def line(self, path: Path_) -> int:
         while path and path not in self.lines:
@@ -127,7 +130,7 @@ class _Fail(Exception):
         self.reason = reason
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"unknown key {loc!r}"
@@ -146,7 +149,9 @@ class Loader:
 
     def problem(self, doc: _Document | str, path: Path_ | int, reason: str) -> None:
         name = doc.name if isinstance(doc, _Document) else doc
-        line = path if isinstance(path, int) else (doc.line(path) if isinstance(doc, _Document) else 1)
+        line = (
+            path if isinstance(path, int) else (doc.line(path) if isinstance(doc, _Document) else 1)
+        )
         self.problems.append(Problem(name, line, reason))
 
     def _open(self, path: Path) -> _Document | None:
@@ -163,9 +168,7 @@ class Loader:
             self.problem(str(path.relative_to(self.root.parent)), 1, f"cannot read: {exc}")
         return None
 
-    def _validate(
-        self, doc: _Document, schema: type[BaseModel], data: Any, path: Path_
-    ) -> BaseModel | None:
+    def _validate(self, doc: _Document, schema: type[BaseModel], data: Any, path: Path_) -> Any:
         if not isinstance(data, dict):
             self.problem(doc, path, f"expected a mapping of {schema.__name__} fields")
             return None
@@ -185,20 +188,34 @@ class Loader:
         return data
 
     def _keep(
-        self, table: dict[str, Located], key: str, item: Located, doc: _Document, path: Path_, what: str
+        self,
+        table: dict[str, Located],
+        key: str,
+        item: Located,
+        doc: _Document,
+        path: Path_,
+        what: str,
     ) -> None:
         if key in table:
             first = table[key]
-            self.problem(doc, path, f"duplicate {what} {key!r} (first in {first.file}:{first.line})")
+            self.problem(
+                doc, path, f"duplicate {what} {key!r} (first in {first.file}:{first.line})"
+            )
             return
         table[key] = item
 
     def load(self) -> Desired:
         if not self.root.is_dir():
             raise ConfigError([Problem(str(self.root), 1, "not a folder")])
-        self._load_list("countries.yaml", schemas.CountryCreate, self.desired.countries, "code", "country")
         self._load_list(
-            "device_models.yaml", schemas.DeviceModelCreate, self.desired.device_models, "slug", "device model"
+            "countries.yaml", schemas.CountryCreate, self.desired.countries, "code", "country"
+        )
+        self._load_list(
+            "device_models.yaml",
+            schemas.DeviceModelCreate,
+            self.desired.device_models,
+            "slug",
+            "device model",
         )
         sites_dir = self.root / "sites"
         for path in sorted(sites_dir.glob("*.yaml")) if sites_dir.is_dir() else []:
@@ -206,11 +223,15 @@ class Loader:
             if doc is not None:
                 self._load_site(doc, path.stem)
         unknown = sorted(
-            p.name for p in self.root.iterdir()
-            if p.suffix in (".yaml", ".yml") and p.name not in ("countries.yaml", "device_models.yaml")
+            p.name
+            for p in self.root.iterdir()
+            if p.suffix in (".yaml", ".yml")
+            and p.name not in ("countries.yaml", "device_models.yaml")
         )
         for name in unknown:
-            self.problem(name, 1, "unknown file (expected countries.yaml, device_models.yaml, sites/)")
+            self.problem(
+                name, 1, "unknown file (expected countries.yaml, device_models.yaml, sites/)"
+            )
         if not self.problems:
             self._check_references()
         if self.problems:
@@ -242,7 +263,7 @@ class Loader:
         site = self._validate(doc, SiteConfig, site_fields, ())
         if site is None:
             return
-        code = getattr(site, "code")
+        code = site.code
         if code != stem:
             self.problem(doc, ("code",), f"site code {code!r} differs from the file name {stem!r}")
         self._keep(self.desired.sites, code, Located(site, doc.name, 1), doc, ("code",), "site")
@@ -250,14 +271,18 @@ class Loader:
             device = self._validate(doc, DeviceConfig, item, ("devices", i))
             if device is not None:
                 located = Located(device, doc.name, doc.line(("devices", i)), {"site": code})
-                key = getattr(device, "serial")
-                self._keep(self.desired.devices, key, located, doc, ("devices", i, "serial"), "serial")
+                key = device.serial
+                self._keep(
+                    self.desired.devices, key, located, doc, ("devices", i, "serial"), "serial"
+                )
         for i, item in enumerate(self._list(doc, data.get("links"), ("links",), "links")):
             link = self._validate(doc, LinkConfig, item, ("links", i))
             if link is not None:
                 located = Located(link, doc.name, doc.line(("links", i)), {"site": code})
-                key = getattr(link, "circuit_id")
-                self._keep(self.desired.links, key, located, doc, ("links", i, "circuit_id"), "circuit id")
+                key = link.circuit_id
+                self._keep(
+                    self.desired.links, key, located, doc, ("links", i, "circuit_id"), "circuit id"
+                )
 
     def _ref_problem(self, item: Located, reason: str) -> None:
         self.problems.append(Problem(item.file, item.line, reason))
@@ -265,8 +290,8 @@ class Loader:
     def _check_references(self) -> None:
         d = self.desired
         for code, site in d.sites.items():
-            if getattr(site.value, "country") not in d.countries:
-                self._ref_problem(site, f"site {code}: unknown country {getattr(site.value, 'country')!r}")
+            if site.value.country not in d.countries:
+                self._ref_problem(site, f"site {code}: unknown country {site.value.country!r}")
         asset_tags: dict[str, Located] = {}
         for serial, device in d.devices.items():
             value: Any = device.value
@@ -277,27 +302,39 @@ class Loader:
                 if parent is None:
                     self._ref_problem(device, f"device {serial}: unknown parent {value.parent!r}")
                 elif parent.extra["site"] != device.extra["site"]:
-                    self._ref_problem(device, f"device {serial}: parent {value.parent} is at another site")
+                    self._ref_problem(
+                        device, f"device {serial}: parent {value.parent} is at another site"
+                    )
             if value.asset_tag is not None:
                 if value.asset_tag in asset_tags:
                     first = asset_tags[value.asset_tag]
                     self._ref_problem(
-                        device, f"duplicate asset tag {value.asset_tag!r} (first in {first.file}:{first.line})"
+                        device,
+                        f"duplicate asset tag {value.asset_tag!r} "
+                        f"(first in {first.file}:{first.line})",
                     )
                 asset_tags[value.asset_tag] = device
         for serial in _parent_loops(d):
             self._ref_problem(d.devices[serial], f"device {serial}: its parents form a loop")
         for circuit, link in d.links.items():
             value = link.value
+            terminating: Located | None
             if value.terminating_device is not None:
-                device = d.devices.get(value.terminating_device)
-                if device is None:
-                    self._ref_problem(link, f"link {circuit}: unknown terminating device {value.terminating_device!r}")
-                elif device.extra["site"] != link.extra["site"]:
-                    self._ref_problem(link, f"link {circuit}: terminating device is at another site")
+                terminating = d.devices.get(value.terminating_device)
+                if terminating is None:
+                    self._ref_problem(
+                        link,
+                        f"link {circuit}: unknown terminating device {value.terminating_device!r}",
+                    )
+                elif terminating.extra["site"] != link.extra["site"]:
+                    self._ref_problem(
+                        link, f"link {circuit}: terminating device is at another site"
+                    )
             if value.far_end_site is not None:
                 if value.far_end_site not in d.sites:
-                    self._ref_problem(link, f"link {circuit}: unknown far end site {value.far_end_site!r}")
+                    self._ref_problem(
+                        link, f"link {circuit}: unknown far end site {value.far_end_site!r}"
+                    )
                 elif value.far_end_site == link.extra["site"]:
                     self._ref_problem(link, f"link {circuit}: the far end is the link's own site")
 

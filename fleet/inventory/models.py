@@ -26,7 +26,9 @@ class Site(Versioned, table=True):
     name: str = Field(max_length=200, nullable=False)
     kind: str = Field(max_length=32, nullable=False, index=True)
     country_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("country.id", ondelete="RESTRICT"), nullable=False, index=True)
+        sa_column=sa.Column(
+            sa.ForeignKey("country.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
     )
     latitude: float = Field(nullable=False)
     longitude: float = Field(nullable=False)
@@ -54,7 +56,9 @@ class DeviceModel(Versioned, table=True):
 
 class Device(Versioned, table=True):
     site_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True)
+        sa_column=sa.Column(
+            sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
     )
     model_id: int = Field(
         sa_column=sa.Column(
@@ -71,14 +75,18 @@ class Device(Versioned, table=True):
     lifecycle: str = Field(default="planned", max_length=16, nullable=False, index=True)
     parent_id: int | None = Field(
         default=None,
-        sa_column=sa.Column(sa.ForeignKey("device.id", ondelete="RESTRICT"), nullable=True, index=True),
+        sa_column=sa.Column(
+            sa.ForeignKey("device.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
     )
     notes: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class Link(Versioned, table=True):
     site_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True)
+        sa_column=sa.Column(
+            sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
     )
     circuit_id: str = Field(max_length=80, unique=True, nullable=False)
     medium: str = Field(max_length=16, nullable=False, index=True)
@@ -86,11 +94,15 @@ class Link(Versioned, table=True):
     bandwidth_kbps: int = Field(nullable=False)
     terminating_device_id: int | None = Field(
         default=None,
-        sa_column=sa.Column(sa.ForeignKey("device.id", ondelete="RESTRICT"), nullable=True, index=True),
+        sa_column=sa.Column(
+            sa.ForeignKey("device.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
     )
     far_end_site_id: int | None = Field(
         default=None,
-        sa_column=sa.Column(sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=True, index=True),
+        sa_column=sa.Column(
+            sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
     )
     encrypted: bool = Field(default=True, nullable=False)
     role: str = Field(default="primary", max_length=16, nullable=False)
@@ -106,9 +118,7 @@ class ChangeRecord(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_change_record_object", "object_type", "object_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
-    )
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
     actor: str = Field(max_length=120, nullable=False)
     request_id: str | None = Field(default=None, max_length=64, index=True)
     action: str = Field(max_length=8, nullable=False)

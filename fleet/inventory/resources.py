@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Select
+from sqlmodel import col
 
 from fleet.errors import InvalidInput
 from fleet.inventory import schemas
@@ -27,7 +27,7 @@ from fleet.inventory.choices import (
 )
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.models import Versioned
-from fleet.pagination import Filter, ListSpec
+from fleet.pagination import AnySelect, Filter, ListSpec
 
 # Fields every representation ends with.
 META = ("version", "created_at", "updated_at")
@@ -63,10 +63,11 @@ class Resource:
     plural: str  # the URL segment ("sites")
     table: type[Versioned]
     key: str  # the column that names an object in its URL
+    natural_key: str  # the field people and config files name it by (code, serial...)
     fields: tuple[str, ...]  # the representation, in order (without id and META)
     create_schema: type[schemas.Strict]
     update_schema: type[schemas.Strict]
-    select: Callable[[], Select[Any]]
+    select: Callable[[], AnySelect]
     list_spec: ListSpec
     refs: tuple[Ref, ...] = ()
     unique: tuple[str, ...] = ()  # unique fields, checked before writing for a clear error
@@ -106,17 +107,18 @@ COUNTRY = Resource(
     plural="countries",
     table=Country,
     key="code",
+    natural_key="code",
     fields=("code", "name", "region"),
     create_schema=schemas.CountryCreate,
     update_schema=schemas.CountryUpdate,
     select=lambda: sa.select(Country),
     list_spec=ListSpec(
-        filters={"region": Filter(Country.region, "Region, e.g. Sahel")},
-        sorts={"code": Country.code, "name": Country.name, "region": Country.region},
+        filters={"region": Filter(col(Country.region), "Region, e.g. Sahel")},
+        sorts={"code": col(Country.code), "name": col(Country.name), "region": col(Country.region)},
         default_sort="code",
-        search=(Country.code, Country.name),
+        search=(col(Country.code), col(Country.name)),
         search_description="Text in the code or name",
-        id_column=Country.id,
+        id_column=col(Country.id),
     ),
     unique=("code",),
     dependents=(Dependent("sites", Site, "country_id"),),
@@ -126,8 +128,10 @@ COUNTRY = Resource(
 # --- sites -------------------------------------------------------------------------------
 
 
-def _select_sites() -> Select[Any]:
-    return sa.select(Site, Country.code.label("country")).join(Country, Site.country_id == Country.id)
+def _select_sites() -> AnySelect:
+    return sa.select(Site, col(Country.code).label("country")).join(
+        Country, col(Site.country_id) == col(Country.id)
+    )
 
 
 SITE = Resource(
@@ -135,28 +139,42 @@ SITE = Resource(
     plural="sites",
     table=Site,
     key="code",
+    natural_key="code",
     fields=(
-        "code", "name", "kind", "country", "latitude", "longitude", "criticality", "lifecycle",
-        "timezone", "contact", "tags", "notes",
+        "code",
+        "name",
+        "kind",
+        "country",
+        "latitude",
+        "longitude",
+        "criticality",
+        "lifecycle",
+        "timezone",
+        "contact",
+        "tags",
+        "notes",
     ),
     create_schema=schemas.SiteCreate,
     update_schema=schemas.SiteUpdate,
     select=_select_sites,
     list_spec=ListSpec(
         filters={
-            "country": Filter(Country.code, "Country code(s), comma-separated"),
-            "kind": Filter(Site.kind, "Site kind(s)", SiteKind),
-            "lifecycle": Filter(Site.lifecycle, "Lifecycle(s)", SiteLifecycle),
-            "criticality": Filter(Site.criticality, "Criticality 1-5", integer=True),
+            "country": Filter(col(Country.code), "Country code(s), comma-separated"),
+            "kind": Filter(col(Site.kind), "Site kind(s)", SiteKind),
+            "lifecycle": Filter(col(Site.lifecycle), "Lifecycle(s)", SiteLifecycle),
+            "criticality": Filter(col(Site.criticality), "Criticality 1-5", integer=True),
         },
         sorts={
-            "code": Site.code, "name": Site.name, "kind": Site.kind,
-            "criticality": Site.criticality, "updated_at": Site.updated_at,
+            "code": col(Site.code),
+            "name": col(Site.name),
+            "kind": col(Site.kind),
+            "criticality": col(Site.criticality),
+            "updated_at": col(Site.updated_at),
         },
         default_sort="code",
-        search=(Site.code, Site.name),
+        search=(col(Site.code), col(Site.name)),
         search_description="Text in the code or name",
-        id_column=Site.id,
+        id_column=col(Site.id),
     ),
     refs=(Ref("country", "country_id", Country, "code", "country"),),
     unique=("code",),
@@ -178,7 +196,7 @@ async def _model_kind_is_stable(session: AsyncSession, model: DeviceModel) -> No
     if model.id is None or not history.deleted:
         return
     used = await session.scalar(
-        sa.select(sa.func.count()).select_from(Device).where(Device.model_id == model.id)
+        sa.select(sa.func.count()).select_from(Device).where(col(Device.model_id) == model.id)
     )
     if used:
         raise InvalidInput(
@@ -191,26 +209,35 @@ DEVICE_MODEL = Resource(
     plural="device-models",
     table=DeviceModel,
     key="slug",
+    natural_key="slug",
     fields=(
-        "slug", "manufacturer", "model", "kind", "end_of_sale", "end_of_support",
-        "recommended_firmware", "minimum_firmware",
+        "slug",
+        "manufacturer",
+        "model",
+        "kind",
+        "end_of_sale",
+        "end_of_support",
+        "recommended_firmware",
+        "minimum_firmware",
     ),
     create_schema=schemas.DeviceModelCreate,
     update_schema=schemas.DeviceModelUpdate,
     select=lambda: sa.select(DeviceModel),
     list_spec=ListSpec(
         filters={
-            "kind": Filter(DeviceModel.kind, "Device kind(s)", DeviceKind),
-            "manufacturer": Filter(DeviceModel.manufacturer, "Manufacturer(s)"),
+            "kind": Filter(col(DeviceModel.kind), "Device kind(s)", DeviceKind),
+            "manufacturer": Filter(col(DeviceModel.manufacturer), "Manufacturer(s)"),
         },
         sorts={
-            "slug": DeviceModel.slug, "manufacturer": DeviceModel.manufacturer,
-            "model": DeviceModel.model, "kind": DeviceModel.kind,
+            "slug": col(DeviceModel.slug),
+            "manufacturer": col(DeviceModel.manufacturer),
+            "model": col(DeviceModel.model),
+            "kind": col(DeviceModel.kind),
         },
         default_sort="slug",
-        search=(DeviceModel.slug, DeviceModel.manufacturer, DeviceModel.model),
+        search=(col(DeviceModel.slug), col(DeviceModel.manufacturer), col(DeviceModel.model)),
         search_description="Text in the slug, manufacturer or model",
-        id_column=DeviceModel.id,
+        id_column=col(DeviceModel.id),
     ),
     unique=("slug",),
     dependents=(Dependent("devices", Device, "model_id"),),
@@ -224,18 +251,18 @@ DeviceSite = aliased(Site, name="device_site")
 DeviceCountry = aliased(Country, name="device_country")
 
 
-def _select_devices() -> Select[Any]:
+def _select_devices() -> AnySelect:
     return (
         sa.select(
             Device,
-            DeviceSite.code.label("site"),
-            DeviceCountry.code.label("country"),
-            DeviceModel.slug.label("model"),
-            DeviceModel.kind.label("kind"),
+            col(DeviceSite.code).label("site"),
+            col(DeviceCountry.code).label("country"),
+            col(DeviceModel.slug).label("model"),
+            col(DeviceModel.kind).label("kind"),
         )
-        .join(DeviceSite, Device.site_id == DeviceSite.id)
-        .join(DeviceCountry, DeviceSite.country_id == DeviceCountry.id)
-        .join(DeviceModel, Device.model_id == DeviceModel.id)
+        .join(DeviceSite, col(Device.site_id) == col(DeviceSite.id))
+        .join(DeviceCountry, col(DeviceSite.country_id) == col(DeviceCountry.id))
+        .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
     )
 
 
@@ -260,10 +287,12 @@ async def _device_topology(session: AsyncSession, device: Device) -> None:
     if device.id is None or not sa.inspect(device).attrs.site_id.history.deleted:
         return
     children = await session.scalar(
-        sa.select(sa.func.count()).select_from(Device).where(Device.parent_id == device.id)
+        sa.select(sa.func.count()).select_from(Device).where(col(Device.parent_id) == device.id)
     )
     links = await session.scalar(
-        sa.select(sa.func.count()).select_from(Link).where(Link.terminating_device_id == device.id)
+        sa.select(sa.func.count())
+        .select_from(Link)
+        .where(col(Link.terminating_device_id) == device.id)
     )
     if children or links:
         raise InvalidInput(
@@ -278,32 +307,52 @@ DEVICE = Resource(
     plural="devices",
     table=Device,
     key="id",
+    natural_key="serial",
     fields=(
-        "serial", "site", "country", "model", "kind", "asset_tag", "hostname",
-        "management_address", "firmware_version", "installed_on", "warranty_until",
-        "lifecycle", "parent_id", "notes",
+        "serial",
+        "site",
+        "country",
+        "model",
+        "kind",
+        "asset_tag",
+        "hostname",
+        "management_address",
+        "firmware_version",
+        "installed_on",
+        "warranty_until",
+        "lifecycle",
+        "parent_id",
+        "notes",
     ),
     create_schema=schemas.DeviceCreate,
     update_schema=schemas.DeviceUpdate,
     select=_select_devices,
     list_spec=ListSpec(
         filters={
-            "country": Filter(DeviceCountry.code, "Country code(s)"),
-            "site": Filter(DeviceSite.code, "Site code(s)"),
-            "kind": Filter(DeviceModel.kind, "Device kind(s)", DeviceKind),
-            "model": Filter(DeviceModel.slug, "Device model slug(s)"),
-            "lifecycle": Filter(Device.lifecycle, "Lifecycle(s)", DeviceLifecycle),
-            "serial": Filter(Device.serial, "Serial number(s)"),
-            "parent_id": Filter(Device.parent_id, "Parent device id(s)", integer=True),
+            "country": Filter(col(DeviceCountry.code), "Country code(s)"),
+            "site": Filter(col(DeviceSite.code), "Site code(s)"),
+            "kind": Filter(col(DeviceModel.kind), "Device kind(s)", DeviceKind),
+            "model": Filter(col(DeviceModel.slug), "Device model slug(s)"),
+            "lifecycle": Filter(col(Device.lifecycle), "Lifecycle(s)", DeviceLifecycle),
+            "serial": Filter(col(Device.serial), "Serial number(s)"),
+            "parent_id": Filter(col(Device.parent_id), "Parent device id(s)", integer=True),
         },
         sorts={
-            "id": Device.id, "serial": Device.serial, "lifecycle": Device.lifecycle,
-            "updated_at": Device.updated_at, "site": DeviceSite.code,
+            "id": col(Device.id),
+            "serial": col(Device.serial),
+            "lifecycle": col(Device.lifecycle),
+            "updated_at": col(Device.updated_at),
+            "site": col(DeviceSite.code),
         },
         default_sort="id",
-        search=(Device.serial, Device.hostname, Device.asset_tag, Device.management_address),
+        search=(
+            col(Device.serial),
+            col(Device.hostname),
+            col(Device.asset_tag),
+            col(Device.management_address),
+        ),
         search_description="Text in the serial, hostname, asset tag or management address",
-        id_column=Device.id,
+        id_column=col(Device.id),
     ),
     refs=(
         Ref("site", "site_id", Site, "code", "site"),
@@ -326,17 +375,17 @@ LinkCountry = aliased(Country, name="link_country")
 FarEnd = aliased(Site, name="far_end")
 
 
-def _select_links() -> Select[Any]:
+def _select_links() -> AnySelect:
     return (
         sa.select(
             Link,
-            LinkSite.code.label("site"),
-            LinkCountry.code.label("country"),
-            FarEnd.code.label("far_end_site"),
+            col(LinkSite.code).label("site"),
+            col(LinkCountry.code).label("country"),
+            col(FarEnd.code).label("far_end_site"),
         )
-        .join(LinkSite, Link.site_id == LinkSite.id)
-        .join(LinkCountry, LinkSite.country_id == LinkCountry.id)
-        .outerjoin(FarEnd, Link.far_end_site_id == FarEnd.id)
+        .join(LinkSite, col(Link.site_id) == col(LinkSite.id))
+        .join(LinkCountry, col(LinkSite.country_id) == col(LinkCountry.id))
+        .outerjoin(FarEnd, col(Link.far_end_site_id) == col(FarEnd.id))
     )
 
 
@@ -358,30 +407,44 @@ LINK = Resource(
     plural="links",
     table=Link,
     key="id",
+    natural_key="circuit_id",
     fields=(
-        "circuit_id", "site", "country", "medium", "provider", "bandwidth_kbps",
-        "terminating_device_id", "far_end_site", "encrypted", "role", "lifecycle", "notes",
+        "circuit_id",
+        "site",
+        "country",
+        "medium",
+        "provider",
+        "bandwidth_kbps",
+        "terminating_device_id",
+        "far_end_site",
+        "encrypted",
+        "role",
+        "lifecycle",
+        "notes",
     ),
     create_schema=schemas.LinkCreate,
     update_schema=schemas.LinkUpdate,
     select=_select_links,
     list_spec=ListSpec(
         filters={
-            "country": Filter(LinkCountry.code, "Country code(s)"),
-            "site": Filter(LinkSite.code, "Site code(s)"),
-            "medium": Filter(Link.medium, "Medium(s)", LinkMedium),
-            "role": Filter(Link.role, "Role(s)", LinkRole),
-            "lifecycle": Filter(Link.lifecycle, "Lifecycle(s)", LinkLifecycle),
-            "far_end_site": Filter(FarEnd.code, "Hub site code(s)"),
+            "country": Filter(col(LinkCountry.code), "Country code(s)"),
+            "site": Filter(col(LinkSite.code), "Site code(s)"),
+            "medium": Filter(col(Link.medium), "Medium(s)", LinkMedium),
+            "role": Filter(col(Link.role), "Role(s)", LinkRole),
+            "lifecycle": Filter(col(Link.lifecycle), "Lifecycle(s)", LinkLifecycle),
+            "far_end_site": Filter(col(FarEnd.code), "Hub site code(s)"),
         },
         sorts={
-            "id": Link.id, "circuit_id": Link.circuit_id, "bandwidth_kbps": Link.bandwidth_kbps,
-            "site": LinkSite.code, "updated_at": Link.updated_at,
+            "id": col(Link.id),
+            "circuit_id": col(Link.circuit_id),
+            "bandwidth_kbps": col(Link.bandwidth_kbps),
+            "site": col(LinkSite.code),
+            "updated_at": col(Link.updated_at),
         },
         default_sort="id",
-        search=(Link.circuit_id, Link.provider),
+        search=(col(Link.circuit_id), col(Link.provider)),
         search_description="Text in the circuit id or provider",
-        id_column=Link.id,
+        id_column=col(Link.id),
     ),
     refs=(
         Ref("site", "site_id", Site, "code", "site"),

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from fleet.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from fleet.inventory import changelog
@@ -98,7 +99,7 @@ async def _resolve(
             columns[ref.column] = None
             continue
         target_id = await session.scalar(
-            sa.select(ref.target.id).where(getattr(ref.target, ref.key) == given)  # type: ignore[arg-type]
+            sa.select(col(ref.target.id)).where(getattr(ref.target, ref.key) == given)
         )
         if target_id is None:
             raise InvalidInput(f"no {ref.label} {given!r}", field=ref.field)
@@ -113,9 +114,9 @@ async def _check_unique(
         value = columns.get(name)
         if value is None:
             continue
-        statement = sa.select(resource.table.id).where(getattr(resource.table, name) == value)
+        statement = sa.select(col(resource.table.id)).where(getattr(resource.table, name) == value)
         if own_id is not None:
-            statement = statement.where(resource.table.id != own_id)
+            statement = statement.where(col(resource.table.id) != own_id)
         if await session.scalar(statement) is not None:
             raise Conflict(
                 f"a {resource.name.replace('_', ' ')} with {name} {value!r} already exists",
@@ -123,7 +124,9 @@ async def _check_unique(
             )
 
 
-def _scope(resource: Resource, obj: Versioned, shown: dict[str, Any]) -> tuple[int | None, str | None]:
+def _scope(
+    resource: Resource, obj: Versioned, shown: dict[str, Any]
+) -> tuple[int | None, str | None]:
     site_id = obj.id if isinstance(obj, Site) else getattr(obj, "site_id", None)
     country = shown.get("country") if "country" in shown else None
     if resource.name == "country":
@@ -157,7 +160,7 @@ def _log(
         action=action,
         object_type=resource.name,
         object_id=obj.id,
-        object_key=str(shown.get(resource.key, obj.id)),
+        object_key=str(shown[resource.natural_key]),
         site_id=site_id,
         country_code=country,
         changes=changelog.diff(before, after),

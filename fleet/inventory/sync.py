@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from fleet import context
 from fleet.inventory import service
@@ -27,7 +28,7 @@ from fleet.inventory.resources import COUNTRY, DEVICE, DEVICE_MODEL, LINK, SITE,
 
 # Resources in the order they are created; deletes go the other way.
 ORDER: tuple[Resource, ...] = (COUNTRY, DEVICE_MODEL, SITE, DEVICE, LINK)
-KEYS = {"country": "code", "device_model": "slug", "site": "code", "device": "serial", "link": "circuit_id"}
+KEYS = {r.name: r.natural_key for r in ORDER}
 ACTOR = "sync"
 
 Form = dict[str, Any]
@@ -65,19 +66,43 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "device_model": DEVICE_MODEL.fields,
     "site": SITE.fields,
     "device": (
-        "serial", "site", "model", "asset_tag", "hostname", "management_address",
-        "firmware_version", "installed_on", "warranty_until", "lifecycle", "parent", "notes",
+        "serial",
+        "site",
+        "model",
+        "asset_tag",
+        "hostname",
+        "management_address",
+        "firmware_version",
+        "installed_on",
+        "warranty_until",
+        "lifecycle",
+        "parent",
+        "notes",
     ),
     "link": (
-        "circuit_id", "site", "medium", "provider", "bandwidth_kbps", "terminating_device",
-        "far_end_site", "encrypted", "role", "lifecycle", "notes",
+        "circuit_id",
+        "site",
+        "medium",
+        "provider",
+        "bandwidth_kbps",
+        "terminating_device",
+        "far_end_site",
+        "encrypted",
+        "role",
+        "lifecycle",
+        "notes",
     ),
 }
 
 
-async def current_state(session: AsyncSession) -> tuple[dict[str, dict[str, Form]], dict[str, dict[str, int]]]:
+async def current_state(
+    session: AsyncSession,
+) -> tuple[dict[str, dict[str, Form]], dict[str, dict[str, int]]]:
     """The database in config form, and each object's version by key."""
-    serials = dict((await session.execute(sa.select(Device.id, Device.serial))).tuples().all())
+    serials = {
+        row.id: row.serial
+        for row in await session.execute(sa.select(col(Device.id), col(Device.serial)))
+    }
     state: dict[str, dict[str, Form]] = {}
     versions: dict[str, dict[str, int]] = {}
     for resource in ORDER:
@@ -198,8 +223,11 @@ async def _to_api(session: AsyncSession, object_type: str, form: Form) -> dict[s
         if ref in data:
             serial = data.pop(ref)
             data[column] = (
-                None if serial is None
-                else await session.scalar(sa.select(Device.id).where(Device.serial == serial))
+                None
+                if serial is None
+                else await session.scalar(
+                    sa.select(col(Device.id)).where(col(Device.serial) == serial)
+                )
             )
     if object_type == "device":
         data.pop("kind", None)
@@ -215,13 +243,15 @@ async def apply_plan(session: AsyncSession, plan: Plan) -> None:
             resource = by_name[change.object_type]
             key: Any = change.key
             if change.action == "create":
-                data = await _to_api(session, change.object_type, plan.desired[change.object_type][key])
+                data = await _to_api(
+                    session, change.object_type, plan.desired[change.object_type][key]
+                )
                 await service.create(session, resource, resource.create_schema.model_validate(data))
             elif change.action in ("update", "delete"):
                 url_key = key
                 if resource.key == "id":
                     url_key = await session.scalar(
-                        sa.select(resource.table.id).where(
+                        sa.select(col(resource.table.id)).where(
                             getattr(resource.table, KEYS[change.object_type]) == key
                         )
                     )
@@ -252,7 +282,9 @@ async def export(session: AsyncSession, root: Path) -> dict[str, int]:
         serials = _device_order({d["serial"]: d for d in devices}, [d["serial"] for d in devices])
         by_serial = {d["serial"]: d for d in devices}
         document["devices"] = [_clean(by_serial[s], ("site",)) for s in serials]
-        document["links"] = [_clean(l, ("site",)) for l in have["link"].values() if l["site"] == code]
+        document["links"] = [
+            _clean(link, ("site",)) for link in have["link"].values() if link["site"] == code
+        ]
         _dump(root / "sites" / f"{code}.yaml", _clean(document))
     return {name: len(forms) for name, forms in have.items()}
 

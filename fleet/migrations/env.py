@@ -7,10 +7,10 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
 
 import fleet.schema  # noqa: F401  (registers every table on the metadata)
 from fleet.database import create_engine
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata

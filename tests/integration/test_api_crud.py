@@ -58,13 +58,17 @@ def test_lists_filter_search_and_sort(client: TestClient[Any]) -> None:
     assert land.status_code == 200
     assert [s["kind"] for s in land.json()["items"]] == ["border_crossing_land"]
 
-    either = client.get("/api/v1/sites", params={"kind": "border_crossing_land,border_crossing_air"})
+    either = client.get(
+        "/api/v1/sites", params={"kind": "border_crossing_land,border_crossing_air"}
+    )
     assert len(either.json()["items"]) == 2
 
     found = client.get("/api/v1/sites", params={"q": "AIRPORT"}).json()["items"]
     assert [s["code"] for s in found] == ["NE-AIR-NIAMEY"]
 
-    names = [s["name"] for s in client.get("/api/v1/sites", params={"sort": "-name"}).json()["items"]]
+    names = [
+        s["name"] for s in client.get("/api/v1/sites", params={"sort": "-name"}).json()["items"]
+    ]
     assert names == sorted(names, reverse=True)
 
     cameras = client.get("/api/v1/devices", params={"kind": "camera", "country": "NE"}).json()
@@ -102,7 +106,10 @@ def test_site_detail_embeds_devices_and_links(client: TestClient[Any]) -> None:
     body = client.get(
         f"/api/v1/sites/{made['site']['code']}", params={"embed": "devices,links"}
     ).json()
-    assert {d["serial"] for d in body["devices"]} == {made["router"]["serial"], made["camera"]["serial"]}
+    assert {d["serial"] for d in body["devices"]} == {
+        made["router"]["serial"],
+        made["camera"]["serial"],
+    }
     assert [link["circuit_id"] for link in body["links"]] == [made["link"]["circuit_id"]]
     plain = client.get(f"/api/v1/sites/{made['site']['code']}").json()
     assert "devices" not in plain
@@ -205,8 +212,12 @@ def test_request_id_is_returned_and_logged(client: TestClient[Any]) -> None:
     response = client.post(
         "/api/v1/sites",
         json={
-            "code": "NE-RID", "name": "x", "kind": "hq", "country": "NE",
-            "latitude": 1.0, "longitude": 1.0,
+            "code": "NE-RID",
+            "name": "x",
+            "kind": "hq",
+            "country": "NE",
+            "latitude": 1.0,
+            "longitude": 1.0,
         },
         headers={"X-Request-ID": "field-engineer-0001"},
     )

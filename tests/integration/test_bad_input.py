@@ -23,8 +23,13 @@ def fleet(client: TestClient[Any]) -> dict[str, Any]:
 
 def site_body(**fields: Any) -> dict[str, Any]:
     return {
-        "code": "NE-NEW", "name": "New", "kind": "border_crossing_land", "country": "NE",
-        "latitude": 13.0, "longitude": 2.0, **fields,
+        "code": "NE-NEW",
+        "name": "New",
+        "kind": "border_crossing_land",
+        "country": "NE",
+        "latitude": 13.0,
+        "longitude": 2.0,
+        **fields,
     }
 
 
@@ -56,36 +61,148 @@ BAD_WRITES = [
     ("post", "/api/v1/sites", site_body(country="ZZ"), 422, "country", "no country"),
     ("post", "/api/v1/sites", site_body(code="bad code"), 422, "code", ""),
     ("post", "/api/v1/sites", [site_body()], 422, None, ""),
-    ("post", "/api/v1/countries", {"code": "NE", "name": "Niger", "region": "Sahel"}, 409, "code", "already exists"),
-    ("post", "/api/v1/devices", {"serial": "SN-1", "site": "NE-NOPE", "model": "x"}, 422, "site", "no site"),
-    ("post", "/api/v1/devices", {"serial": "SN-1", "site": "NE-NB-NIAMEY", "model": "nope"}, 422, "model", "no device model"),
-    ("post", "/api/v1/devices", {"serial": "SN-1", "site": "NE-NB-NIAMEY", "model": "nope", "management_address": "10.0.0.300"}, 422, "management_address", ""),
-    ("post", "/api/v1/links", {"circuit_id": "C", "site": "NE-NB-NIAMEY", "medium": "pigeon", "provider": "p", "bandwidth_kbps": 1}, 422, "medium", ""),
-    ("post", "/api/v1/links", {"circuit_id": "C", "site": "NE-NB-NIAMEY", "medium": "lte", "provider": "p", "bandwidth_kbps": 0}, 422, "bandwidth_kbps", ""),
-    ("post", "/api/v1/links", {"circuit_id": "C", "site": "NE-NB-NIAMEY", "medium": "lte", "provider": "p", "bandwidth_kbps": 10, "encrypted": "yes"}, 422, "encrypted", ""),
-    ("post", "/api/v1/links", {"circuit_id": "C", "site": "NE-NB-NIAMEY", "medium": "lte", "provider": "p", "bandwidth_kbps": 10, "terminating_device_id": 99999}, 422, "terminating_device_id", "no device"),
-    ("post", "/api/v1/links", {"circuit_id": "C", "site": "NE-NB-NIAMEY", "medium": "lte", "provider": "p", "bandwidth_kbps": 10, "far_end_site": "NE-NB-NIAMEY"}, 422, "far_end_site", ""),
+    (
+        "post",
+        "/api/v1/countries",
+        {"code": "NE", "name": "Niger", "region": "Sahel"},
+        409,
+        "code",
+        "already exists",
+    ),
+    (
+        "post",
+        "/api/v1/devices",
+        {"serial": "SN-1", "site": "NE-NOPE", "model": "x"},
+        422,
+        "site",
+        "no site",
+    ),
+    (
+        "post",
+        "/api/v1/devices",
+        {"serial": "SN-1", "site": "NE-NB-NIAMEY", "model": "nope"},
+        422,
+        "model",
+        "no device model",
+    ),
+    (
+        "post",
+        "/api/v1/devices",
+        {
+            "serial": "SN-1",
+            "site": "NE-NB-NIAMEY",
+            "model": "nope",
+            "management_address": "10.0.0.300",
+        },
+        422,
+        "management_address",
+        "",
+    ),
+    (
+        "post",
+        "/api/v1/links",
+        {
+            "circuit_id": "C",
+            "site": "NE-NB-NIAMEY",
+            "medium": "pigeon",
+            "provider": "p",
+            "bandwidth_kbps": 1,
+        },
+        422,
+        "medium",
+        "",
+    ),
+    (
+        "post",
+        "/api/v1/links",
+        {
+            "circuit_id": "C",
+            "site": "NE-NB-NIAMEY",
+            "medium": "lte",
+            "provider": "p",
+            "bandwidth_kbps": 0,
+        },
+        422,
+        "bandwidth_kbps",
+        "",
+    ),
+    (
+        "post",
+        "/api/v1/links",
+        {
+            "circuit_id": "C",
+            "site": "NE-NB-NIAMEY",
+            "medium": "lte",
+            "provider": "p",
+            "bandwidth_kbps": 10,
+            "encrypted": "yes",
+        },
+        422,
+        "encrypted",
+        "",
+    ),
+    (
+        "post",
+        "/api/v1/links",
+        {
+            "circuit_id": "C",
+            "site": "NE-NB-NIAMEY",
+            "medium": "lte",
+            "provider": "p",
+            "bandwidth_kbps": 10,
+            "terminating_device_id": 99999,
+        },
+        422,
+        "terminating_device_id",
+        "no device",
+    ),
+    (
+        "post",
+        "/api/v1/links",
+        {
+            "circuit_id": "C",
+            "site": "NE-NB-NIAMEY",
+            "medium": "lte",
+            "provider": "p",
+            "bandwidth_kbps": 10,
+            "far_end_site": "NE-NB-NIAMEY",
+        },
+        422,
+        "far_end_site",
+        "",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "field", "text"), BAD_WRITES)
 def test_bad_writes_change_nothing(
-    client: TestClient[Any], fleet: dict[str, Any],
-    method: str, path: str, body: Any, status: int, field: str | None, text: str,
+    client: TestClient[Any],
+    fleet: dict[str, Any],
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    field: str | None,
+    text: str,
 ) -> None:
     before = snapshot(client)
     if isinstance(body, bytes):
-        response = client.request(method, path, content=body, headers={"Content-Type": "application/json"})
+        response = client.request(
+            method, path, content=body, headers={"Content-Type": "application/json"}
+        )
     else:
         response = client.request(method, path, json=body)
     assert_problem(response, status, field, text)
     assert snapshot(client) == before
 
 
-def test_duplicate_serial_and_dangling_parent(client: TestClient[Any], fleet: dict[str, Any]) -> None:
+def test_duplicate_serial_and_dangling_parent(
+    client: TestClient[Any], fleet: dict[str, Any]
+) -> None:
     before = snapshot(client)
     duplicate = {
-        "serial": fleet["camera"]["serial"], "site": fleet["site"]["code"],
+        "serial": fleet["camera"]["serial"],
+        "site": fleet["site"]["code"],
         "model": fleet["camera_model"]["slug"],
     }
     assert_problem(client.post("/api/v1/devices", json=duplicate), 409, "serial", "already exists")
@@ -106,8 +223,12 @@ def test_patch_cannot_null_required_fields_or_change_keys(
     before = snapshot(client)
     url = f"/api/v1/sites/{fleet['site']['code']}"
     assert_problem(client.patch(url, json={"name": None}, headers={"If-Match": '"1"'}), 422, "name")
-    assert_problem(client.patch(url, json={"code": "NE-OTHER"}, headers={"If-Match": '"1"'}), 422, "code")
-    assert_problem(client.patch(url, json={"latitude": 1000.0}, headers={"If-Match": '"1"'}), 422, "latitude")
+    assert_problem(
+        client.patch(url, json={"code": "NE-OTHER"}, headers={"If-Match": '"1"'}), 422, "code"
+    )
+    assert_problem(
+        client.patch(url, json={"latitude": 1000.0}, headers={"If-Match": '"1"'}), 422, "latitude"
+    )
     assert snapshot(client) == before
 
 

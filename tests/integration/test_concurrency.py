@@ -12,7 +12,9 @@ from fleet.settings import Settings
 from tests import factories
 
 
-def test_twenty_concurrent_patches_with_one_etag(settings: Settings, client: TestClient[Any]) -> None:
+def test_twenty_concurrent_patches_with_one_etag(
+    settings: Settings, client: TestClient[Any]
+) -> None:
     factories.country(client)
     site = factories.site(client, code="NE-BCL-CONC")
     url = f"/api/v1/sites/{site['code']}"
@@ -44,11 +46,17 @@ def test_twenty_concurrent_patches_with_one_etag(settings: Settings, client: Tes
 
 def test_concurrent_creates_of_one_serial(settings: Settings, client: TestClient[Any]) -> None:
     made = factories.small_fleet(client)
-    body = {"serial": "DUP-0001", "site": made["site"]["code"], "model": made["camera_model"]["slug"]}
+    body = {
+        "serial": "DUP-0001",
+        "site": made["site"]["code"],
+        "model": made["camera_model"]["slug"],
+    }
 
     async def race() -> list[Any]:
         async with AsyncTestClient(create_app(settings)) as racer:
-            return await asyncio.gather(*(racer.post("/api/v1/devices", json=body) for _ in range(8)))
+            return await asyncio.gather(
+                *(racer.post("/api/v1/devices", json=body) for _ in range(8))
+            )
 
     statuses = sorted(r.status_code for r in asyncio.run(race()))
     assert statuses == [201] + [409] * 7, statuses

@@ -1,0 +1,45 @@
+# fleet: the usual targets. `make run` serves the sample fleet; `make test` runs everything CI runs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run install install-test lint typecheck test test-fast migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/fleet serve
+
+migrate: install
+	$(BIN)/fleet db upgrade
+
+lint: install-test
+	$(BIN)/ruff check fleet tests bench
+	$(BIN)/ruff format --check fleet tests bench
+
+typecheck: install-test
+	$(BIN)/mypy
+
+test: install-test lint typecheck
+	scripts/ensure-postgres
+	$(BIN)/pytest
+
+test-fast: install-test
+	$(BIN)/pytest -x -q -m "not postgres and not e2e"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache fleet.db fleet.db-shm fleet.db-wal

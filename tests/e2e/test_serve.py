@@ -1,0 +1,86 @@
+"""The service as a process: ``fleet serve`` on an empty SQLite file migrates, loads the sample
+fleet and answers over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "FLEET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fleet.db'}",
+        "FLEET_SITE_CONFIGS": str(ROOT / "site_configs"),
+        "FLEET_LOG_FORMAT": "json",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"fleet serve exited: {process.stdout.read() if process.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("fleet serve did not answer within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_serve_loads_and_answers(served: str) -> None:
+    response = httpx.get(
+        f"{served}/api/v1/sites", params={"country": "NE", "kind": "border_crossing_land"}
+    )
+    assert response.status_code == 200
+    sites = response.json()["items"]
+    assert sites
+    assert all(s["country"] == "NE" and s["kind"] == "border_crossing_land" for s in sites)
+    assert response.headers["x-request-id"]
+    docs = httpx.get(f"{served}/schema/openapi.json").json()
+    assert docs["info"]["title"] == "fleet"
+    assert "/api/v1/sites" in docs["paths"]
+    big = httpx.get(
+        f"{served}/api/v1/devices", params={"limit": 500}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert big.headers.get("content-encoding") == "gzip"
