@@ -28,8 +28,8 @@ migrate: install
 	$(BIN)/fleet db upgrade
 
 lint: install-test
-	$(BIN)/ruff check fleet tests bench
-	$(BIN)/ruff format --check fleet tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install-test
 	$(BIN)/mypy
