@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 import sqlalchemy as sa
 
-from fleet import __version__, migrate
+from fleet import __version__, context, migrate
+from fleet.access import tokens
+from fleet.access.models import ApiToken
+from fleet.access.roles import Role
 from fleet.database import Database
+from fleet.errors import FleetError
 from fleet.inventory import configs, sync
 from fleet.inventory.models import Site
 from fleet.logging import configure, get_logger
@@ -66,25 +72,46 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 async def _prepare(settings: Settings) -> None:
     if settings.migrate_on_start:
         await migrate.upgrade(settings.database_url)
-    if not settings.load_sample_when_empty:
-        return
     db = Database(settings.database_url)
     try:
-        async with db.session(write=True) as session:
-            if await session.scalar(sa.select(sa.func.count()).select_from(Site)):
-                return
-            if not settings.site_configs.is_dir():
-                log.warning("no_site_configs", folder=str(settings.site_configs))
-                return
-            desired = configs.load(settings.site_configs)
-            plan = await sync.make_plan(session, desired, prune=False)
-            await sync.apply_plan(session, plan)
-            await session.commit()
-            log.info(
-                "sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary()
-            )
+        if settings.bootstrap_admin_token:
+            await _bootstrap_token(db)
+        if settings.load_sample_when_empty:
+            await _load_sample(db, settings)
     finally:
         await db.dispose()
+
+
+async def _bootstrap_token(db: Database) -> None:
+    """On a database without tokens, make an admin token and print it this once."""
+    async with db.session(write=True) as session:
+        if await session.scalar(sa.select(sa.func.count()).select_from(ApiToken)):
+            return
+        with context.acting_as("serve"):
+            _, secret = await tokens.create(
+                session, name="bootstrap-admin", role=Role.admin, rate_limit_per_minute=0
+            )
+        await session.commit()
+    click.echo(
+        "An admin token was created; it is shown this once (store it, then make others with "
+        "`fleet token create`):"
+    )
+    click.echo(f"  FLEET_TOKEN={secret}")
+    sys.stdout.flush()
+
+
+async def _load_sample(db: Database, settings: Settings) -> None:
+    async with db.session(write=True) as session:
+        if await session.scalar(sa.select(sa.func.count()).select_from(Site)):
+            return
+        if not settings.site_configs.is_dir():
+            log.warning("no_site_configs", folder=str(settings.site_configs))
+            return
+        desired = configs.load(settings.site_configs)
+        plan = await sync.make_plan(session, desired, prune=False)
+        await sync.apply_plan(session, plan)
+        await session.commit()
+        log.info("sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary())
 
 
 @main.command(name="sync")
@@ -153,6 +180,79 @@ def export_command(ctx: click.Context, folder: Path) -> None:
 
     counts = asyncio.run(run())
     click.echo("Exported " + ", ".join(f"{n} {k.replace('_', ' ')}(s)" for k, n in counts.items()))
+
+
+@main.group()
+def token() -> None:
+    """API token commands."""
+
+
+def _expiry(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+)([dh])", value)
+    if match:
+        amount = int(match.group(1))
+        delta = timedelta(days=amount) if match.group(2) == "d" else timedelta(hours=amount)
+        return datetime.now(UTC) + delta
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use a duration such as 90d or 12h, or an ISO date") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@token.command(name="create")
+@click.option("--name", required=True, help="A unique name (it appears in the change log).")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="What the token may do.",
+)
+@click.option(
+    "--countries",
+    default=None,
+    metavar="CODES",
+    help="Comma-separated country codes the token is limited to (default: all).",
+)
+@click.option(
+    "--expires", default=None, metavar="WHEN", help="90d, 12h or an ISO date (default: never)."
+)
+@click.pass_context
+def token_create(
+    ctx: click.Context, name: str, role: str, countries: str | None, expires: str | None
+) -> None:
+    """Create an API token and print it (this once; only its hash is stored)."""
+    settings = _settings(ctx.find_root())
+    configure(settings.log_format, "WARNING")
+    codes = [c.strip().upper() for c in countries.split(",") if c.strip()] if countries else None
+    if codes and any(not re.fullmatch(r"[A-Z]{2}", c) for c in codes):
+        raise click.BadParameter(
+            "country codes are two letters, e.g. NE,ML", param_hint="--countries"
+        )
+    expires_at = _expiry(expires)
+
+    async def run() -> str:
+        if settings.migrate_on_start:
+            await migrate.upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            async with db.session(write=True) as session:
+                with context.acting_as("cli"):
+                    _, secret = await tokens.create(
+                        session, name=name, role=Role(role), countries=codes, expires_at=expires_at
+                    )
+                await session.commit()
+                return secret
+        finally:
+            await db.dispose()
+
+    try:
+        secret = asyncio.run(run())
+    except FleetError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(secret)
 
 
 @main.group()

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 actor: ContextVar[str] = ContextVar("actor", default="system")
+actor_role: ContextVar[str | None] = ContextVar("actor_role", default=None)
 
 
 @contextmanager

@@ -27,6 +27,12 @@ class Conflict(FleetError):
     code = "conflict"
 
 
+class Forbidden(FleetError):
+    """The caller may not do this (outside its role or its countries)."""
+
+    code = "forbidden"
+
+
 class InvalidInput(FleetError):
     """Input that is well-formed but breaks a rule (a reference elsewhere, a bad value)."""
 

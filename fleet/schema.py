@@ -1,5 +1,6 @@
 """Imports every table module so that ``SQLModel.metadata`` holds the whole schema."""
 
+from fleet.access import models as access_models
 from fleet.inventory import models as inventory_models
 
-__all__ = ["inventory_models"]
+__all__ = ["access_models", "inventory_models"]

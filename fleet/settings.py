@@ -35,3 +35,15 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests a token may make per minute unless the token sets its own; 0: off.",
+    )
+    idempotency_ttl_hours: float = Field(
+        default=24, gt=0, description="How long an Idempotency-Key's first response is replayed."
+    )
+    bootstrap_admin_token: bool = Field(
+        default=True,
+        description="On start, when no token exists, create an admin token and print it once.",
+    )

@@ -21,9 +21,11 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
 
-from fleet import migrate
+from fleet import context, migrate
+from fleet.access import tokens
+from fleet.access.roles import Role
 from fleet.api.app import create_app
-from fleet.database import create_engine
+from fleet.database import Database, create_engine
 from fleet.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +33,17 @@ SAMPLE = ROOT / "site_configs"
 PG_URL = os.environ.get(
     "FLEET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TABLES = ("change_record", "link", "device", "site", "device_model", "country")
+TABLES = (
+    "change_record",
+    "link",
+    "device",
+    "site",
+    "device_model",
+    "country",
+    "api_token",
+    "audit_event",
+    "idempotency_record",
+)
 
 
 def run(coro: Any) -> Any:
@@ -97,7 +109,42 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     )
 
 
+async def _make_token(
+    url: str, name: str, role: str, countries: list[str] | None = None, **fields: Any
+) -> str:
+    db = Database(url)
+    try:
+        async with db.session(write=True) as session:
+            with context.acting_as("tests"):
+                _, secret = await tokens.create(
+                    session, name=name, role=Role(role), countries=countries, **fields
+                )
+            await session.commit()
+            return secret
+    finally:
+        await db.dispose()
+
+
+def make_token(
+    url: str, name: str, role: str, countries: list[str] | None = None, **fields: Any
+) -> str:
+    """A token's secret, made straight in the database (as `fleet token create` does)."""
+    secret: str = run(_make_token(url, name, role, countries, **fields))
+    return secret
+
+
+def auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient[Any]]:
+def admin_token(db_url: str) -> str:
+    return make_token(db_url, "test-admin", "admin", rate_limit_per_minute=0)
+
+
+@pytest.fixture
+def client(settings: Settings, admin_token: str) -> Iterator[TestClient[Any]]:
+    """An API client acting as an unlimited admin."""
     with TestClient(create_app(settings)) as test_client:
+        test_client.headers.update(auth(admin_token))
         yield test_client

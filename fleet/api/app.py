@@ -11,16 +11,27 @@ import sqlalchemy as sa
 from litestar import Litestar, Router, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from fleet import __version__
+from fleet.api.auth import (
+    PUBLIC_PATHS,
+    TokenAuthMiddleware,
+    permission_guard,
+    rate_limit_middleware,
+)
+from fleet.api.batch import apply_batch
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.changes import list_changes, site_history
 from fleet.api.deps import DEPENDENCIES
+from fleet.api.idempotency import idempotency_middleware
 from fleet.api.inventory import inventory_routers
 from fleet.api.middleware import request_id_middleware
+from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS
 from fleet.api.problems import EXCEPTION_HANDLERS
+from fleet.api.tokens import list_audit_events, token_router
 from fleet.database import Database
 from fleet.logging import configure
 from fleet.settings import Settings
@@ -34,10 +45,21 @@ fleet is the inventory of a police network's sites, devices and connectivity lin
 * Single objects carry an `ETag`; `PATCH` and `DELETE` need it back as `If-Match`
   (428 without it, 412 with a stale one).
 * Every change is logged with actor, time, request id (`X-Request-ID`) and before/after.
+* Every route but `/api/v1/health` needs `Authorization: Bearer <token>`; the token's role
+  (viewer, field_engineer, planner, admin) and countries decide what it sees and may change.
+* `Idempotency-Key` on a POST makes retries safe: the first answer is replayed.
 """
 
 
-@get("/health", summary="Health check", operation_id="health", tags=["service"])
+@get(
+    "/health",
+    summary="Health check",
+    description="Answers without a token: the service runs and reaches its database.",
+    operation_id="health",
+    tags=["service"],
+    opt={"exclude_from_auth": True},
+    security=[],
+)
 async def health(state: State) -> dict[str, Any]:
     db: Database = state.db
     async with db.session() as session:
@@ -60,13 +82,28 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
 
     api = Router(
         path="/api/v1",
-        route_handlers=[*inventory_routers(), list_changes, site_history, health],
+        route_handlers=[
+            *inventory_routers(),
+            list_changes,
+            site_history,
+            apply_batch,
+            token_router,
+            list_audit_events,
+            health,
+        ],
+        guards=[permission_guard],
+        security=SECURITY,
     )
     return Litestar(
         route_handlers=[api],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware],
+        middleware=[
+            request_id_middleware,
+            DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS),
+            rate_limit_middleware,
+            idempotency_middleware,
+        ],
         plugins=[SchemaStrictPydanticPlugin()],
         state=State({"db": db, "settings": settings}),
         lifespan=[lifespan],
@@ -78,6 +115,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             description=API_DESCRIPTION,
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            components=SECURITY_COMPONENTS,
         ),
         debug=False,
     )

@@ -8,7 +8,10 @@ from litestar import Request, Response, get
 from litestar.params import Parameter
 from sqlmodel import col
 
-from fleet.api.deps import list_params
+from fleet.access.roles import Role
+from fleet.access.tokens import Principal
+from fleet.api.deps import list_params, principal_of
+from fleet.api.openapi import problem_responses
 from fleet.database import Database
 from fleet.errors import NotFound
 from fleet.inventory.changelog import public_change
@@ -49,6 +52,16 @@ Until = Annotated[
 ]
 
 
+def visible_to(statement: Any, principal: Principal) -> Any:
+    """Admins see every change; others see changes in their countries (all countries when not
+    limited), never changes outside any country (tokens, the catalogue)."""
+    if principal.role == Role.admin and principal.scope is None:
+        return statement
+    if principal.scope is None:
+        return statement.where(col(ChangeRecord.country_code).is_not(None))
+    return statement.where(col(ChangeRecord.country_code).in_(sorted(principal.scope)))
+
+
 def _window(statement: Any, since: datetime | None, until: datetime | None) -> Any:
     if since is not None:
         statement = statement.where(col(ChangeRecord.at) >= since)
@@ -68,6 +81,8 @@ def _public(row: Any) -> dict[str, Any]:
     "before and after; newest first. Filter by object, actor, country and time.",
     operation_id="list_changes",
     tags=["changes"],
+    opt={"permission": "change:read"},
+    responses=problem_responses(401, 403, 422),
 )
 async def list_changes(
     request: Request[Any, Any, Any],
@@ -82,7 +97,7 @@ async def list_changes(
     cursor: Annotated[str | None, Parameter(query="cursor", required=False)] = None,
 ) -> Response[dict[str, Any]]:
     params = list_params(request, settings, ignore=("since", "until"))
-    statement = _window(sa.select(ChangeRecord), since, until)
+    statement = visible_to(_window(sa.select(ChangeRecord), since, until), principal_of(request))
     async with db.session() as session:
         page = await paginate(
             session, statement, CHANGES, params, _public, max_limit=settings.page_size_max
@@ -96,6 +111,8 @@ async def list_changes(
     description="Changes of the site and of the devices and links at it, newest first.",
     operation_id="site_history",
     tags=["sites", "changes"],
+    opt={"permission": "change:read"},
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def site_history(
     request: Request[Any, Any, Any],
@@ -108,8 +125,10 @@ async def site_history(
     cursor: Annotated[str | None, Parameter(query="cursor", required=False)] = None,
 ) -> Response[dict[str, Any]]:
     params = list_params(request, settings, ignore=("since", "until"))
+    principal = principal_of(request)
     async with db.session() as session:
-        site_id = await session.scalar(sa.select(col(Site.id)).where(col(Site.code) == code))
+        site = await session.scalar(sa.select(Site).where(col(Site.code) == code))
+        site_id = site.id if site is not None else None
         if site_id is None:
             # A deleted site's history is still there: find it by its key.
             site_id = await session.scalar(
@@ -122,9 +141,14 @@ async def site_history(
             )
         if site_id is None:
             raise NotFound(f"no site {code}")
-        statement = _window(sa.select(ChangeRecord), since, until).where(
-            col(ChangeRecord.site_id) == site_id
-        )
+        statement = visible_to(_window(sa.select(ChangeRecord), since, until), principal)
+        statement = statement.where(col(ChangeRecord.site_id) == site_id)
+        if principal.scope is not None and not await session.scalar(
+            visible_to(sa.select(sa.func.count()).select_from(ChangeRecord), principal).where(
+                col(ChangeRecord.site_id) == site_id
+            )
+        ):
+            raise NotFound(f"no site {code}")
         page = await paginate(
             session, statement, CHANGES, params, _public, max_limit=settings.page_size_max
         )

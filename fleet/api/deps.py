@@ -8,12 +8,13 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from fleet.access.tokens import Principal
 from fleet.database import Database
 from fleet.errors import InvalidInput
 from fleet.pagination import ListParams
 from fleet.settings import Settings
 
-RESERVED_QUERY = ("q", "sort", "limit", "cursor")
+RESERVED_QUERY = ("q", "sort", "limit", "cursor", "fields")
 
 
 def _db(state: State) -> Database:
@@ -59,3 +60,29 @@ def list_params(
         limit=limit,
         cursor=query.get("cursor"),
     )
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    user: Principal = request.user
+    return user
+
+
+def wanted_fields(request: Request[Any, Any, Any], known: tuple[str, ...]) -> list[str] | None:
+    """The fields asked for with ``?fields=a,b`` (always with ``id`` and ``version``)."""
+    raw = request.query_params.get("fields")
+    if raw is None:
+        return None
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise InvalidInput(
+            f"unknown field {unknown[0]!r} (choose from: {', '.join(known)})"
+            if unknown
+            else "fields needs at least one field name",
+            field="fields",
+        )
+    return ["id", *[n for n in names if n not in ("id", "version")], "version"]
+
+
+def only(obj: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    return obj if fields is None else {k: obj[k] for k in fields if k in obj}

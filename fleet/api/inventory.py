@@ -1,19 +1,20 @@
 """Inventory endpoints: list, read, create, update and delete for each resource, built from the
 resource declarations in ``fleet.inventory.resources``. Handlers are thin: read the request, call
-the service in one transaction, shape the response."""
+the service in one transaction with the token's country scope, shape the response."""
 
 import inspect
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
-from fleet.api.deps import list_params
+from fleet.api.deps import list_params, only, principal_of, wanted_fields
+from fleet.api.openapi import problem_responses
 from fleet.database import Database
 from fleet.errors import InvalidInput
 from fleet.inventory import service
-from fleet.inventory.resources import BY_NAME, RESOURCES, Resource
+from fleet.inventory.resources import BY_NAME, META, RESOURCES, Resource
 from fleet.pagination import ListParams
 from fleet.settings import Settings
 
@@ -23,6 +24,14 @@ IfMatch = Annotated[
         header="If-Match",
         required=False,
         description="The ETag last read. Required: 428 without it, 412 when it is stale.",
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Parameter(
+        header="If-None-Match",
+        required=False,
+        description="An ETag you hold: 304 Not Modified when it is still current.",
     ),
 ]
 
@@ -48,8 +57,12 @@ def _query(name: str, description: str) -> inspect.Parameter:
     )
 
 
-def _common() -> list[inspect.Parameter]:
-    return [_kw("request", Request), _kw("db", Database), _kw("settings", Settings)]
+def _fields_param(resource: Resource) -> inspect.Parameter:
+    return _query("fields", f"Only these fields (comma-separated): {', '.join(_known(resource))}")
+
+
+def _known(resource: Resource) -> tuple[str, ...]:
+    return ("id", *resource.fields, *META)
 
 
 def _path_key(resource: Resource) -> tuple[str, Any]:
@@ -61,6 +74,10 @@ def _single(obj: dict[str, Any], status: int = 200) -> Response[dict[str, Any]]:
     return Response(obj, status_code=status, headers={"ETag": service.etag(obj["version"])})
 
 
+def _opt(resource: Resource, action: str) -> dict[str, Any]:
+    return {"permission": f"{resource.name}:{action}"}
+
+
 def _list_handler(resource: Resource) -> Any:
     spec = resource.list_spec
 
@@ -68,13 +85,19 @@ def _list_handler(resource: Resource) -> Any:
         request: Request[Any, Any, Any], db: Database, settings: Settings, **_: Any
     ) -> Response[dict[str, Any]]:
         params = list_params(request, settings)
+        fields = wanted_fields(request, _known(resource))
         async with db.session() as session:
             page = await service.list_page(
-                session, resource, params, max_limit=settings.page_size_max
+                session,
+                resource,
+                params,
+                max_limit=settings.page_size_max,
+                scope=principal_of(request).scope,
             )
+        page.items = [only(item, fields) for item in page.items]
         return Response(page.as_dict())
 
-    params = _common()
+    params = [_kw("request", Request), _kw("db", Database), _kw("settings", Settings)]
     params += [_query(name, flt.description) for name, flt in spec.filters.items()]
     params += [
         _query("q", spec.search_description),
@@ -92,15 +115,19 @@ def _list_handler(resource: Resource) -> Any:
             None,
         ),
         _query("cursor", "The next_cursor of the previous page"),
+        _fields_param(resource),
     ]
     handler.__name__ = f"list_{resource.name}"
     return get(
         "/",
         summary=f"List {resource.plural}",
         description=f"{resource.description} Filters combine with AND; a filter given a "
-        "comma-separated list matches any of its values. Pages follow `next_cursor`.",
+        "comma-separated list matches any of its values. Pages follow `next_cursor`. "
+        "A token limited to some countries sees only theirs.",
         operation_id=f"list_{resource.name}",
         tags=[resource.plural],
+        opt=_opt(resource, "read"),
+        responses=problem_responses(401, 403, 422),
     )(_signature(handler, params))
 
 
@@ -108,28 +135,44 @@ def _read_handler(resource: Resource) -> Any:
     path, key_type = _path_key(resource)
 
     async def handler(
-        request: Request[Any, Any, Any], db: Database, key: Any, **_: Any
-    ) -> Response[dict[str, Any]]:
+        request: Request[Any, Any, Any],
+        db: Database,
+        key: Any,
+        if_none_match: str | None,
+        **_: Any,
+    ) -> Response[Any]:
+        scope = principal_of(request).scope
         wanted = [e for e in (request.query_params.get("embed") or "").split(",") if e]
+        fields = wanted_fields(request, _known(resource))
         for name in wanted:
             if name not in resource.embeds:
                 choices = ", ".join(resource.embeds) or "nothing"
                 raise InvalidInput(f"cannot embed {name!r} (choose from: {choices})", field="embed")
         async with db.session() as session:
-            obj = await service.read(session, resource, key)
+            obj = await service.read(session, resource, key, scope)
+            tag = service.etag(obj["version"])
+            if if_none_match and tag in [t.strip() for t in if_none_match.split(",")]:
+                return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+            obj = only(obj, fields)
             for name in wanted:
                 other_name, filter_name = resource.embeds[name]
-                other = BY_NAME[other_name]
                 page = await service.list_page(
                     session,
-                    other,
-                    ListParams(filters={filter_name: obj[resource.key]}, limit=10_000),
+                    BY_NAME[other_name],
+                    ListParams(filters={filter_name: key}, limit=10_000),
                     max_limit=10_000,
+                    scope=scope,
                 )
                 obj[name] = page.items
         return _single(obj)
 
-    params = [*_common()[:2], _kw("key", key_type)]
+    params = [
+        _kw("request", Request),
+        _kw("db", Database),
+        _kw("key", key_type),
+        _kw("if_none_match", IfNoneMatch, None),
+        _fields_param(resource),
+    ]
     if resource.embeds:
         params.append(
             _query("embed", f"Comma-separated lists to include: {', '.join(resource.embeds)}")
@@ -139,9 +182,11 @@ def _read_handler(resource: Resource) -> Any:
         path,
         summary=f"Read one {resource.name.replace('_', ' ')}",
         description="Answers with the object and its `ETag` "
-        "(send it back as `If-Match` to change it).",
+        "(send it back as `If-Match` to change it; `If-None-Match` answers 304 when unchanged).",
         operation_id=f"read_{resource.name}",
         tags=[resource.plural],
+        opt=_opt(resource, "read"),
+        responses=problem_responses(304, 401, 403, 404, 422),
     )(_signature(handler, params))
 
 
@@ -150,22 +195,25 @@ def _create_handler(resource: Resource) -> Any:
         request: Request[Any, Any, Any], db: Database, data: Any, **_: Any
     ) -> Response[dict[str, Any]]:
         async with db.session(write=True) as session:
-            obj = await service.create(session, resource, data)
+            obj = await service.create(session, resource, data, principal_of(request).scope)
             await session.commit()
         response = _single(obj, HTTP_201_CREATED)
         response.headers["Location"] = f"{request.url.path.rstrip('/')}/{obj[resource.key]}"
         return response
 
-    params = [*_common()[:2], _kw("data", resource.create_schema)]
+    params = [_kw("request", Request), _kw("db", Database), _kw("data", resource.create_schema)]
     handler.__name__ = f"create_{resource.name}"
     return post(
         "/",
         summary=f"Create a {resource.name.replace('_', ' ')}",
         description="Unknown fields are refused. "
-        "Answers 201 with the object, its ETag and Location.",
+        "Answers 201 with the object, its ETag and Location. "
+        "Send an `Idempotency-Key` to retry safely.",
         operation_id=f"create_{resource.name}",
         tags=[resource.plural],
         status_code=HTTP_201_CREATED,
+        opt=_opt(resource, "create"),
+        responses=problem_responses(400, 401, 403, 409, 422),
     )(_signature(handler, params))
 
 
@@ -173,14 +221,22 @@ def _update_handler(resource: Resource) -> Any:
     path, key_type = _path_key(resource)
 
     async def handler(
-        db: Database, key: Any, data: Any, if_match: str | None, **_: Any
+        request: Request[Any, Any, Any],
+        db: Database,
+        key: Any,
+        data: Any,
+        if_match: str | None,
+        **_: Any,
     ) -> Response[dict[str, Any]]:
         async with db.session(write=True) as session:
-            obj = await service.update(session, resource, key, data, if_match)
+            obj = await service.update(
+                session, resource, key, data, if_match, principal_of(request).scope
+            )
             await session.commit()
         return _single(obj)
 
     params = [
+        _kw("request", Request),
         _kw("db", Database),
         _kw("key", key_type),
         _kw("data", resource.update_schema),
@@ -194,18 +250,27 @@ def _update_handler(resource: Resource) -> Any:
         "428 without it, 412 (with the current ETag) when someone else changed it first.",
         operation_id=f"update_{resource.name}",
         tags=[resource.plural],
+        opt=_opt(resource, "update"),
+        responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 428),
     )(_signature(handler, params))
 
 
 def _delete_handler(resource: Resource) -> Any:
     path, key_type = _path_key(resource)
 
-    async def handler(db: Database, key: Any, if_match: str | None, **_: Any) -> None:
+    async def handler(
+        request: Request[Any, Any, Any], db: Database, key: Any, if_match: str | None, **_: Any
+    ) -> None:
         async with db.session(write=True) as session:
-            await service.delete(session, resource, key, if_match)
+            await service.delete(session, resource, key, if_match, principal_of(request).scope)
             await session.commit()
 
-    params = [_kw("db", Database), _kw("key", key_type), _kw("if_match", IfMatch, None)]
+    params = [
+        _kw("request", Request),
+        _kw("db", Database),
+        _kw("key", key_type),
+        _kw("if_match", IfMatch, None),
+    ]
     handler.__name__ = f"delete_{resource.name}"
     return delete(
         path,
@@ -214,6 +279,8 @@ def _delete_handler(resource: Resource) -> Any:
         operation_id=f"delete_{resource.name}",
         tags=[resource.plural],
         status_code=HTTP_204_NO_CONTENT,
+        opt=_opt(resource, "delete"),
+        responses=problem_responses(401, 403, 404, 409, 412, 428),
     )(_signature(handler, params, None))
 
 

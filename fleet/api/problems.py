@@ -18,6 +18,7 @@ from litestar.exceptions import (
 from litestar.exceptions.http_exceptions import MethodNotAllowedException
 
 from fleet import errors
+from fleet.api.auth import RateLimitExceeded
 from fleet.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -37,6 +38,8 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     errors.NotFound: ProblemType(404, "not-found", "Not found"),
     errors.Conflict: ProblemType(409, "conflict", "Conflict with existing data"),
     errors.InvalidInput: ProblemType(422, "invalid-input", "Invalid input"),
+    errors.Forbidden: ProblemType(403, "forbidden", "Forbidden"),
+    RateLimitExceeded: ProblemType(429, "rate-limited", "Too many requests"),
     errors.PreconditionRequired: ProblemType(428, "precondition-required", "If-Match required"),
     errors.PreconditionFailed: ProblemType(412, "precondition-failed", "Stale version"),
     ValidationException: ProblemType(422, "validation", "Invalid input"),
@@ -81,18 +84,22 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     return found
 
 
-def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def problem_body(
+    exc: Exception, instance: str | None, request_id: str | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The problem detail for ``exc`` and the headers that go with it."""
     kind = problem_type(exc)
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + kind.slug,
         "title": kind.title,
         "status": kind.status,
-        "instance": request.url.path,
-        "request_id": request.scope.get("state", {}).get("request_id"),
+        "instance": instance,
+        "request_id": request_id,
     }
     headers: dict[str, str] = {}
     if isinstance(exc, errors.FleetError):
         body["detail"] = exc.detail
+        headers.update(exc.extra.get("headers", {}))
         if exc.field:
             body["errors"] = [{"field": exc.field, "message": exc.detail}]
         if isinstance(exc, errors.PreconditionFailed):
@@ -110,7 +117,15 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         headers.update(exc.headers or {})
     else:
         body["detail"] = "an unexpected error occurred; quote the request id when reporting it"
-        log.error("unhandled_error", path=request.url.path, exc_info=exc)
+        log.error("unhandled_error", path=instance, exc_info=exc)
+    return body, headers
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    body, headers = problem_body(
+        exc, request.url.path, request.scope.get("state", {}).get("request_id")
+    )
+    kind = problem_type(exc)
     if kind.status < 500:
         log.info("request_refused", status=kind.status, type=kind.slug, detail=body.get("detail"))
     if body["request_id"]:

@@ -37,6 +37,7 @@ def record(
 ) -> ChangeRecord:
     entry = ChangeRecord(
         actor=context.actor.get(),
+        actor_role=context.actor_role.get(),
         request_id=context.request_id.get(),
         action=action.value,
         object_type=object_type,
@@ -55,6 +56,7 @@ def public_change(entry: ChangeRecord) -> dict[str, Any]:
         "id": entry.id,
         "at": entry.at,
         "actor": entry.actor,
+        "actor_role": entry.actor_role,
         "request_id": entry.request_id,
         "action": entry.action,
         "object_type": entry.object_type,

@@ -120,6 +120,7 @@ class ChangeRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
     actor: str = Field(max_length=120, nullable=False)
+    actor_role: str | None = Field(default=None, max_length=20)
     request_id: str | None = Field(default=None, max_length=64, index=True)
     action: str = Field(max_length=8, nullable=False)
     object_type: str = Field(max_length=32, nullable=False)

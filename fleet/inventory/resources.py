@@ -69,6 +69,8 @@ class Resource:
     update_schema: type[schemas.Strict]
     select: Callable[[], AnySelect]
     list_spec: ListSpec
+    # The country an object belongs to, in ``select()``: what country scopes filter on.
+    country_column: Any = None
     refs: tuple[Ref, ...] = ()
     unique: tuple[str, ...] = ()  # unique fields, checked before writing for a clear error
     dependents: tuple[Dependent, ...] = ()
@@ -120,6 +122,7 @@ COUNTRY = Resource(
         search_description="Text in the code or name",
         id_column=col(Country.id),
     ),
+    country_column=col(Country.code),
     unique=("code",),
     dependents=(Dependent("sites", Site, "country_id"),),
     description="Countries of the network (ISO 3166-1 alpha-2).",
@@ -176,6 +179,7 @@ SITE = Resource(
         search_description="Text in the code or name",
         id_column=col(Site.id),
     ),
+    country_column=col(Country.code),
     refs=(Ref("country", "country_id", Country, "code", "country"),),
     unique=("code",),
     dependents=(
@@ -354,6 +358,7 @@ DEVICE = Resource(
         search_description="Text in the serial, hostname, asset tag or management address",
         id_column=col(Device.id),
     ),
+    country_column=col(DeviceCountry.code),
     refs=(
         Ref("site", "site_id", Site, "code", "site"),
         Ref("model", "model_id", DeviceModel, "slug", "device model"),
@@ -446,6 +451,7 @@ LINK = Resource(
         search_description="Text in the circuit id or provider",
         id_column=col(Link.id),
     ),
+    country_column=col(LinkCountry.code),
     refs=(
         Ref("site", "site_id", Site, "code", "site"),
         Ref("terminating_device_id", "terminating_device_id", Device, "id", "device"),

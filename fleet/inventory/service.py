@@ -3,6 +3,9 @@
 The functions take a session and leave the commit to the caller, so an API request commits one
 change and ``fleet sync --apply`` commits a whole plan in one transaction. Every write leaves one
 change-log record; a write that changes nothing leaves none and keeps the version.
+
+``scope`` is a set of country codes (None: every country). Objects outside it are not found;
+creating an object in, or moving one into, a country outside it is forbidden.
 """
 
 from __future__ import annotations
@@ -15,10 +18,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from fleet.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from fleet.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from fleet.inventory import changelog
 from fleet.inventory.choices import ChangeAction
-from fleet.inventory.models import Site
+from fleet.inventory.models import Country, Device, Site
 from fleet.inventory.resources import Resource
 from fleet.models import Versioned, utcnow
 from fleet.pagination import ListParams, Page, paginate
@@ -54,23 +64,42 @@ def _key_value(resource: Resource, raw: str | int) -> Any:
     return raw
 
 
-async def get_row(session: AsyncSession, resource: Resource, key: str | int) -> Any:
+Scope = frozenset[str] | None
+
+
+def _in_scope(statement: Any, resource: Resource, scope: Scope) -> Any:
+    if scope is None or resource.country_column is None:
+        return statement
+    return statement.where(resource.country_column.in_(sorted(scope)))
+
+
+async def get_row(
+    session: AsyncSession, resource: Resource, key: str | int, scope: Scope = None
+) -> Any:
     statement = resource.select().where(resource.key_column == _key_value(resource, key))
-    row = (await session.execute(statement)).first()
+    row = (await session.execute(_in_scope(statement, resource, scope))).first()
     if row is None:
         raise NotFound(f"no {resource.name.replace('_', ' ')} {key}")
     return row
 
 
-async def read(session: AsyncSession, resource: Resource, key: str | int) -> dict[str, Any]:
-    return resource.public(await get_row(session, resource, key))
+async def read(
+    session: AsyncSession, resource: Resource, key: str | int, scope: Scope = None
+) -> dict[str, Any]:
+    return resource.public(await get_row(session, resource, key, scope))
 
 
 async def list_page(
-    session: AsyncSession, resource: Resource, params: ListParams, *, max_limit: int
+    session: AsyncSession,
+    resource: Resource,
+    params: ListParams,
+    *,
+    max_limit: int,
+    scope: Scope = None,
 ) -> Page:
+    statement = _in_scope(resource.select(), resource, scope)
     return await paginate(
-        session, resource.select(), resource.list_spec, params, resource.public, max_limit=max_limit
+        session, statement, resource.list_spec, params, resource.public, max_limit=max_limit
     )
 
 
@@ -86,8 +115,29 @@ async def _lock(session: AsyncSession, resource: Resource, key: str | int) -> Ve
     return obj
 
 
+def _reference_query(ref: Any, given: Any, scope: Scope) -> Any:
+    """The id of the object ``ref`` names; a scoped lookup of parents, terminating devices and
+    far ends sees only the scope's countries. The object's own site and country are looked up
+    unscoped, so that placing an object outside the scope is refused as such (403)."""
+    target = ref.target
+    statement = sa.select(col(target.id)).where(getattr(target, ref.key) == given)
+    if scope is None or ref.field in ("site", "country"):
+        return statement
+    if target is Site:
+        return statement.join(Country, col(Site.country_id) == col(Country.id)).where(
+            col(Country.code).in_(sorted(scope))
+        )
+    if target is Device:
+        return (
+            statement.join(Site, col(Device.site_id) == col(Site.id))
+            .join(Country, col(Site.country_id) == col(Country.id))
+            .where(col(Country.code).in_(sorted(scope)))
+        )
+    return statement
+
+
 async def _resolve(
-    session: AsyncSession, resource: Resource, values: dict[str, Any]
+    session: AsyncSession, resource: Resource, values: dict[str, Any], scope: Scope = None
 ) -> dict[str, Any]:
     """Turn input field values into column values, looking up every reference."""
     columns = dict(values)
@@ -98,9 +148,7 @@ async def _resolve(
         if given is None:
             columns[ref.column] = None
             continue
-        target_id = await session.scalar(
-            sa.select(col(ref.target.id)).where(getattr(ref.target, ref.key) == given)
-        )
+        target_id = await session.scalar(_reference_query(ref, given, scope))
         if target_id is None:
             raise InvalidInput(f"no {ref.label} {given!r}", field=ref.field)
         columns[ref.column] = target_id
@@ -167,8 +215,21 @@ def _log(
     )
 
 
-async def create(session: AsyncSession, resource: Resource, data: BaseModel) -> dict[str, Any]:
-    columns = await _resolve(session, resource, data.model_dump())
+def _check_placed_in_scope(resource: Resource, shown: dict[str, Any], scope: Scope) -> None:
+    if scope is None or resource.country_column is None:
+        return
+    country = shown["code"] if resource.name == "country" else shown.get("country")
+    if country not in scope:
+        field = "code" if resource.name == "country" else "country"
+        if resource.name in ("device", "link"):
+            field = "site"
+        raise Forbidden(f"country {country} is outside this token's countries", field=field)
+
+
+async def create(
+    session: AsyncSession, resource: Resource, data: BaseModel, scope: Scope = None
+) -> dict[str, Any]:
+    columns = await _resolve(session, resource, data.model_dump(), scope)
     await _check_unique(session, resource, columns, None)
     obj = resource.table(**columns)
     for rule in resource.rules:
@@ -177,6 +238,7 @@ async def create(session: AsyncSession, resource: Resource, data: BaseModel) -> 
     await _flush(session, resource)
     assert obj.id is not None
     after = await read(session, resource, obj.id if resource.key == "id" else columns[resource.key])
+    _check_placed_in_scope(resource, after, scope)
     _log(session, resource, ChangeAction.create, obj, None, after)
     return after
 
@@ -187,13 +249,15 @@ async def update(
     key: str | int,
     data: BaseModel | dict[str, Any],
     if_match: str | None,
+    scope: Scope = None,
 ) -> dict[str, Any]:
     """Apply the fields present in ``data`` if ``if_match`` names the current version."""
+    await read(session, resource, key, scope)  # not found outside the scope
     obj = await _lock(session, resource, key)
     check_if_match(if_match, obj.version)
     before = await read(session, resource, key)
     values = data.model_dump(exclude_unset=True) if isinstance(data, BaseModel) else data
-    columns = await _resolve(session, resource, values)
+    columns = await _resolve(session, resource, values, scope)
     await _check_unique(session, resource, columns, obj.id)
     for name, value in columns.items():
         setattr(obj, name, value)
@@ -201,6 +265,7 @@ async def update(
         await rule(session, obj)
     await _flush(session, resource)
     after = await read(session, resource, key)
+    _check_placed_in_scope(resource, after, scope)
     if not changelog.diff(before, after):
         return before
     obj.version += 1
@@ -212,9 +277,14 @@ async def update(
 
 
 async def delete(
-    session: AsyncSession, resource: Resource, key: str | int, if_match: str | None
+    session: AsyncSession,
+    resource: Resource,
+    key: str | int,
+    if_match: str | None,
+    scope: Scope = None,
 ) -> None:
     """Delete an object that nothing points at; otherwise say what still uses it."""
+    await read(session, resource, key, scope)  # not found outside the scope
     obj = await _lock(session, resource, key)
     check_if_match(if_match, obj.version)
     in_use = []

@@ -4,6 +4,7 @@ in ``sqlalchemy.url`` when alembic is called by hand."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -11,9 +12,17 @@ from sqlmodel import SQLModel
 
 import fleet.schema  # noqa: F401  (registers every table on the metadata)
 from fleet.database import create_engine
+from fleet.models import UTCDateTime
 
 config = context.config
 target_metadata = SQLModel.metadata
+
+
+def _render_item(type_: str, obj: Any, _context: Any) -> str | Literal[False]:
+    """Write our own column types as the plain SQLAlchemy types they store."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -22,6 +31,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

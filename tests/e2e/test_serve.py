@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,8 +28,15 @@ def _free_port() -> int:
         return port
 
 
+@dataclass
+class Served:
+    base: str
+    token: str
+    output: list[str]
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def served(tmp_path: Path) -> Iterator[Served]:
     port = _free_port()
     env = {
         **os.environ,
@@ -44,6 +53,12 @@ def served(tmp_path: Path) -> Iterator[str]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    output: list[str] = []
+    reader = threading.Thread(
+        target=lambda: output.extend(iter(process.stdout.readline, "")) if process.stdout else None,
+        daemon=True,
+    )
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -58,7 +73,12 @@ def served(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.2)
         else:
             raise AssertionError("fleet serve did not answer within 60 s")
-        yield base
+        token = next(
+            line.strip().split("=", 1)[1]
+            for line in output
+            if line.strip().startswith("FLEET_TOKEN=")
+        )
+        yield Served(base, token, output)
     finally:
         process.terminate()
         try:
@@ -68,19 +88,25 @@ def served(tmp_path: Path) -> Iterator[str]:
             process.wait()
 
 
-def test_serve_loads_and_answers(served: str) -> None:
+def test_serve_loads_and_answers(served: Served) -> None:
+    headers = {"Authorization": f"Bearer {served.token}"}
+    assert httpx.get(f"{served.base}/api/v1/sites").status_code == 401
     response = httpx.get(
-        f"{served}/api/v1/sites", params={"country": "NE", "kind": "border_crossing_land"}
+        f"{served.base}/api/v1/sites",
+        params={"country": "NE", "kind": "border_crossing_land"},
+        headers=headers,
     )
     assert response.status_code == 200
     sites = response.json()["items"]
     assert sites
     assert all(s["country"] == "NE" and s["kind"] == "border_crossing_land" for s in sites)
     assert response.headers["x-request-id"]
-    docs = httpx.get(f"{served}/schema/openapi.json").json()
+    docs = httpx.get(f"{served.base}/schema/openapi.json").json()
     assert docs["info"]["title"] == "fleet"
     assert "/api/v1/sites" in docs["paths"]
     big = httpx.get(
-        f"{served}/api/v1/devices", params={"limit": 500}, headers={"Accept-Encoding": "gzip"}
+        f"{served.base}/api/v1/devices",
+        params={"limit": 500},
+        headers={**headers, "Accept-Encoding": "gzip"},
     )
     assert big.headers.get("content-encoding") == "gzip"

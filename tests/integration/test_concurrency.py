@@ -21,6 +21,7 @@ def test_twenty_concurrent_patches_with_one_etag(
 
     async def race() -> list[Any]:
         async with AsyncTestClient(create_app(settings)) as racer:
+            racer.headers.update(client.headers)
             return await asyncio.gather(
                 *(
                     racer.patch(url, json={"name": f"Name {i}"}, headers={"If-Match": '"1"'})
@@ -54,6 +55,7 @@ def test_concurrent_creates_of_one_serial(settings: Settings, client: TestClient
 
     async def race() -> list[Any]:
         async with AsyncTestClient(create_app(settings)) as racer:
+            racer.headers.update(client.headers)
             return await asyncio.gather(
                 *(racer.post("/api/v1/devices", json=body) for _ in range(8))
             )

@@ -1,0 +1,61 @@
+"""Roles and what each may do: the one table the API's guards and the permission tests read.
+
+Every route names one permission (``opt={"permission": ...}``); a token may use the route when
+its role is in that permission's set. Country scope is applied on top of this, by the services.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    field_engineer = "field_engineer"
+    planner = "planner"
+    admin = "admin"
+
+
+ALL = frozenset(Role)
+FIELD = frozenset({Role.field_engineer, Role.planner, Role.admin})
+PLAN = frozenset({Role.planner, Role.admin})
+ADMIN = frozenset({Role.admin})
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # inventory
+    "country:read": ALL,
+    "country:create": ADMIN,
+    "country:update": ADMIN,
+    "country:delete": ADMIN,
+    "device_model:read": ALL,
+    "device_model:create": PLAN,
+    "device_model:update": PLAN,
+    "device_model:delete": PLAN,
+    "site:read": ALL,
+    "site:create": PLAN,
+    "site:update": FIELD,
+    "site:delete": PLAN,
+    "device:read": ALL,
+    "device:create": FIELD,
+    "device:update": FIELD,
+    "device:delete": PLAN,
+    "link:read": ALL,
+    "link:create": FIELD,
+    "link:update": FIELD,
+    "link:delete": PLAN,
+    # the change log (scope-filtered; only admins see changes outside any country)
+    "change:read": ALL,
+    # a field engineer's queued changes; each change is checked again on its own
+    "batch:apply": FIELD,
+    # access control itself
+    "token:read": ADMIN,
+    "token:create": ADMIN,
+    "token:update": ADMIN,
+    "token:delete": ADMIN,
+    "audit:read": ADMIN,
+}
+
+
+def allowed(role: str, permission: str) -> bool:
+    """Whether ``role`` holds ``permission``; an unknown permission is held by nobody."""
+    return role in PERMISSIONS.get(permission, frozenset())

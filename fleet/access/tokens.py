@@ -1,0 +1,177 @@
+"""API tokens: made with a secret shown once, stored as its SHA-256, checked on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fleet.access.models import ApiToken
+from fleet.access.roles import Role
+from fleet.database import Database
+from fleet.errors import Conflict, InvalidInput
+from fleet.inventory import changelog
+from fleet.inventory.choices import ChangeAction
+from fleet.models import utcnow
+
+TOKEN_PREFIX = "fleet_"  # noqa: S105 - a prefix, not a secret
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as: a token's id, name, role and country scope (None: all)."""
+
+    token_id: int
+    name: str
+    role: Role
+    countries: frozenset[str] | None
+    rate_limit_per_minute: int | None
+
+    @property
+    def scope(self) -> frozenset[str] | None:
+        return self.countries
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def public(token: ApiToken) -> dict[str, Any]:
+    """A token as the API shows it: never the secret nor its hash."""
+    return {
+        "id": token.id,
+        "name": token.name,
+        "role": token.role,
+        "countries": token.countries,
+        "prefix": token.prefix,
+        "expires_at": token.expires_at,
+        "enabled": token.enabled,
+        "last_used_at": token.last_used_at,
+        "rate_limit_per_minute": token.rate_limit_per_minute,
+        "version": token.version,
+        "created_at": token.created_at,
+        "updated_at": token.updated_at,
+    }
+
+
+def _log(
+    session: AsyncSession,
+    action: ChangeAction,
+    token: ApiToken,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    assert token.id is not None
+    changelog.record(
+        session,
+        action=action,
+        object_type="api_token",
+        object_id=token.id,
+        object_key=token.name,
+        site_id=None,
+        country_code=None,
+        changes=changelog.diff(
+            {k: v for k, v in (before or {}).items() if k not in ("last_used_at",)}
+            if before
+            else None,
+            {k: v for k, v in (after or {}).items() if k not in ("last_used_at",)}
+            if after
+            else None,
+        ),
+    )
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    name: str,
+    role: Role,
+    countries: list[str] | None = None,
+    expires_at: datetime | None = None,
+    rate_limit_per_minute: int | None = None,
+) -> tuple[ApiToken, str]:
+    """Make a token; returns it and its secret (to show once). The caller commits."""
+    if await session.scalar(sa.select(col(ApiToken.id)).where(col(ApiToken.name) == name)):
+        raise Conflict(f"a token named {name!r} already exists", field="name")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("expires_at is in the past", field="expires_at")
+    secret = new_secret()
+    token = ApiToken(
+        name=name,
+        role=role.value,
+        countries=sorted(set(countries)) if countries else None,
+        secret_hash=hash_secret(secret),
+        prefix=secret[: len(TOKEN_PREFIX) + 4],
+        expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    session.add(token)
+    await session.flush()
+    _log(session, ChangeAction.create, token, None, public(token))
+    return token, secret
+
+
+async def update(session: AsyncSession, token: ApiToken, values: dict[str, Any]) -> ApiToken:
+    before = public(token)
+    for name, value in values.items():
+        setattr(token, name, value.value if isinstance(value, Role) else value)
+    after = public(token)
+    if changelog.diff(before, after):
+        token.version += 1
+        token.updated_at = utcnow()
+        await session.flush()
+        _log(session, ChangeAction.update, token, before, public(token))
+    return token
+
+
+async def delete(session: AsyncSession, token: ApiToken) -> None:
+    _log(session, ChangeAction.delete, token, public(token), None)
+    await session.delete(token)
+    await session.flush()
+
+
+async def touch(db: Database, token_id: int, when: datetime) -> None:
+    """Set a token's last use (outside the change log: it is not a change of the token)."""
+    async with db.session(write=True) as session:
+        await session.execute(
+            sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=when)
+        )
+        await session.commit()
+
+
+class Refused(Exception):
+    """A token that cannot be used; the reason is for the audit log, not for the client."""
+
+
+async def authenticate(session: AsyncSession, secret: str) -> ApiToken:
+    token = await session.scalar(
+        sa.select(ApiToken).where(col(ApiToken.secret_hash) == hash_secret(secret))
+    )
+    if token is None:
+        raise Refused("unknown token")
+    if not token.enabled:
+        raise Refused("token disabled")
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise Refused("token expired")
+    return token
+
+
+def principal(token: ApiToken) -> Principal:
+    assert token.id is not None
+    return Principal(
+        token_id=token.id,
+        name=token.name,
+        role=Role(token.role),
+        countries=frozenset(token.countries) if token.countries else None,
+        rate_limit_per_minute=token.rate_limit_per_minute,
+    )

@@ -1,0 +1,158 @@
+"""Authentication (bearer tokens), the role guard and per-token rate limits.
+
+Every route under ``/api/v1`` except the health check needs ``Authorization: Bearer <token>``.
+A refused authentication is answered 401 and recorded as an audit event (without the secret).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from fleet import context
+from fleet.access import audit, tokens
+from fleet.access.roles import allowed
+from fleet.database import Database
+from fleet.errors import FleetError
+from fleet.models import utcnow
+from fleet.settings import Settings
+
+PUBLIC_PATHS = ["^/schema", "^/api/v1/health$"]
+LAST_USED_EVERY_S = 60
+
+
+class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
+    _last_used: dict[int, float] = {}
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        db: Database = connection.app.state.db
+        scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            await audit.record(db, "auth_failed", connection, reason="no bearer token")
+            raise NotAuthorizedException(
+                "an API token is required: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": 'Bearer realm="fleet"'},
+            )
+        async with db.session() as session:
+            try:
+                token = await tokens.authenticate(session, secret)
+            except tokens.Refused as refused:
+                reason = str(refused)
+            else:
+                reason = ""
+        if reason:
+            await audit.record(
+                db, "auth_failed", connection, reason=reason, token_prefix=secret[:10]
+            )
+            raise NotAuthorizedException(
+                "the API token is unknown, disabled or expired",
+                headers={"WWW-Authenticate": 'Bearer realm="fleet", error="invalid_token"'},
+            )
+        principal = tokens.principal(token)
+        await self._touch(db, principal.token_id)
+        context.actor.set(principal.name)
+        context.actor_role.set(principal.role.value)
+        return AuthenticationResult(user=principal, auth=principal.token_id)
+
+    async def _touch(self, db: Database, token_id: int) -> None:
+        """Record the token's last use, at most once a minute (a write per request would queue
+        every reader behind SQLite's single writer)."""
+        now = time.monotonic()
+        if now - self._last_used.get(token_id, -math.inf) < LAST_USED_EVERY_S:
+            return
+        self._last_used[token_id] = now
+        await tokens.touch(db, token_id, utcnow())
+
+
+def permission_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Let a request through when its token's role holds the route's permission."""
+    if handler.opt.get("exclude_from_auth"):
+        return
+    permission = handler.opt.get("permission")
+    principal: tokens.Principal = connection.user
+    if permission is None:
+        raise PermissionDeniedException("this route has no permission declared")
+    if not allowed(principal.role, permission):
+        raise PermissionDeniedException(f"the role {principal.role.value} may not do {permission}")
+
+
+@dataclass
+class _Window:
+    start: float
+    count: int = 0
+
+
+@dataclass
+class RateLimiter:
+    """A fixed one-minute window per token, in this process."""
+
+    windows: dict[int, _Window] = field(default_factory=dict)
+
+    def take(self, token_id: int, limit: int, now: float) -> tuple[bool, int, int]:
+        """Count one request; returns (allowed, remaining, seconds until the window resets)."""
+        window = self.windows.get(token_id)
+        if window is None or now - window.start >= 60:
+            window = self.windows[token_id] = _Window(start=now)
+        reset = max(1, math.ceil(window.start + 60 - now))
+        if window.count >= limit:
+            return False, 0, reset
+        window.count += 1
+        return True, limit - window.count, reset
+
+
+class RateLimitExceeded(FleetError):
+    code = "rate-limited"
+
+
+def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
+    limiter = RateLimiter()
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        principal = scope.get("user")
+        if not isinstance(principal, tokens.Principal):
+            await app(scope, receive, send)
+            return
+        settings: Settings = scope["litestar_app"].state.settings
+        limit = principal.rate_limit_per_minute
+        if limit is None:
+            limit = settings.rate_limit_per_minute
+        if limit == 0:
+            await app(scope, receive, send)
+            return
+        ok, remaining, reset = limiter.take(principal.token_id, limit, time.monotonic())
+        headers = {
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(reset),
+            "RateLimit-Policy": f"{limit};w=60",
+        }
+        if not ok:
+            raise RateLimitExceeded(
+                f"more than {limit} requests a minute; retry in {reset} s",
+                headers={**headers, "Retry-After": str(reset)},
+            )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableScopeHeaders.from_message(message)
+                for name, value in headers.items():
+                    response_headers[name] = value
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
