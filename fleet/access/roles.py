@@ -56,6 +56,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 }
 
 
-def allowed(role: str, permission: str) -> bool:
-    """Whether ``role`` holds ``permission``; an unknown permission is held by nobody."""
+# Permissions over the whole service, not one country: a token limited to some countries never
+# holds them, whatever its role (a country admin must not mint itself an unlimited token).
+UNSCOPED_ONLY = frozenset(
+    {"token:read", "token:create", "token:update", "token:delete", "audit:read"}
+)
+
+
+def allowed(role: str, permission: str, *, scoped: bool = False) -> bool:
+    """Whether ``role`` (limited to some countries when ``scoped``) holds ``permission``; an
+    unknown permission is held by nobody."""
+    if scoped and permission in UNSCOPED_ONLY:
+        return False
     return role in PERMISSIONS.get(permission, frozenset())

@@ -86,8 +86,11 @@ def permission_guard(
     principal: tokens.Principal = connection.user
     if permission is None:
         raise PermissionDeniedException("this route has no permission declared")
-    if not allowed(principal.role, permission):
-        raise PermissionDeniedException(f"the role {principal.role.value} may not do {permission}")
+    if not allowed(principal.role, permission, scoped=principal.scope is not None):
+        limited = " with country limits" if principal.scope is not None else ""
+        raise PermissionDeniedException(
+            f"the role {principal.role.value}{limited} may not do {permission}"
+        )
 
 
 @dataclass

@@ -75,7 +75,7 @@ def _problem(exc: Exception) -> dict[str, Any]:
 async def _apply(db: Database, change: BatchChange, principal: Any) -> BatchResult:
     resource = BY_NAME[change.object]
     scope = principal.scope
-    if not allowed(principal.role, f"{change.object}:{change.op}"):
+    if not allowed(principal.role, f"{change.object}:{change.op}", scoped=scope is not None):
         problem = _problem(
             Forbidden(f"the role {principal.role.value} may not {change.op} a {change.object}")
         )

@@ -1,0 +1,221 @@
+"""Idempotent retries and offline batches: nothing is done twice, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+from litestar.testing import TestClient
+
+from fleet.access import idempotency
+from fleet.access.models import IdempotencyRecord
+from fleet.api.app import create_app
+from fleet.database import Database
+from fleet.models import utcnow
+from fleet.settings import Settings
+from tests import factories
+from tests.conftest import auth, make_token
+
+
+def country_body(code: str = "NE") -> dict[str, Any]:
+    return {"code": code, "name": "Niger", "region": "Sahel"}
+
+
+def test_same_create_ten_times_with_one_key(client: TestClient[Any]) -> None:
+    responses = [
+        client.post("/api/v1/countries", json=country_body(), headers={"Idempotency-Key": "k-1"})
+        for _ in range(10)
+    ]
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.content for r in responses}) == 1  # byte for byte
+    assert "idempotent-replayed" not in responses[0].headers
+    assert all(r.headers["idempotent-replayed"] == "true" for r in responses[1:])
+    assert len(client.get("/api/v1/countries").json()["items"]) == 1
+    creates = client.get("/api/v1/changes", params={"object_type": "country"}).json()["items"]
+    assert len(creates) == 1
+
+
+def test_same_key_other_body_is_refused(client: TestClient[Any]) -> None:
+    assert (
+        client.post(
+            "/api/v1/countries", json=country_body(), headers={"Idempotency-Key": "k-2"}
+        ).status_code
+        == 201
+    )
+    other = client.post(
+        "/api/v1/countries", json=country_body("ML"), headers={"Idempotency-Key": "k-2"}
+    )
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert [c["code"] for c in client.get("/api/v1/countries").json()["items"]] == ["NE"]
+
+
+def test_keys_are_per_token(settings: Settings, client: TestClient[Any], db_url: str) -> None:
+    other = make_token(db_url, "other-admin", "admin", rate_limit_per_minute=0)
+    first = client.post(
+        "/api/v1/countries", json=country_body(), headers={"Idempotency-Key": "shared"}
+    )
+    with TestClient(create_app(settings)) as second_client:
+        second_client.headers.update(auth(other))
+        second = second_client.post(
+            "/api/v1/countries", json=country_body("ML"), headers={"Idempotency-Key": "shared"}
+        )
+        again = second_client.post(
+            "/api/v1/countries", json=country_body("ML"), headers={"Idempotency-Key": "shared"}
+        )
+    assert first.status_code == second.status_code == 201
+    assert first.json()["code"] == "NE"
+    assert second.json()["code"] == "ML"
+    assert again.content == second.content
+
+
+def test_retry_while_running_is_a_conflict(client: TestClient[Any], db_url: str) -> None:
+    token_id = client.get("/api/v1/tokens", params={"name": "test-admin"}).json()["items"][0]["id"]
+    body = country_body()
+
+    async def claim_running() -> None:
+        # The first request is still being processed (its claim is fresh and unanswered).
+        db = Database(db_url)
+        try:
+            digest = idempotency.request_hash(
+                b"/api/v1/countries",
+                b"",
+                json.dumps(body, separators=(",", ":")).encode(),
+            )
+            async with db.session(write=True) as session:
+                session.add(
+                    IdempotencyRecord(
+                        token_id=token_id,
+                        key="busy",
+                        request_hash=digest,
+                        state="running",
+                        expires_at=utcnow() + timedelta(hours=1),
+                    )
+                )
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(claim_running())
+    response = client.post(
+        "/api/v1/countries",
+        content=json.dumps(body, separators=(",", ":")),
+        headers={"Idempotency-Key": "busy", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 409
+    assert client.get("/api/v1/countries").json()["items"] == []
+
+
+def test_errors_are_replayed_too_and_server_errors_are_not_kept(client: TestClient[Any]) -> None:
+    bad = {"code": "NE", "name": "Niger", "region": 12}
+    first = client.post("/api/v1/countries", json=bad, headers={"Idempotency-Key": "bad"})
+    second = client.post("/api/v1/countries", json=bad, headers={"Idempotency-Key": "bad"})
+    assert first.status_code == second.status_code == 422
+    assert first.content.replace(
+        first.headers["x-request-id"].encode(), b""
+    ) == second.content.replace(first.headers["x-request-id"].encode(), b"")
+
+
+def _batch_fleet(client: TestClient[Any]) -> list[dict[str, Any]]:
+    factories.country(client)
+    factories.site(client, code="NE-S1")
+    factories.device_model(client, slug="m-cam", kind="camera")
+    return [factories.device(client, site="NE-S1", model="m-cam") for _ in range(50)]
+
+
+def test_batch_of_fifty_with_five_stale(
+    settings: Settings, client: TestClient[Any], db_url: str
+) -> None:
+    devices = _batch_fleet(client)
+    stale = devices[:5]
+    for device in stale:  # someone else changed these since the engineer went offline
+        client.patch(
+            f"/api/v1/devices/{device['id']}",
+            json={"notes": "office edit"},
+            headers={"If-Match": '"1"'},
+        )
+    engineer = make_token(db_url, "eng-batch", "field_engineer", ["NE"])
+    changes = [
+        {
+            "id": f"change-{i}",
+            "op": "update",
+            "object": "device",
+            "key": device["id"],
+            "if_match": '"1"',
+            "data": {"firmware_version": "2.0.0"},
+        }
+        for i, device in enumerate(devices)
+    ]
+    with TestClient(create_app(settings)) as c:
+        c.headers.update(auth(engineer))
+        first = c.post("/api/v1/batch", json={"changes": changes}).json()
+        before_resend = client.get("/api/v1/changes", params={"limit": 500}).json()["items"]
+        again = c.post("/api/v1/batch", json={"changes": changes}).json()
+    assert (first["applied"], first["conflict"], first["invalid"], first["forbidden"]) == (
+        45,
+        5,
+        0,
+        0,
+    )
+    conflicts = [r for r in first["results"] if r["status"] == "conflict"]
+    assert {r["id"] for r in conflicts} == {f"change-{i}" for i in range(5)}
+    assert all(
+        r["current_etag"] == '"2"' and r["current"]["notes"] == "office edit" for r in conflicts
+    )
+    applied = [r for r in first["results"] if r["status"] == "applied"]
+    assert all(r["etag"] == '"2"' and r["object"]["firmware_version"] == "2.0.0" for r in applied)
+    # Sent again: every answer is the first one, replayed, and nothing is applied twice.
+    assert all(r["replayed"] for r in again["results"])
+    assert [r["status"] for r in again["results"]] == [r["status"] for r in first["results"]]
+    after_resend = client.get("/api/v1/changes", params={"limit": 500}).json()["items"]
+    assert after_resend == before_resend
+    mine = [c for c in after_resend if c["actor"] == "eng-batch"]
+    assert len(mine) == 45
+    assert sorted(c["object_id"] for c in mine) == sorted(d["id"] for d in devices[5:])
+
+
+def test_batch_results_per_change(settings: Settings, client: TestClient[Any], db_url: str) -> None:
+    factories.country(client, code="NE")
+    factories.country(client, code="ML", name="Mali")
+    factories.site(client, code="NE-S1")
+    factories.site(client, code="ML-S1", country="ML")
+    factories.device_model(client, slug="m-cam", kind="camera")
+    engineer = make_token(db_url, "eng-3", "field_engineer", ["NE"])
+    changes = [
+        {
+            "id": "a",
+            "op": "create",
+            "object": "device",
+            "data": {"serial": "B-1", "site": "NE-S1", "model": "m-cam"},
+        },
+        {
+            "id": "b",
+            "op": "create",
+            "object": "device",
+            "data": {"serial": "B-2", "site": "ML-S1", "model": "m-cam"},
+        },
+        {
+            "id": "c",
+            "op": "create",
+            "object": "device",
+            "data": {"serial": "B-3", "site": "NE-S1", "model": "m-cam", "colour": "red"},
+        },
+        {"id": "d", "op": "delete", "object": "site", "key": "NE-S1", "if_match": '"1"'},
+        {"id": "e", "op": "update", "object": "site", "key": "NE-S1"},
+    ]
+    with TestClient(create_app(settings)) as c:
+        c.headers.update(auth(engineer))
+        body = c.post("/api/v1/batch", json={"changes": changes}).json()
+    statuses = {r["id"]: r["status"] for r in body["results"]}
+    assert statuses == {
+        "a": "applied",
+        "b": "forbidden",
+        "c": "invalid",
+        "d": "forbidden",
+        "e": "invalid",
+    }
+    invalid = next(r for r in body["results"] if r["id"] == "c")
+    assert invalid["problem"]["errors"][0]["field"] == "colour"
+    assert [d["serial"] for d in client.get("/api/v1/devices").json()["items"]] == ["B-1"]
