@@ -19,11 +19,15 @@ Behaviour worth knowing (asserted by the contract tests):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import socket
 import time
 import weakref
 from typing import Any
 
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config
 from pysnmp.hlapi.v3arch.asyncio import (
     USM_AUTH_HMAC96_MD5,
     USM_AUTH_HMAC96_SHA,
@@ -64,6 +68,9 @@ from fleet.probes.types import (
     Value,
     utcnow,
 )
+
+#: Receive buffer asked for the engine's socket (bytes).
+RCVBUF = 4 << 20
 
 _AUTH = {
     None: USM_AUTH_NONE,
@@ -136,11 +143,24 @@ def _check(error_indication: Any, error_status: Any, error_index: Any) -> None:
 
 
 class _LoopState:
-    """Per event loop: the engine and caches bound to it."""
+    """Per event loop: the engine and caches bound to it.
+
+    The engine gets its UDP socket from us, with a receive buffer of :data:`RCVBUF`: every
+    reply to every poll lands on this one socket, and pysnmp decodes slowly enough (a few ms
+    per poll) that a burst of ~200 replies overflows the default buffer (measured: ~20% of
+    polls retried at 200 in flight). The kernel caps the size at ``net.core.rmem_max``.
+    """
 
     def __init__(self) -> None:
         self.engine = SnmpEngine()
         self.targets: dict[tuple[str, int, float], UdpTransportTarget] = {}
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.bind(("0.0.0.0", 0))  # noqa: S104 (a client socket: any source address, any port)
+        transport = udp.UdpAsyncioTransport().open_server_mode(sock=sock)
+        config.add_transport(self.engine, udp.DOMAIN_NAME, transport)
 
 
 class PysnmpProbe:

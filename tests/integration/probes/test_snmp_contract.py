@@ -226,3 +226,23 @@ async def test_malformed_reply(driver: str, garbage_agent: int) -> None:
 def test_default_driver_is_registered() -> None:
     assert DEFAULT_SNMP_DRIVER in DRIVERS
     assert getattr(get_probe("snmp"), "driver", None) == DEFAULT_SNMP_DRIVER
+
+
+async def test_gufo_channels_are_reused_and_bounded(snmp_agent: SnmpAgent) -> None:
+    """gufo-specific: one socket per target, reused; the LRU closes the oldest past its limit."""
+    from fleet.probes.snmp_gufo import GufoProbe
+
+    probe = GufoProbe()
+    probe._channel_limit = 1
+    good = target(snmp_agent, SnmpV2c(snmp_agent.community))
+    other = ProbeTarget(8, "127.0.0.1", snmp_agent.port, snmp=SnmpOptions(SnmpV2c("other")))
+    try:
+        first = await run_probe(probe, good, timeout=2)
+        second = await run_probe(probe, good, timeout=2)
+        assert first.status is second.status is ProbeStatus.OK
+        assert len(probe._channels[asyncio.get_running_loop()]) == 1
+        assert (await run_probe(probe, other, timeout=0.3)).status is ProbeStatus.TIMEOUT
+        assert (await run_probe(probe, good, timeout=2)).status is ProbeStatus.OK
+        assert len(probe._channels[asyncio.get_running_loop()]) == 1
+    finally:
+        probe.close()

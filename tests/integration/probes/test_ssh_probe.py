@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -167,3 +168,27 @@ async def test_silent_server_times_out(probe: SshProbe) -> None:
         reading = await run_probe(probe, t, timeout=1)
     assert reading.status is ProbeStatus.TIMEOUT, reading.reason
     assert time.perf_counter() - t0 < 3
+
+
+async def test_event_loop_keeps_running_during_ssh(probe: SshProbe, ssh_lab: SshLab) -> None:
+    """netmiko blocks for about a second per device; the loop must not notice."""
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    readings = await asyncio.gather(
+        run_probe(probe, target(ssh_lab, "ios", "cisco_ios"), timeout=10),
+        run_probe(probe, target(ssh_lab, "linux", "linux"), timeout=10),
+    )
+    done.set()
+    await tick
+    assert [r.status for r in readings] == [ProbeStatus.OK, ProbeStatus.OK]
+    assert max(gaps) < 0.2
