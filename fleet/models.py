@@ -17,6 +17,14 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
+# Ids and counters are 32-bit integers on PostgreSQL; larger numbers name nothing.
+INT32_MAX = 2**31 - 1
+
+
+def fits_int32(value: int) -> bool:
+    return -INT32_MAX - 1 <= value <= INT32_MAX
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.sql import ColumnElement, Select
 
 from fleet.errors import InvalidInput
+from fleet.models import fits_int32
 
 # A column to filter or sort on: a mapped attribute or any SQL expression.
 Column = Mapped[Any] | ColumnElement[Any]
@@ -84,9 +85,12 @@ def _values(name: str, raw: str, spec: Filter) -> list[Any]:
             )
     if spec.integer:
         try:
-            return [int(v) for v in values]
+            numbers = [int(v) for v in values]
         except ValueError:
             raise InvalidInput(f"{name} takes whole numbers", field=name) from None
+        if not all(fits_int32(n) for n in numbers):
+            raise InvalidInput(f"{name} is out of range", field=name)
+        return numbers
     return values
 
 
@@ -106,7 +110,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         decoded = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         cursor_sort, value, last_id = decoded
-        if not isinstance(last_id, int) or isinstance(last_id, bool):
+        if not isinstance(last_id, int) or isinstance(last_id, bool) or not fits_int32(last_id):
             raise ValueError("id")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("cursor is not one this API issued", field="cursor") from None

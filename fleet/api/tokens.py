@@ -23,6 +23,7 @@ from fleet.database import Database
 from fleet.errors import NotFound
 from fleet.inventory import service
 from fleet.inventory.schemas import CountryCode, Strict
+from fleet.models import fits_int32
 from fleet.pagination import Filter, ListSpec, paginate
 from fleet.settings import Settings
 
@@ -39,7 +40,7 @@ class TokenCreate(Strict):
         default=None, description="Limit the token to these countries (none: all)"
     )
     expires_at: datetime | None = Field(default=None, description="When the token stops working")
-    rate_limit_per_minute: Annotated[StrictInt, Field(ge=0)] | None = Field(
+    rate_limit_per_minute: Annotated[StrictInt, Field(ge=0, le=1_000_000)] | None = Field(
         default=None, description="Requests a minute (none: the service default; 0: no limit)"
     )
 
@@ -51,7 +52,7 @@ class TokenUpdate(Strict):
     countries: list[CountryCode] | None = None
     expires_at: datetime | None = None
     enabled: bool | None = None
-    rate_limit_per_minute: Annotated[StrictInt, Field(ge=0)] | None = None
+    rate_limit_per_minute: Annotated[StrictInt, Field(ge=0, le=1_000_000)] | None = None
 
 
 TOKENS = ListSpec(
@@ -73,7 +74,7 @@ AUDIT = ListSpec(
 
 
 async def _token(session: AsyncSession, token_id: int) -> ApiToken:
-    token = await session.get(ApiToken, token_id)
+    token = await session.get(ApiToken, token_id) if fits_int32(token_id) else None
     if token is None:
         raise NotFound(f"no token {token_id}")
     return token

@@ -70,7 +70,7 @@ Hostname = Annotated[
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
     ),
 ]
-Id = Annotated[StrictInt, Field(ge=1)]
+Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
 class Strict(BaseModel):

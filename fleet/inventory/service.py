@@ -30,7 +30,7 @@ from fleet.inventory import changelog
 from fleet.inventory.choices import ChangeAction
 from fleet.inventory.models import Country, Device, Site
 from fleet.inventory.resources import Resource
-from fleet.models import Versioned, utcnow
+from fleet.models import Versioned, fits_int32, utcnow
 from fleet.pagination import ListParams, Page, paginate
 
 
@@ -58,9 +58,12 @@ def check_if_match(header: str | None, version: int) -> None:
 def _key_value(resource: Resource, raw: str | int) -> Any:
     if resource.key == "id":
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise NotFound(f"no {resource.name} with id {raw!r}") from None
+        if not fits_int32(value):
+            raise NotFound(f"no {resource.name} with id {raw!r}")
+        return value
     return raw
 
 
