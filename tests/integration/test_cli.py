@@ -1,0 +1,115 @@
+"""The fleet command line on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from litestar.testing import TestClient
+
+from fleet.api.app import create_app
+from fleet.cli import main
+from fleet.settings import Settings
+from tests.conftest import SAMPLE, auth
+
+
+def fleet(url: str, *args: str) -> Any:
+    return CliRunner().invoke(main, ["--database-url", url, *args], catch_exceptions=False)
+
+
+def test_sync_plan_apply_and_broken_file(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    planned = fleet(url, "sync", str(SAMPLE), "--plan")
+    assert planned.exit_code == 0
+    assert "+ site NE-" in planned.output
+    assert planned.output.strip().splitlines()[-1].startswith("Plan: ")
+    applied = fleet(url, "sync", str(SAMPLE), "--apply")
+    assert applied.exit_code == 0
+    assert applied.output.strip().endswith("Applied.")
+    again = fleet(url, "sync", str(SAMPLE), "--plan")
+    assert again.output.strip() == "Plan: 0 to create, 0 to change, 0 to delete."
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "countries.yaml").write_text(
+        "- code: NE\n  name: Niger\n  region: Sahel\n  flag: x\n"
+    )
+    (broken / "device_models.yaml").write_text("[]\n")
+    result = CliRunner().invoke(main, ["--database-url", url, "sync", str(broken), "--apply"])
+    assert result.exit_code == 1
+    assert "broken/countries.yaml:4: unknown key 'flag'" in result.output
+    assert "nothing was written" in result.output
+
+
+def test_export_and_db_commands(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert fleet(url, "db", "upgrade").exit_code == 0
+    assert fleet(url, "db", "check").output.strip() == "Models and migrations agree."
+    fleet(url, "sync", str(SAMPLE), "--apply")
+    exported = fleet(url, "export", str(tmp_path / "out"))
+    assert exported.exit_code == 0
+    assert (tmp_path / "out" / "sites").is_dir()
+    assert fleet(url, "sync", str(tmp_path / "out"), "--plan", "--prune").output.strip() == (
+        "Plan: 0 to create, 0 to change, 0 to delete."
+    )
+
+
+def test_token_create(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    made = fleet(
+        url,
+        "token",
+        "create",
+        "--name",
+        "eng",
+        "--role",
+        "field_engineer",
+        "--countries",
+        "ne,ml",
+        "--expires",
+        "30d",
+    )
+    assert made.exit_code == 0, made.output
+    secret = made.output.strip()
+    assert secret.startswith("fleet_")
+    duplicate = CliRunner().invoke(
+        main, ["--database-url", url, "token", "create", "--name", "eng", "--role", "viewer"]
+    )
+    assert duplicate.exit_code != 0
+    assert "already exists" in duplicate.output
+    bad = CliRunner().invoke(
+        main,
+        [
+            "--database-url",
+            url,
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "viewer",
+            "--countries",
+            "Niger",
+        ],
+    )
+    assert bad.exit_code == 2
+    with TestClient(create_app(Settings(database_url=url, log_format="json"))) as client:
+        response = client.get("/api/v1/countries", headers=auth(secret))
+        assert response.status_code == 200
+        assert client.get("/api/v1/tokens", headers=auth(secret)).status_code == 403
+
+
+def test_help_on_every_command() -> None:
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["sync", "--help"],
+        ["export", "--help"],
+        ["db", "upgrade", "--help"],
+        ["db", "check", "--help"],
+        ["token", "create", "--help"],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0
+        assert "Usage:" in result.output
