@@ -18,7 +18,7 @@ from fleet.access.models import ApiToken
 from fleet.access.roles import Role
 from fleet.database import Database
 from fleet.errors import FleetError
-from fleet.inventory import configs, sync
+from fleet.inventory import configs, credentials, sync
 from fleet.inventory.models import Site
 from fleet.logging import configure, get_logger
 from fleet.settings import Settings
@@ -74,12 +74,32 @@ async def _prepare(settings: Settings) -> None:
         await migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
+        await _check_keys(db, settings)
         if settings.bootstrap_admin_token:
             await _bootstrap_token(db)
         if settings.load_sample_when_empty:
             await _load_sample(db, settings)
     finally:
         await db.dispose()
+
+
+def _cipher(settings: Settings) -> credentials.Cipher:
+    keys = settings.credential_keys.get_secret_value() if settings.credential_keys else None
+    try:
+        return credentials.Cipher(keys)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _check_keys(db: Database, settings: Settings) -> None:
+    """Refuse to start when stored credentials could not be read."""
+    cipher = _cipher(settings)
+    async with db.session() as session:
+        if not cipher.ready and await credentials.stored_secrets(session):
+            raise click.ClickException(
+                "the database holds credential secrets but FLEET_CREDENTIAL_KEYS is not set; "
+                "refusing to start"
+            )
 
 
 async def _bootstrap_token(db: Database) -> None:
@@ -253,6 +273,49 @@ def token_create(
     except FleetError as exc:
         raise click.ClickException(exc.detail) from None
     click.echo(secret)
+
+
+@main.group(name="credentials")
+def credentials_group() -> None:
+    """Credential profile keys."""
+
+
+@credentials_group.command(name="new-key")
+def credentials_new_key() -> None:
+    """Print a new key for FLEET_CREDENTIAL_KEYS (put it first to encrypt with it)."""
+    click.echo(credentials.new_key())
+
+
+@credentials_group.command(name="rotate")
+@click.pass_context
+def credentials_rotate(ctx: click.Context) -> None:
+    """Re-encrypt every stored secret with the first key of FLEET_CREDENTIAL_KEYS.
+
+    Put the new key first and keep the old ones after it; after the rotation the old keys can
+    be removed.
+    """
+    settings = _settings(ctx.find_root())
+    cipher = _cipher(settings)
+    if not cipher.ready:
+        raise click.ClickException(
+            "set FLEET_CREDENTIAL_KEYS first (new key first, old keys after)"
+        )
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        try:
+            async with db.session(write=True) as session:
+                count = await credentials.rotate_all(session, cipher)
+                await session.commit()
+                return count
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(run())
+    except credentials.NoKey as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Re-encrypted {count} credential secret(s) with the first key.")
 
 
 @main.group()

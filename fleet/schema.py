@@ -2,5 +2,6 @@
 
 from fleet.access import models as access_models
 from fleet.inventory import models as inventory_models
+from fleet.probes import models as probe_models
 
-__all__ = ["access_models", "inventory_models"]
+__all__ = ["access_models", "inventory_models", "probe_models"]

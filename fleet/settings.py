@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,29 @@ class Settings(BaseSettings):
     )
     idempotency_ttl_hours: float = Field(
         default=24, gt=0, description="How long an Idempotency-Key's first response is replayed."
+    )
+    credential_keys: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys for credential profiles, comma-separated, newest first "
+        "(make one with `fleet credentials new-key`). Needed once any profile holds a secret.",
+    )
+    probe_interval_s: int = Field(default=60, ge=5, description="Default probe interval.")
+    probe_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one probe attempt.")
+    probe_retries: int = Field(default=1, ge=0, le=5, description="Retries of a failed probe.")
+    probe_jitter_s: float = Field(default=5.0, ge=0, description="Random delay added per run.")
+    probe_concurrency: int = Field(default=200, ge=1, description="Probes in flight at once.")
+    probe_site_concurrency: int = Field(
+        default=8, ge=1, description="Probes in flight at once per site (slow links)."
+    )
+    state_confirmations: int = Field(
+        default=2, ge=1, description="Consecutive results needed before a state changes."
+    )
+    unreachable_backoff: int = Field(
+        default=5, ge=1, description="Unreachable devices are probed this many times less often."
+    )
+    result_retention_days: float = Field(default=7, gt=0, description="Keep raw probe results.")
+    scheduler: bool = Field(
+        default=True, description="Run the probe scheduler inside `fleet serve`."
     )
     bootstrap_admin_token: bool = Field(
         default=True,

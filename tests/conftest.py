@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from litestar.testing import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from fleet import context, migrate
@@ -33,6 +35,7 @@ SAMPLE = ROOT / "site_configs"
 PG_URL = os.environ.get(
     "FLEET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+TEST_KEY = Fernet.generate_key().decode()
 TABLES = (
     "change_record",
     "link",
@@ -43,6 +46,11 @@ TABLES = (
     "api_token",
     "audit_event",
     "idempotency_record",
+    "credential_profile",
+    "object_status",
+    "state_event",
+    "probe_result",
+    "maintenance_window",
 )
 
 
@@ -106,6 +114,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         site_configs=SAMPLE,
         log_format="json",
         log_level="WARNING",
+        credential_keys=SecretStr(TEST_KEY),
     )
 
 

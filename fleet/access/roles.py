@@ -47,6 +47,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "change:read": ALL,
     # a field engineer's queued changes; each change is checked again on its own
     "batch:apply": FIELD,
+    # credential profiles: secrets never leave; metadata reads are audited
+    "credential:read": ADMIN,
+    "credential:create": ADMIN,
+    "credential:update": ADMIN,
+    "credential:delete": ADMIN,
     # access control itself
     "token:read": ADMIN,
     "token:create": ADMIN,
@@ -59,7 +64,17 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 # Permissions over the whole service, not one country: a token limited to some countries never
 # holds them, whatever its role (a country admin must not mint itself an unlimited token).
 UNSCOPED_ONLY = frozenset(
-    {"token:read", "token:create", "token:update", "token:delete", "audit:read"}
+    {
+        "token:read",
+        "token:create",
+        "token:update",
+        "token:delete",
+        "audit:read",
+        "credential:read",
+        "credential:create",
+        "credential:update",
+        "credential:delete",
+    }
 )
 
 

@@ -25,6 +25,7 @@ from fleet.api.auth import (
 from fleet.api.batch import apply_batch
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.changes import list_changes, site_history
+from fleet.api.credentials import credential_router
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.idempotency import idempotency_middleware
 from fleet.api.inventory import inventory_routers
@@ -33,6 +34,8 @@ from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS
 from fleet.api.problems import EXCEPTION_HANDLERS
 from fleet.api.tokens import list_audit_events, token_router
 from fleet.database import Database
+from fleet.inventory import credentials
+from fleet.inventory.credentials import Cipher, NoKey
 from fleet.logging import configure
 from fleet.settings import Settings
 
@@ -71,9 +74,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
     """Build the API for ``settings``; pass ``database`` to share an engine (tests, CLI)."""
     configure(settings.log_format, settings.log_level)
     db = database or Database(settings.database_url)
+    keys = settings.credential_keys.get_secret_value() if settings.credential_keys else None
+    cipher = Cipher(keys)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with db.session() as session:
+            if not cipher.ready and await credentials.stored_secrets(session):
+                raise NoKey(
+                    "the database holds credential secrets but FLEET_CREDENTIAL_KEYS is not set; "
+                    "refusing to start"
+                )
         try:
             yield
         finally:
@@ -88,6 +99,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             site_history,
             apply_batch,
             token_router,
+            credential_router,
             list_audit_events,
             health,
         ],
@@ -105,7 +117,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             idempotency_middleware,
         ],
         plugins=[SchemaStrictPydanticPlugin()],
-        state=State({"db": db, "settings": settings}),
+        state=State({"db": db, "settings": settings, "cipher": cipher}),
         lifespan=[lifespan],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
         request_max_body_size=settings.max_body_bytes,

@@ -52,6 +52,11 @@ class DeviceModel(Versioned, table=True):
     end_of_support: date | None = Field(default=None)
     recommended_firmware: str | None = Field(default=None, max_length=64)
     minimum_firmware: str | None = Field(default=None, max_length=64)
+    # How the model is probed (vendor quirks as data): extra SNMP OIDs by name, the netmiko
+    # platform for SSH, the path of the HTTP health endpoint.
+    snmp_oids: dict[str, str] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    ssh_platform: str | None = Field(default=None, max_length=40)
+    http_path: str | None = Field(default=None, max_length=200)
 
 
 class Device(Versioned, table=True):
@@ -80,6 +85,44 @@ class Device(Versioned, table=True):
         ),
     )
     notes: str | None = Field(default=None, sa_type=sa.Text)
+    # Which probes run against the device, with which credential profiles.
+    probes: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    snmp_profile_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.ForeignKey("credential_profile.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
+    )
+    ssh_profile_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.ForeignKey("credential_profile.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
+    )
+    http_profile_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.ForeignKey("credential_profile.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
+    )
+    probe_port: int | None = Field(default=None)
+    probe_interval_s: int | None = Field(default=None)
+    ssh_host_key: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class CredentialProfile(Versioned, table=True):
+    """How to log into devices. The secret part (community, keys, passwords) is one encrypted
+    blob; it is never returned by the API nor logged."""
+
+    __tablename__ = "credential_profile"
+
+    name: str = Field(max_length=80, unique=True, nullable=False)
+    kind: str = Field(max_length=16, nullable=False)  # snmp_v2c, snmp_v3, ssh, http
+    username: str | None = Field(default=None, max_length=80)
+    auth_protocol: str | None = Field(default=None, max_length=16)
+    priv_protocol: str | None = Field(default=None, max_length=16)
+    verify_tls: bool = Field(default=True, nullable=False)
+    secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
 
 
 class Link(Versioned, table=True):

@@ -40,7 +40,7 @@ def _fresh_pools() -> None:
 
 UNIQUE = itertools.count(1)
 SUCCESS = {"GET": 200, "POST": 201, "PATCH": 200, "DELETE": 204}
-TABLES = ("country", "site", "device_model", "device", "link", "api_token")
+TABLES = ("country", "site", "device_model", "device", "link", "api_token", "credential_profile")
 
 
 @dataclass
@@ -291,7 +291,30 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         )
     ),
     ("GET", "/api/v1/audit-events"): lambda w, i: Call("GET", "/api/v1/audit-events"),
+    # credential profiles
+    ("GET", "/api/v1/credential-profiles"): lambda w, i: Call("GET", "/api/v1/credential-profiles"),
+    ("GET", "/api/v1/credential-profiles/{name:str}"): lambda w, i: Call(
+        "GET", "/api/v1/credential-profiles/spare-profile"
+    ),
+    ("POST", "/api/v1/credential-profiles"): lambda w, i: Call(
+        "POST", "/api/v1/credential-profiles", _profile(f"p{next(UNIQUE)}")
+    ),
+    ("PATCH", "/api/v1/credential-profiles/{name:str}"): lambda w, i: _update(
+        "/api/v1/credential-profiles/spare-profile", {"username": f"u{next(UNIQUE)}"}
+    )(w, i),
+    ("DELETE", "/api/v1/credential-profiles/{name:str}"): _delete(
+        lambda w, i: (
+            "/api/v1/credential-profiles/"
+            + w.admin.post("/api/v1/credential-profiles", json=_profile(f"d{next(UNIQUE)}")).json()[
+                "name"
+            ]
+        )
+    ),
 }
+
+
+def _profile(name: str) -> dict[str, Any]:
+    return {"name": name, "kind": "snmp_v2c", "secret": {"community": "c0mmunity"}}
 
 
 def guarded_routes(app: Litestar) -> dict[tuple[str, str], str]:
@@ -340,6 +363,10 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
         ids[f"{country}-L1"] = factories.link(
             client, site=f"{country}-S1", terminating_device_id=device["id"]
         )["id"]
+    assert (
+        client.post("/api/v1/credential-profiles", json=_profile("spare-profile")).status_code
+        == 201
+    )
     ids["spare-token"] = client.post(
         "/api/v1/tokens", json={"name": "spare", "role": "viewer"}
     ).json()["id"]

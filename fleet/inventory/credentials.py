@@ -1,0 +1,291 @@
+"""Credential profiles: how devices are logged into. The secret part is encrypted at rest with
+Fernet (MultiFernet over the keys in settings, newest first) and never leaves this module in
+clear except as the probe targets that need it."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import Field, SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fleet.errors import Conflict, InvalidInput, NotFound
+from fleet.inventory import changelog
+from fleet.inventory.choices import ChangeAction
+from fleet.inventory.models import CredentialProfile, Device
+from fleet.inventory.schemas import Strict
+from fleet.models import utcnow
+
+CredentialKind = Literal["snmp_v2c", "snmp_v3", "ssh", "http"]
+AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
+PrivProtocol = Literal["AES", "AES192", "AES256"]
+Key = Annotated[SecretStr, Field(min_length=8, max_length=200)]
+
+
+class NoKey(Exception):
+    """Credentials are stored but no key to read them was given."""
+
+
+class Cipher:
+    """Encrypts and decrypts secrets with the configured keys (the first one encrypts)."""
+
+    def __init__(self, keys: str | None) -> None:
+        parts = [k.strip() for k in (keys or "").split(",") if k.strip()]
+        try:
+            self._fernet = MultiFernet([Fernet(k.encode()) for k in parts]) if parts else None
+        except ValueError:
+            raise ValueError("FLEET_CREDENTIAL_KEYS holds a key that is not a Fernet key") from None
+
+    @property
+    def ready(self) -> bool:
+        return self._fernet is not None
+
+    def _need(self) -> MultiFernet:
+        if self._fernet is None:
+            raise NoKey("no FLEET_CREDENTIAL_KEYS set: credential secrets cannot be read or stored")
+        return self._fernet
+
+    def encrypt(self, secret: dict[str, str]) -> bytes:
+        return self._need().encrypt(json.dumps(secret, sort_keys=True).encode())
+
+    def decrypt(self, blob: bytes) -> dict[str, str]:
+        try:
+            data: dict[str, str] = json.loads(self._need().decrypt(blob))
+        except InvalidToken:
+            raise NoKey("no configured key opens this credential secret") from None
+        return data
+
+    def rotate(self, blob: bytes) -> bytes:
+        return self._need().rotate(blob)
+
+
+def new_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+class CredentialSecret(Strict):
+    """The secret part of a profile; write-only."""
+
+    community: Annotated[SecretStr, Field(min_length=1, max_length=200)] | None = None
+    auth_key: Key | None = None
+    priv_key: Key | None = None
+    password: Annotated[SecretStr, Field(min_length=1, max_length=200)] | None = None
+    private_key: Annotated[SecretStr, Field(min_length=1, max_length=20_000)] | None = None
+    token: Annotated[SecretStr, Field(min_length=1, max_length=2_000)] | None = None
+
+    def plain(self) -> dict[str, str]:
+        return {
+            name: value.get_secret_value() for name, value in self if isinstance(value, SecretStr)
+        }
+
+
+class CredentialProfileCreate(Strict):
+    """A credential profile. Secrets are accepted here and never shown again."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")]
+    kind: CredentialKind
+    username: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    auth_protocol: AuthProtocol | None = None
+    priv_protocol: PrivProtocol | None = None
+    verify_tls: bool = True
+    secret: CredentialSecret
+
+
+class CredentialProfileUpdate(Strict):
+    """Fields to change; a new ``secret`` replaces the old one whole."""
+
+    username: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    auth_protocol: AuthProtocol | None = None
+    priv_protocol: PrivProtocol | None = None
+    verify_tls: bool | None = None
+    secret: CredentialSecret | None = None
+
+
+def check_complete(
+    kind: str,
+    username: str | None,
+    auth_protocol: str | None,
+    priv_protocol: str | None,
+    secret: CredentialSecret | dict[str, str],
+) -> None:
+    """Refuse a profile that could not log in: the fields its kind needs, named when missing."""
+    present = set(secret.plain() if isinstance(secret, CredentialSecret) else secret)
+
+    def need(condition: bool, field: str, message: str) -> None:
+        if not condition:
+            raise InvalidInput(message, field=field)
+
+    if kind == "snmp_v2c":
+        need("community" in present, "secret.community", "an SNMP v2c profile needs a community")
+    elif kind == "snmp_v3":
+        need(username is not None, "username", "an SNMPv3 profile needs a user")
+        need(
+            auth_protocol is not None,
+            "auth_protocol",
+            "SNMPv3 here is authPriv: name SHA-1 or SHA-2",
+        )
+        need(priv_protocol is not None, "priv_protocol", "SNMPv3 here is authPriv: name AES")
+        need({"auth_key", "priv_key"} <= present, "secret", "SNMPv3 needs auth_key and priv_key")
+    elif kind == "ssh":
+        need(username is not None, "username", "an SSH profile needs a user")
+        need(bool({"password", "private_key"} & present), "secret", "SSH needs a password or a key")
+
+
+def public(profile: CredentialProfile) -> dict[str, Any]:
+    """What the API shows of a profile: never the secret."""
+    return {
+        "id": profile.id,
+        "name": profile.name,
+        "kind": profile.kind,
+        "username": profile.username,
+        "auth_protocol": profile.auth_protocol,
+        "priv_protocol": profile.priv_protocol,
+        "verify_tls": profile.verify_tls,
+        "has_secret": profile.secret is not None,
+        "version": profile.version,
+        "created_at": profile.created_at,
+        "updated_at": profile.updated_at,
+    }
+
+
+def _log(
+    session: AsyncSession,
+    action: ChangeAction,
+    profile: CredentialProfile,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    secret_changed: bool,
+) -> None:
+    assert profile.id is not None
+    changes = changelog.diff(before, after)
+    if secret_changed:
+        changes["secret"] = {"before": "(hidden)", "after": "(replaced)" if before else "(set)"}
+    changelog.record(
+        session,
+        action=action,
+        object_type="credential_profile",
+        object_id=profile.id,
+        object_key=profile.name,
+        site_id=None,
+        country_code=None,
+        changes=changes,
+    )
+
+
+async def get(session: AsyncSession, name: str) -> CredentialProfile:
+    profile = await session.scalar(
+        sa.select(CredentialProfile).where(col(CredentialProfile.name) == name)
+    )
+    if profile is None:
+        raise NotFound(f"no credential profile {name}")
+    return profile
+
+
+async def create(
+    session: AsyncSession, cipher: Cipher, data: CredentialProfileCreate
+) -> CredentialProfile:
+    if await session.scalar(
+        sa.select(col(CredentialProfile.id)).where(col(CredentialProfile.name) == data.name)
+    ):
+        raise Conflict(f"a credential profile named {data.name!r} already exists", field="name")
+    check_complete(data.kind, data.username, data.auth_protocol, data.priv_protocol, data.secret)
+    if not cipher.ready:
+        raise InvalidInput(
+            "credential secrets need FLEET_CREDENTIAL_KEYS on the server", field="secret"
+        )
+    profile = CredentialProfile(
+        name=data.name,
+        kind=data.kind,
+        username=data.username,
+        auth_protocol=data.auth_protocol,
+        priv_protocol=data.priv_protocol,
+        verify_tls=data.verify_tls,
+        secret=cipher.encrypt(data.secret.plain()),
+    )
+    session.add(profile)
+    await session.flush()
+    _log(session, ChangeAction.create, profile, None, public(profile), True)
+    return profile
+
+
+async def update(
+    session: AsyncSession, cipher: Cipher, profile: CredentialProfile, data: CredentialProfileUpdate
+) -> CredentialProfile:
+    before = public(profile)
+    values = data.model_dump(exclude_unset=True, exclude={"secret"})
+    for name, value in values.items():
+        if value is None and name == "verify_tls":
+            raise InvalidInput("verify_tls is true or false", field="verify_tls")
+        setattr(profile, name, value)
+    secret_changed = data.secret is not None
+    secret = data.secret.plain() if data.secret is not None else None
+    if secret is not None and not cipher.ready:
+        raise InvalidInput(
+            "credential secrets need FLEET_CREDENTIAL_KEYS on the server", field="secret"
+        )
+    current = (
+        secret
+        if secret is not None
+        else (
+            cipher.decrypt(profile.secret) if profile.secret is not None and cipher.ready else None
+        )
+    )
+    if current is not None:
+        check_complete(
+            profile.kind, profile.username, profile.auth_protocol, profile.priv_protocol, current
+        )
+    if secret is not None:
+        profile.secret = cipher.encrypt(secret)
+    after = public(profile)
+    if changelog.diff(before, after) or secret_changed:
+        profile.version += 1
+        profile.updated_at = utcnow()
+        await session.flush()
+        _log(session, ChangeAction.update, profile, before, public(profile), secret_changed)
+    return profile
+
+
+async def delete(session: AsyncSession, profile: CredentialProfile) -> None:
+    used = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Device)
+        .where(
+            sa.or_(
+                col(Device.snmp_profile_id) == profile.id,
+                col(Device.ssh_profile_id) == profile.id,
+                col(Device.http_profile_id) == profile.id,
+            )
+        )
+    )
+    if used:
+        raise Conflict(f"credential profile {profile.name} is still used by {used} devices")
+    _log(session, ChangeAction.delete, profile, public(profile), None, False)
+    await session.delete(profile)
+    await session.flush()
+
+
+async def stored_secrets(session: AsyncSession) -> int:
+    count = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(CredentialProfile)
+        .where(col(CredentialProfile.secret).is_not(None))
+    )
+    return int(count or 0)
+
+
+async def rotate_all(session: AsyncSession, cipher: Cipher) -> int:
+    """Re-encrypt every stored secret with the newest key; the caller commits."""
+    profiles = (
+        await session.scalars(
+            sa.select(CredentialProfile).where(col(CredentialProfile.secret).is_not(None))
+        )
+    ).all()
+    for profile in profiles:
+        assert profile.secret is not None
+        profile.secret = cipher.rotate(profile.secret)
+    await session.flush()
+    return len(profiles)

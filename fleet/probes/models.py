@@ -1,0 +1,84 @@
+"""Tables of the live view: current status per object, state-change events, recent probe
+results (kept for a retention period) and maintenance windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from fleet.models import UTCDateTime, Versioned, utcnow
+
+
+class ObjectStatus(SQLModel, table=True):
+    """The current state of one device, link or site: one row each, cheap to read."""
+
+    __tablename__ = "object_status"
+
+    object_type: str = Field(primary_key=True, max_length=8)  # device, link, site
+    object_id: int = Field(primary_key=True)
+    site_id: int = Field(nullable=False, index=True)
+    state: str = Field(max_length=12, nullable=False)
+    since: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    reason: str | None = Field(default=None, max_length=200)
+    last_result_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+
+
+class StateEvent(SQLModel, table=True):
+    """A change of state of one object, with its cause."""
+
+    __tablename__ = "state_event"
+    __table_args__ = (sa.Index("ix_state_event_object", "object_type", "object_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    object_type: str = Field(max_length=8, nullable=False)
+    object_id: int = Field(nullable=False)
+    object_key: str = Field(max_length=120, nullable=False)
+    site_id: int = Field(nullable=False, index=True)
+    country_code: str = Field(max_length=2, nullable=False, index=True)
+    old_state: str = Field(max_length=12, nullable=False)
+    new_state: str = Field(max_length=12, nullable=False)
+    cause: str = Field(max_length=200, nullable=False)
+
+
+class ProbeResult(SQLModel, table=True):
+    """One probe of one device. Kept ``FLEET_RESULT_RETENTION_DAYS``; availability is computed
+    from state events, which are small and kept longer."""
+
+    __tablename__ = "probe_result"
+    __table_args__ = (sa.Index("ix_probe_result_device_at", "device_id", "at"),)
+
+    id: int | None = Field(default=None, sa_type=sa.BigInteger, primary_key=True)
+    device_id: int = Field(nullable=False)
+    kind: str = Field(max_length=8, nullable=False)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    status: str = Field(max_length=20, nullable=False)
+    duration_ms: float = Field(nullable=False)
+    reason: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class MaintenanceWindow(Versioned, table=True):
+    """Planned work at a site or on one device: state changes are held and the time does not
+    count against availability."""
+
+    __tablename__ = "maintenance_window"
+
+    site_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("site.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    device_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.ForeignKey("device.id", ondelete="CASCADE"), nullable=True, index=True
+        ),
+    )
+    starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    reason: str = Field(max_length=500, nullable=False)
