@@ -448,8 +448,8 @@ def report(results: list[Result], default: str) -> int:
         if default_r is None or r is default_r or not r.polls:
             continue
         print(
-            f"{default} vs {r.name}: {r.cpu_ms_per_poll / default_r.cpu_ms_per_poll:6.2f}x "
-            f"less CPU per poll, {default_r.polls_per_s / r.polls_per_s:6.2f}x the polls/s"
+            f"{r.name}: {r.cpu_ms_per_poll / default_r.cpu_ms_per_poll:6.2f}x the CPU per poll"
+            f" of {default}; {default}: {default_r.polls_per_s / r.polls_per_s:6.2f}x its polls/s"
         )
     status = 0
     if default_r is not None:
