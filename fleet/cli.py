@@ -153,12 +153,15 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
     configure(settings.log_format, "WARNING")
     try:
         desired = configs.load(folder)
+        lines = asyncio.run(_sync(settings, desired, apply=mode == "apply", prune=prune))
     except configs.ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         click.echo(f"{len(exc.problems)} problem(s); nothing was written.", err=True)
         sys.exit(1)
-    lines = asyncio.run(_sync(settings, desired, apply=mode == "apply", prune=prune))
+    except FleetError as exc:
+        click.echo(f"error: {exc.detail}; nothing was written.", err=True)
+        sys.exit(1)
     for line in lines:
         click.echo(line)
 

@@ -53,7 +53,7 @@ def _config_schema(
 DeviceConfig = _config_schema(
     schemas.DeviceCreate,
     "DeviceConfig",
-    ("site", "parent_id"),
+    ("site", "parent_id", "ssh_host_key"),
     {"parent": (schemas.Serial | None, None)},
 )
 LinkConfig = _config_schema(

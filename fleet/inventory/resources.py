@@ -25,7 +25,7 @@ from fleet.inventory.choices import (
     SiteKind,
     SiteLifecycle,
 )
-from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
+from fleet.inventory.models import Country, CredentialProfile, Device, DeviceModel, Link, Site
 from fleet.models import Versioned
 from fleet.pagination import AnySelect, Filter, ListSpec
 
@@ -223,6 +223,9 @@ DEVICE_MODEL = Resource(
         "end_of_support",
         "recommended_firmware",
         "minimum_firmware",
+        "snmp_oids",
+        "ssh_platform",
+        "http_path",
     ),
     create_schema=schemas.DeviceModelCreate,
     update_schema=schemas.DeviceModelUpdate,
@@ -255,6 +258,11 @@ DeviceSite = aliased(Site, name="device_site")
 DeviceCountry = aliased(Country, name="device_country")
 
 
+SnmpProfile = aliased(CredentialProfile, name="snmp_profile")
+SshProfile = aliased(CredentialProfile, name="ssh_profile")
+HttpProfile = aliased(CredentialProfile, name="http_profile")
+
+
 def _select_devices() -> AnySelect:
     return (
         sa.select(
@@ -263,10 +271,16 @@ def _select_devices() -> AnySelect:
             col(DeviceCountry.code).label("country"),
             col(DeviceModel.slug).label("model"),
             col(DeviceModel.kind).label("kind"),
+            col(SnmpProfile.name).label("snmp_profile"),
+            col(SshProfile.name).label("ssh_profile"),
+            col(HttpProfile.name).label("http_profile"),
         )
         .join(DeviceSite, col(Device.site_id) == col(DeviceSite.id))
         .join(DeviceCountry, col(DeviceSite.country_id) == col(DeviceCountry.id))
         .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
+        .outerjoin(SnmpProfile, col(Device.snmp_profile_id) == col(SnmpProfile.id))
+        .outerjoin(SshProfile, col(Device.ssh_profile_id) == col(SshProfile.id))
+        .outerjoin(HttpProfile, col(Device.http_profile_id) == col(HttpProfile.id))
     )
 
 
@@ -327,6 +341,13 @@ DEVICE = Resource(
         "lifecycle",
         "parent_id",
         "notes",
+        "probes",
+        "snmp_profile",
+        "ssh_profile",
+        "http_profile",
+        "probe_port",
+        "probe_interval_s",
+        "ssh_host_key",
     ),
     create_schema=schemas.DeviceCreate,
     update_schema=schemas.DeviceUpdate,
@@ -363,6 +384,9 @@ DEVICE = Resource(
         Ref("site", "site_id", Site, "code", "site"),
         Ref("model", "model_id", DeviceModel, "slug", "device model"),
         Ref("parent_id", "parent_id", Device, "id", "device"),
+        Ref("snmp_profile", "snmp_profile_id", CredentialProfile, "name", "credential profile"),
+        Ref("ssh_profile", "ssh_profile_id", CredentialProfile, "name", "credential profile"),
+        Ref("http_profile", "http_profile_id", CredentialProfile, "name", "credential profile"),
     ),
     unique=("serial", "asset_tag"),
     dependents=(

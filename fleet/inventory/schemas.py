@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import (
@@ -73,6 +73,19 @@ Hostname = Annotated[
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
+ProbeKind = Literal["snmp", "ssh", "http", "tcp"]
+SshPlatform = Literal["cisco_ios", "cisco_xe", "cisco_nxos", "arista_eos", "juniper_junos", "linux"]
+ProfileName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")]
+OidName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
+Oid = Annotated[str, Field(pattern=r"^[0-2](\.[0-9]{1,10}){1,40}$")]
+
+
+def _unique_probes(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("a probe kind appears twice")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -115,6 +128,15 @@ class DeviceModelCreate(Strict):
     end_of_support: date | None = None
     recommended_firmware: Firmware | None = None
     minimum_firmware: Firmware | None = None
+    snmp_oids: Annotated[dict[OidName, Oid], Field(max_length=50)] = Field(
+        default_factory=dict, description="Extra SNMP values to read, by name: numeric OIDs"
+    )
+    ssh_platform: SshPlatform | None = Field(
+        default=None, description="netmiko platform for the SSH probe"
+    )
+    http_path: Annotated[str, Field(pattern=r"^/[!-~]{0,199}$")] | None = Field(
+        default=None, description="Path of the HTTP health endpoint"
+    )
 
 
 class DeviceCreate(Strict):
@@ -134,6 +156,21 @@ class DeviceCreate(Strict):
         default=None, description="Device this one is reached through (same site)"
     )
     notes: Notes | None = None
+    probes: Annotated[list[ProbeKind], AfterValidator(_unique_probes)] = Field(
+        default_factory=list, description="Health probes to run: snmp, ssh, http, tcp"
+    )
+    snmp_profile: ProfileName | None = Field(default=None, description="Credential profile")
+    ssh_profile: ProfileName | None = Field(default=None, description="Credential profile")
+    http_profile: ProfileName | None = Field(default=None, description="Credential profile")
+    probe_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="Port for the probes when not the protocol's own"
+    )
+    probe_interval_s: Annotated[StrictInt, Field(ge=10, le=86_400)] | None = Field(
+        default=None, description="Seconds between probes (default: the service's)"
+    )
+    ssh_host_key: Annotated[str, Field(min_length=1, max_length=4000)] | None = Field(
+        default=None, description="Pinned SSH host key; set on first contact, clear to re-pin"
+    )
 
 
 class LinkCreate(Strict):

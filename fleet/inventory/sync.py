@@ -22,8 +22,8 @@ from sqlmodel import col
 
 from fleet import context
 from fleet.inventory import service
-from fleet.inventory.configs import Desired, Located
-from fleet.inventory.models import Device
+from fleet.inventory.configs import ConfigError, Desired, Located, Problem
+from fleet.inventory.models import CredentialProfile, Device
 from fleet.inventory.resources import COUNTRY, DEVICE, DEVICE_MODEL, LINK, SITE, Resource
 
 # Resources in the order they are created; deletes go the other way.
@@ -78,6 +78,12 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
         "lifecycle",
         "parent",
         "notes",
+        "probes",
+        "snmp_profile",
+        "ssh_profile",
+        "http_profile",
+        "probe_port",
+        "probe_interval_s",
     ),
     "link": (
         "circuit_id",
@@ -188,7 +194,22 @@ def _device_order(forms: dict[str, Form], keys: list[str]) -> list[str]:
     return ordered
 
 
+async def _check_profiles(session: AsyncSession, desired: Desired) -> None:
+    """Credential profiles live in the database (their secrets do not belong in files): every
+    one a device names must exist there."""
+    known = set((await session.scalars(sa.select(col(CredentialProfile.name)))).all())
+    problems = [
+        Problem(item.file, item.line, f"device {serial}: unknown {field} {name!r}")
+        for serial, item in desired.devices.items()
+        for field in ("snmp_profile", "ssh_profile", "http_profile")
+        if (name := getattr(item.value, field)) is not None and name not in known
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
 async def make_plan(session: AsyncSession, desired: Desired, *, prune: bool) -> Plan:
+    await _check_profiles(session, desired)
     want = desired_state(desired)
     have, versions = await current_state(session)
     changes: list[Change] = []
