@@ -115,6 +115,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         log_format="json",
         log_level="WARNING",
         credential_keys=SecretStr(TEST_KEY),
+        scheduler=False,
     )
 
 

@@ -43,6 +43,13 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "link:create": FIELD,
     "link:update": FIELD,
     "link:delete": PLAN,
+    # the live view, probes and maintenance windows
+    "status:read": ALL,
+    "probe:run": FIELD,
+    "maintenance_window:read": ALL,
+    "maintenance_window:create": FIELD,
+    "maintenance_window:update": FIELD,
+    "maintenance_window:delete": FIELD,
     # the change log (scope-filtered; only admins see changes outside any country)
     "change:read": ALL,
     # a field engineer's queued changes; each change is checked again on its own

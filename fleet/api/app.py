@@ -28,15 +28,25 @@ from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.idempotency import idempotency_middleware
-from fleet.api.inventory import inventory_routers
+from fleet.api.inventory import inventory_routers, resource_router
 from fleet.api.middleware import request_id_middleware
 from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS
 from fleet.api.problems import EXCEPTION_HANDLERS
+from fleet.api.status import (
+    availability,
+    device_results,
+    probe_device,
+    site_status,
+    status_events,
+    status_sites,
+)
 from fleet.api.tokens import list_audit_events, token_router
 from fleet.database import Database
 from fleet.inventory import credentials
 from fleet.inventory.credentials import Cipher, NoKey
 from fleet.logging import configure
+from fleet.probes.scheduler import ProbeScheduler
+from fleet.probes.windows import MAINTENANCE_WINDOW
 from fleet.settings import Settings
 
 API_DESCRIPTION = """
@@ -85,9 +95,15 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
                     "the database holds credential secrets but FLEET_CREDENTIAL_KEYS is not set; "
                     "refusing to start"
                 )
+        scheduler = ProbeScheduler(db, settings, cipher) if settings.scheduler else None
+        if scheduler is not None:
+            await scheduler.start()
+            app.state.probes = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             if database is None:
                 await db.dispose()
 
@@ -95,6 +111,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         path="/api/v1",
         route_handlers=[
             *inventory_routers(),
+            resource_router(MAINTENANCE_WINDOW),
+            status_sites,
+            site_status,
+            device_results,
+            status_events,
+            availability,
+            probe_device,
             list_changes,
             site_history,
             apply_batch,
@@ -117,7 +140,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             idempotency_middleware,
         ],
         plugins=[SchemaStrictPydanticPlugin()],
-        state=State({"db": db, "settings": settings, "cipher": cipher}),
+        state=State({"db": db, "settings": settings, "cipher": cipher, "probes": None}),
         lifespan=[lifespan],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
         request_max_body_size=settings.max_body_bytes,

@@ -224,7 +224,7 @@ def _check_placed_in_scope(resource: Resource, shown: dict[str, Any], scope: Sco
     country = shown["code"] if resource.name == "country" else shown.get("country")
     if country not in scope:
         field = "code" if resource.name == "country" else "country"
-        if resource.name in ("device", "link"):
+        if "site" in resource.fields and resource.name != "site":
             field = "site"
         raise Forbidden(f"country {country} is outside this token's countries", field=field)
 

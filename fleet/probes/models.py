@@ -52,7 +52,11 @@ class ProbeResult(SQLModel, table=True):
     __tablename__ = "probe_result"
     __table_args__ = (sa.Index("ix_probe_result_device_at", "device_id", "at"),)
 
-    id: int | None = Field(default=None, sa_type=sa.BigInteger, primary_key=True)
+    id: int | None = Field(
+        default=None,
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),  # rowid on SQLite
+        primary_key=True,
+    )
     device_id: int = Field(nullable=False)
     kind: str = Field(max_length=8, nullable=False)
     at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -291,6 +292,43 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         )
     ),
     ("GET", "/api/v1/audit-events"): lambda w, i: Call("GET", "/api/v1/audit-events"),
+    # the live view and probes
+    ("GET", "/api/v1/status/sites"): lambda w, i: Call("GET", "/api/v1/status/sites"),
+    ("GET", "/api/v1/status/events"): lambda w, i: Call("GET", "/api/v1/status/events"),
+    ("GET", "/api/v1/sites/{code:str}/status"): lambda w, i: Call(
+        "GET", f"/api/v1/sites/{_site(w, i)}/status", out_of_scope=404
+    ),
+    ("GET", "/api/v1/devices/{device_id:int}/results"): lambda w, i: Call(
+        "GET", f"/api/v1/devices/{_device(w, i)}/results", out_of_scope=404
+    ),
+    ("GET", "/api/v1/availability"): lambda w, i: Call(
+        "GET", f"/api/v1/availability?object_type=site&key={_site(w, i)}", out_of_scope=404
+    ),
+    ("POST", "/api/v1/devices/{device_id:int}/probe"): lambda w, i: Call(
+        "POST", f"/api/v1/devices/{_device(w, i)}/probe", success=200, out_of_scope=404
+    ),
+    # maintenance windows
+    ("GET", "/api/v1/maintenance-windows"): lambda w, i: Call("GET", "/api/v1/maintenance-windows"),
+    ("GET", "/api/v1/maintenance-windows/{key:int}"): lambda w, i: Call(
+        "GET", f"/api/v1/maintenance-windows/{_window(w, i)}", out_of_scope=404
+    ),
+    ("POST", "/api/v1/maintenance-windows"): lambda w, i: Call(
+        "POST", "/api/v1/maintenance-windows", _window_body(_site(w, i)), out_of_scope=403
+    ),
+    ("PATCH", "/api/v1/maintenance-windows/{key:int}"): lambda w, i: Call(
+        **{
+            **_update(
+                f"/api/v1/maintenance-windows/{_window(w, i)}", {"reason": f"r{next(UNIQUE)}"}
+            )(w, i).__dict__,
+            "out_of_scope": 404,
+        }
+    ),
+    ("DELETE", "/api/v1/maintenance-windows/{key:int}"): lambda w, i: Call(
+        **{
+            **_delete(_keyed("/api/v1/maintenance-windows/{}", _fresh_window))(w, i).__dict__,
+            "out_of_scope": 404,
+        }
+    ),
     # credential profiles
     ("GET", "/api/v1/credential-profiles"): lambda w, i: Call("GET", "/api/v1/credential-profiles"),
     ("GET", "/api/v1/credential-profiles/{name:str}"): lambda w, i: Call(
@@ -311,6 +349,27 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         )
     ),
 }
+
+
+def _window_body(site: str) -> dict[str, Any]:
+    return {
+        "site": site,
+        "starts_at": "2030-01-01T00:00:00Z",
+        "ends_at": "2030-01-01T04:00:00Z",
+        "reason": "matrix",
+    }
+
+
+def _fresh_window(world: World, inside: bool) -> int:
+    response = world.admin.post(
+        "/api/v1/maintenance-windows", json=_window_body(_site(world, inside))
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def _window(world: World, inside: bool) -> int:
+    return int(world.ids["NE-W1" if inside else "ML-W1"])
 
 
 def _profile(name: str) -> dict[str, Any]:
@@ -356,9 +415,19 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
     factories.device_model(client, slug="m-router", kind="router")
     factories.device_model(client, slug="m-camera", kind="camera")
     ids: dict[str, Any] = {}
+    listener = socket.create_server(("127.0.0.1", 0))  # what the devices' TCP probe reaches
+    port = listener.getsockname()[1]
     for country in ("NE", "ML"):
         factories.site(client, code=f"{country}-S1", country=country)
-        device = factories.device(client, site=f"{country}-S1", model="m-router")
+        device = factories.device(
+            client,
+            site=f"{country}-S1",
+            model="m-router",
+            probes=["tcp"],
+            management_address="127.0.0.1",
+            probe_port=port,
+        )
+        ids[f"{country}-W1"] = _fresh_window(World(client, ids), country == "NE")
         ids[f"{country}-D1"] = device["id"]
         ids[f"{country}-L1"] = factories.link(
             client, site=f"{country}-S1", terminating_device_id=device["id"]
@@ -421,6 +490,7 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
                         mismatches.append(
                             f"{method} {path} as {role.value}/{scope}: refused but changed data"
                         )
+    listener.close()
     print(f"permission matrix: {len(routes)} routes x {len(Role)} roles x 3 scopes = {cells} cells")
     assert not mismatches, "\n".join(mismatches)
     assert cells == len(routes) * len(Role) * 3

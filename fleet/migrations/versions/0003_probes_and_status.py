@@ -52,7 +52,7 @@ def upgrade() -> None:
 
     op.create_table(
         "probe_result",
-        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),

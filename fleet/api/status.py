@@ -1,0 +1,385 @@
+"""The live view over HTTP: site connectivity headlines, one site's status, a device's recent
+results, state-change events, availability, and probing a device now."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from sqlmodel import col
+
+from fleet.api.deps import list_params, principal_of
+from fleet.api.openapi import problem_responses
+from fleet.database import Database
+from fleet.errors import InvalidInput, NotFound
+from fleet.inventory import service
+from fleet.inventory.choices import SiteKind
+from fleet.inventory.models import Country, Device, Link, Site
+from fleet.inventory.resources import DEVICE, LINK, SITE
+from fleet.models import utcnow
+from fleet.pagination import Filter, ListSpec, paginate
+from fleet.probes import availability as availability_module
+from fleet.probes import targets
+from fleet.probes.base import get_probe, run_probe
+from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.scheduler import ProbeScheduler
+from fleet.probes.status import UNKNOWN, result_row
+from fleet.settings import Settings
+
+Since = Annotated[
+    datetime | None, Parameter(query="since", required=False, description="From (ISO 8601)")
+]
+Until = Annotated[
+    datetime | None, Parameter(query="until", required=False, description="Until (ISO 8601)")
+]
+
+SiteStatus = sa.orm.aliased(ObjectStatus, name="site_status")
+SITES = ListSpec(
+    filters={
+        "country": Filter(col(Country.code), "Country code(s)"),
+        "kind": Filter(col(Site.kind), "Site kind(s)", SiteKind),
+        "state": Filter(
+            sa.func.coalesce(col(SiteStatus.state), UNKNOWN),
+            "connected, degraded, disconnected, maintenance, unknown",
+        ),
+    },
+    sorts={"code": col(Site.code), "name": col(Site.name)},
+    default_sort="code",
+    search=(col(Site.code), col(Site.name)),
+    search_description="Text in the site code or name",
+    id_column=col(Site.id),
+)
+EVENTS = ListSpec(
+    filters={
+        "object_type": Filter(col(StateEvent.object_type), "device, link or site"),
+        "object_id": Filter(col(StateEvent.object_id), "Object id(s)", integer=True),
+        "country": Filter(col(StateEvent.country_code), "Country code(s)"),
+        "new_state": Filter(col(StateEvent.new_state), "The state entered"),
+    },
+    sorts={"id": col(StateEvent.id), "at": col(StateEvent.at)},
+    default_sort="-id",
+    id_column=col(StateEvent.id),
+)
+RESULTS = ListSpec(
+    filters={
+        "kind": Filter(col(ProbeResult.kind), "snmp, ssh, http, tcp"),
+        "status": Filter(col(ProbeResult.status), "ok, timeout, auth_failed, ..."),
+    },
+    sorts={"id": col(ProbeResult.id)},
+    default_sort="-id",
+    id_column=col(ProbeResult.id),
+)
+
+
+def _site_headline(row: Any) -> dict[str, Any]:
+    site, country, status = row[0], row[1], row[2]
+    detail = status.detail if status is not None else {}
+    return {
+        "id": site.id,
+        "code": site.code,
+        "name": site.name,
+        "kind": site.kind,
+        "country": country,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "criticality": site.criticality,
+        "state": status.state if status is not None else UNKNOWN,
+        "since": status.since if status is not None else None,
+        "reason": status.reason if status is not None else None,
+        "link_in_use": detail.get("link_in_use"),
+        "devices": detail.get("devices", {}),
+    }
+
+
+def _scoped_sites(request: Request[Any, Any, Any]) -> Any:
+    statement: Any = (
+        sa.select(Site, col(Country.code).label("country"), SiteStatus)
+        .join(Country, col(Site.country_id) == col(Country.id))
+        .outerjoin(
+            SiteStatus,
+            sa.and_(
+                col(SiteStatus.object_type) == "site", col(SiteStatus.object_id) == col(Site.id)
+            ),
+        )
+        .where(col(Site.lifecycle) != "decommissioned")
+    )
+    scope = principal_of(request).scope
+    if scope is not None:
+        statement = statement.where(col(Country.code).in_(sorted(scope)))
+    return statement
+
+
+@get(
+    "/status/sites",
+    summary="Site connectivity",
+    description="Every site's headline: `connected`, `degraded` (on a backup link, or devices "
+    "down), `disconnected`, `maintenance` or `unknown`, since when and why, the link in use and "
+    "device counts by state.",
+    operation_id="status_sites",
+    tags=["status"],
+    opt={"permission": "status:read"},
+    responses=problem_responses(401, 403, 422),
+)
+async def status_sites(
+    request: Request[Any, Any, Any], db: Database, settings: Settings
+) -> Response[dict[str, Any]]:
+    async with db.session() as session:
+        page = await paginate(
+            session,
+            _scoped_sites(request),
+            SITES,
+            list_params(request, settings),
+            _site_headline,
+            max_limit=settings.page_size_max,
+        )
+    return Response(page.as_dict())
+
+
+def _status_of(row: ObjectStatus | None) -> dict[str, Any]:
+    if row is None:
+        return {"state": UNKNOWN, "since": None, "reason": None, "last_result_at": None}
+    return {
+        "state": row.state,
+        "since": row.since,
+        "reason": row.reason,
+        "last_result_at": row.last_result_at,
+    }
+
+
+@get(
+    "/sites/{code:str}/status",
+    summary="One site's status",
+    description="The site's headline with every device and link and their states.",
+    operation_id="site_status",
+    tags=["status"],
+    opt={"permission": "status:read"},
+    responses=problem_responses(401, 403, 404),
+)
+async def site_status(request: Request[Any, Any, Any], db: Database, code: str) -> dict[str, Any]:
+    async with db.session() as session:
+        row = (await session.execute(_scoped_sites(request).where(col(Site.code) == code))).first()
+        if row is None:
+            raise NotFound(f"no site {code}")
+        headline = _site_headline(row)
+        statuses = {
+            (s.object_type, s.object_id): s
+            for s in await session.scalars(
+                sa.select(ObjectStatus).where(col(ObjectStatus.site_id) == headline["id"])
+            )
+        }
+        devices = (
+            await session.scalars(
+                sa.select(Device)
+                .where(col(Device.site_id) == headline["id"])
+                .order_by(col(Device.id))
+            )
+        ).all()
+        links = (
+            await session.scalars(
+                sa.select(Link).where(col(Link.site_id) == headline["id"]).order_by(col(Link.id))
+            )
+        ).all()
+    headline["devices"] = [
+        {
+            "id": d.id,
+            "serial": d.serial,
+            "hostname": d.hostname,
+            "lifecycle": d.lifecycle,
+            "probes": d.probes,
+            "parent_id": d.parent_id,
+            **_status_of(statuses.get(("device", d.id or 0))),
+        }
+        for d in devices
+    ]
+    headline["links"] = [
+        {
+            "id": link.id,
+            "circuit_id": link.circuit_id,
+            "medium": link.medium,
+            "role": link.role,
+            "lifecycle": link.lifecycle,
+            "terminating_device_id": link.terminating_device_id,
+            **_status_of(statuses.get(("link", link.id or 0))),
+        }
+        for link in links
+    ]
+    return headline
+
+
+def _result(row: Any) -> dict[str, Any]:
+    result: ProbeResult = row[0]
+    return {
+        "id": result.id,
+        "device_id": result.device_id,
+        "kind": result.kind,
+        "at": result.at,
+        "status": result.status,
+        "duration_ms": result.duration_ms,
+        "reason": result.reason,
+        "data": result.data,
+    }
+
+
+@get(
+    "/devices/{device_id:int}/results",
+    summary="A device's recent probe results",
+    description="Newest first; kept for the configured retention.",
+    operation_id="device_results",
+    tags=["status"],
+    opt={"permission": "status:read"},
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def device_results(
+    request: Request[Any, Any, Any],
+    db: Database,
+    settings: Settings,
+    device_id: int,
+    since: Since = None,
+) -> Response[dict[str, Any]]:
+    params = list_params(request, settings, ignore=("since",))
+    async with db.session() as session:
+        await service.read(session, DEVICE, device_id, principal_of(request).scope)
+        statement = sa.select(ProbeResult).where(col(ProbeResult.device_id) == device_id)
+        if since is not None:
+            statement = statement.where(col(ProbeResult.at) >= since)
+        page = await paginate(
+            session, statement, RESULTS, params, _result, max_limit=settings.page_size_max
+        )
+    return Response(page.as_dict())
+
+
+def _event(row: Any) -> dict[str, Any]:
+    event: StateEvent = row[0]
+    return {
+        "id": event.id,
+        "at": event.at,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object_key": event.object_key,
+        "site_id": event.site_id,
+        "country": event.country_code,
+        "old_state": event.old_state,
+        "new_state": event.new_state,
+        "cause": event.cause,
+    }
+
+
+@get(
+    "/status/events",
+    summary="State changes",
+    description="Every change of state of a device, link or site, newest first; filter by site, "
+    "country, object and time.",
+    operation_id="status_events",
+    tags=["status"],
+    opt={"permission": "status:read"},
+    responses=problem_responses(401, 403, 422),
+)
+async def status_events(
+    request: Request[Any, Any, Any],
+    db: Database,
+    settings: Settings,
+    since: Since = None,
+    until: Until = None,
+    site: Annotated[
+        str | None, Parameter(query="site", required=False, description="Site code")
+    ] = None,
+) -> Response[dict[str, Any]]:
+    params = list_params(request, settings, ignore=("since", "until", "site"))
+    statement = sa.select(StateEvent)
+    if since is not None:
+        statement = statement.where(col(StateEvent.at) >= since)
+    if until is not None:
+        statement = statement.where(col(StateEvent.at) < until)
+    scope = principal_of(request).scope
+    if scope is not None:
+        statement = statement.where(col(StateEvent.country_code).in_(sorted(scope)))
+    async with db.session() as session:
+        if site is not None:
+            site_id = await session.scalar(sa.select(col(Site.id)).where(col(Site.code) == site))
+            statement = statement.where(col(StateEvent.site_id) == (site_id or -1))
+        page = await paginate(
+            session, statement, EVENTS, params, _event, max_limit=settings.page_size_max
+        )
+    return Response(page.as_dict())
+
+
+@get(
+    "/availability",
+    summary="Availability over a period",
+    description="Time in each state of one site, device or link between `since` and `until` "
+    "(default: the last 7 days), and the share of it the object was available; maintenance and "
+    "unknown time are not counted.",
+    operation_id="availability",
+    tags=["status"],
+    opt={"permission": "status:read"},
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def availability(
+    request: Request[Any, Any, Any],
+    db: Database,
+    object_type: Annotated[Literal["site", "device", "link"], Parameter(query="object_type")],
+    key: Annotated[str, Parameter(query="key", description="Site code, device id or link id")],
+    since: Since = None,
+    until: Until = None,
+) -> dict[str, Any]:
+    until = until or utcnow()
+    since = since or until - timedelta(days=7)
+    if since.tzinfo is None or until.tzinfo is None:
+        raise InvalidInput("times need a time zone, e.g. 2026-11-01T00:00:00Z", field="since")
+    if since >= until:
+        raise InvalidInput("since must be before until", field="since")
+    resource = {"site": SITE, "device": DEVICE, "link": LINK}[object_type]
+    async with db.session() as session:
+        obj = await service.read(session, resource, key, principal_of(request).scope)
+        return await availability_module.availability(session, object_type, obj["id"], since, until)
+
+
+@post(
+    "/devices/{device_id:int}/probe",
+    summary="Probe a device now",
+    description="Runs the device's probes at once and answers with the readings; the results "
+    "and any change of state are recorded as for scheduled probes.",
+    operation_id="probe_device",
+    tags=["status"],
+    status_code=200,
+    opt={"permission": "probe:run"},
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def probe_device(
+    request: Request[Any, Any, Any], db: Database, state: State, device_id: int
+) -> dict[str, Any]:
+    async with db.session() as session:
+        await service.read(session, DEVICE, device_id, principal_of(request).scope)
+        specs = await targets.load(session, state.cipher, [device_id])
+    if not specs or not specs[0].kinds:
+        problems = specs[0].problems if specs else ()
+        raise InvalidInput(
+            "the device has no probe that can run"
+            + (
+                f" ({'; '.join(problems)})"
+                if problems
+                else " (set its probes, address and lifecycle)"
+            ),
+            field="probes",
+        )
+    scheduler: ProbeScheduler | None = state.get("probes")
+    if scheduler is not None:
+        readings = await scheduler.probe(specs[0])
+        scheduler.engine.observe(device_id, readings)
+        await scheduler.engine.flush()
+    else:
+        settings: Settings = state.settings
+        readings = [
+            await run_probe(
+                get_probe(kind), specs[0].target, settings.probe_timeout_s, settings.probe_retries
+            )
+            for kind in specs[0].kinds
+        ]
+        async with db.session(write=True) as session:
+            session.add_all([result_row(r) for r in readings])
+            await session.commit()
+    return {"device_id": device_id, "results": [_result((result_row(r),)) for r in readings]}

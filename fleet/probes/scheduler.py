@@ -1,0 +1,259 @@
+"""The probe scheduler: every probed device is an APScheduler job on its own interval (with
+jitter), run under a global and a per-site concurrency limit, with a timeout and bounded retries
+per probe. A slow or dead device only ever holds its own job and its site's slots.
+
+Schedules follow the inventory: a reconcile job compares a cheap fingerprint of the inventory
+every few seconds and, when it moved, reloads the targets and the topology and adds, changes or
+removes jobs. Unreachable devices are probed ``unreachable_backoff`` times less often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import col
+
+from fleet import context
+from fleet.database import Database
+from fleet.inventory import service
+from fleet.inventory.credentials import Cipher
+from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
+from fleet.inventory.resources import DEVICE
+from fleet.logging import get_logger
+from fleet.models import utcnow
+from fleet.probes import targets
+from fleet.probes.base import get_probe, run_probe
+from fleet.probes.models import MaintenanceWindow, ProbeResult
+from fleet.probes.status import UNREACHABLE, StatusEngine
+from fleet.probes.types import Reading
+from fleet.settings import Settings
+
+log = get_logger("fleet.scheduler")
+ACTOR = "scheduler"
+RECONCILE_EVERY_S = 3.0
+FLUSH_EVERY_S = 1.0
+
+
+async def inventory_fingerprint(db: Database) -> tuple[Any, ...]:
+    """Changes whenever anything the schedules or the topology depend on changes."""
+    parts = []
+    async with db.session() as session:
+        for table in (Device, DeviceModel, CredentialProfile, Link, Site, MaintenanceWindow):
+            row = (
+                await session.execute(sa.select(sa.func.count(), sa.func.max(table.updated_at)))
+            ).one()
+            parts.append(tuple(row))
+    return tuple(parts)
+
+
+class ProbeScheduler:
+    def __init__(self, db: Database, settings: Settings, cipher: Cipher) -> None:
+        self.db = db
+        self.settings = settings
+        self.cipher = cipher
+        self.engine = StatusEngine(
+            db, confirmations=settings.state_confirmations, on_device_state=self._state_changed
+        )
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.specs: dict[int, targets.DeviceProbes] = {}
+        self._global = asyncio.Semaphore(settings.probe_concurrency)
+        self._sites: dict[int, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(settings.probe_site_concurrency)
+        )
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._lateness: list[float] = []
+        self._rounds = 0
+        self._last_report = time.monotonic()
+        self._reconcile_lock = asyncio.Lock()
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.engine.load()
+        self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+        self.scheduler.start()
+        await self.reconcile(force=True)
+        self.scheduler.add_job(
+            self.reconcile,
+            IntervalTrigger(seconds=RECONCILE_EVERY_S),
+            id="reconcile",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self._flush,
+            IntervalTrigger(seconds=FLUSH_EVERY_S),
+            id="flush",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.purge,
+            IntervalTrigger(hours=1),
+            id="purge",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow() + timedelta(seconds=30),
+        )
+        log.info("scheduler_started", devices=len(self.specs))
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        await self.engine.flush()
+
+    # --- schedules --------------------------------------------------------------------
+
+    def interval_of(self, spec: targets.DeviceProbes) -> float:
+        interval = float(spec.interval_s or self.settings.probe_interval_s)
+        if self.engine.state_of("device", spec.device_id) == UNREACHABLE:
+            interval *= self.settings.unreachable_backoff
+        return interval
+
+    def _trigger(self, spec: targets.DeviceProbes) -> IntervalTrigger:
+        return IntervalTrigger(
+            seconds=self.interval_of(spec), jitter=self.settings.probe_jitter_s or None
+        )
+
+    async def reconcile(self, *, force: bool = False) -> None:
+        """Bring jobs and topology in line with the inventory, if it changed."""
+        async with self._reconcile_lock:
+            fingerprint = await inventory_fingerprint(self.db)
+            if not force and fingerprint == self._fingerprint:
+                return
+            self._fingerprint = fingerprint
+            async with self.db.session() as session:
+                wanted = {s.device_id: s for s in await targets.load(session, self.cipher)}
+            await self.engine.reload_topology()
+            for device_id in set(self.specs) - set(wanted):
+                self._remove(device_id)
+            for device_id, spec in wanted.items():
+                old = self.specs.get(device_id)
+                if old is not None and old.fingerprint() == spec.fingerprint():
+                    continue
+                self.specs[device_id] = spec
+                first = min(self.interval_of(spec), 1 + self.settings.probe_jitter_s)
+                self.scheduler.add_job(
+                    self.run_device,
+                    self._trigger(spec),
+                    args=[device_id],
+                    id=f"device-{device_id}",
+                    replace_existing=True,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(self.interval_of(spec)),
+                    next_run_time=utcnow() + timedelta(seconds=random.uniform(0, first)),  # noqa: S311
+                )
+                for problem in spec.problems:
+                    log.warning("probe_not_runnable", device=spec.serial, problem=problem)
+            log.info("schedules_reconciled", devices=len(self.specs))
+
+    def _remove(self, device_id: int) -> None:
+        self.specs.pop(device_id, None)
+        job = self.scheduler.get_job(f"device-{device_id}")
+        if job is not None:
+            job.remove()
+
+    def _state_changed(self, device_id: int, state: str) -> None:
+        spec = self.specs.get(device_id)
+        job = self.scheduler.get_job(f"device-{device_id}")
+        if spec is not None and job is not None:
+            job.reschedule(self._trigger(spec))
+
+    def job_ids(self) -> set[int]:
+        return {
+            int(job.id.removeprefix("device-"))
+            for job in self.scheduler.get_jobs()
+            if job.id.startswith("device-")
+        }
+
+    # --- probing ----------------------------------------------------------------------
+
+    async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
+        """One round of a device's probes, each under the limits, never raising."""
+        async with self._global, self._sites[spec.site_id]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        run_probe(
+                            get_probe(kind),
+                            spec.target,
+                            self.settings.probe_timeout_s,
+                            retries=self.settings.probe_retries,
+                        )
+                        for kind in spec.kinds
+                    )
+                )
+            )
+
+    async def run_device(self, device_id: int) -> list[Reading]:
+        spec = self.specs.get(device_id)
+        if spec is None or not spec.kinds:
+            return []
+        readings = await self.probe(spec)
+        self.engine.observe(device_id, readings)
+        self._rounds += 1
+        await self._pin_host_key(spec, readings)
+        return readings
+
+    async def _pin_host_key(self, spec: targets.DeviceProbes, readings: list[Reading]) -> None:
+        """Pin an SSH host key on first contact (trust on first use), in the change log."""
+        if spec.target.ssh is None or spec.target.ssh.host_key is not None:
+            return
+        seen = next((r.host_key for r in readings if r.kind == "ssh" and r.ok and r.host_key), None)
+        if seen is None:
+            return
+        with context.acting_as(ACTOR):
+            async with self.db.session(write=True) as session:
+                version = await session.scalar(
+                    sa.select(col(Device.version)).where(col(Device.id) == spec.device_id)
+                )
+                if version is None:
+                    return
+                await service.update(
+                    session, DEVICE, spec.device_id, {"ssh_host_key": seen}, service.etag(version)
+                )
+                await session.commit()
+        log.info("host_key_pinned", device=spec.serial)
+
+    # --- housekeeping -----------------------------------------------------------------
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        if not event.job_id.startswith("device-") or not event.scheduled_run_times:
+            return
+        lateness = (utcnow() - event.scheduled_run_times[0]).total_seconds()
+        self._lateness.append(max(0.0, lateness))
+
+    async def _flush(self) -> None:
+        await self.engine.flush()
+        now = time.monotonic()
+        if now - self._last_report >= 60 and self._lateness:
+            late = sorted(self._lateness)
+            log.info(
+                "probe_cycle",
+                rounds=self._rounds,
+                lateness_p50_s=round(statistics.median(late), 3),
+                lateness_max_s=round(late[-1], 3),
+            )
+            self._lateness, self._rounds, self._last_report = [], 0, now
+
+    def lateness(self) -> list[float]:
+        return list(self._lateness)
+
+    async def purge(self) -> int:
+        cutoff = utcnow() - timedelta(days=self.settings.result_retention_days)
+        async with self.db.session(write=True) as session:
+            result = await session.execute(
+                sa.delete(ProbeResult).where(col(ProbeResult.at) < cutoff)
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,504 @@
+"""Live status: probe rounds in, device, link and site states out, with the topology taken into
+account so that nothing is blamed for a failure upstream of it.
+
+Rules, applied per site whenever one of its devices reports a round:
+
+* A device's *health* comes from its last round: every probe ok -> ``up``; some -> ``degraded``;
+  none -> ``down``; never probed -> ``unknown``. A new health is confirmed only after
+  ``state_confirmations`` rounds in a row agree (the first ever round counts at once), so a
+  flapping device does not flap its state.
+* A ``down`` device is ``unreachable`` instead when something it depends on is failing: a parent
+  (the device it is reached through) whose last round failed, or, for devices that do not
+  terminate one of the site's links, every active link of the site (a link is as good as the
+  device that terminates it). The device that terminates a failed link is the one blamed.
+* Inside a maintenance window a device is ``maintenance`` and its changes of health are held.
+* A site is ``connected`` when its primary link is up and no device is down, ``degraded`` when it
+  runs on a backup link or some device is down, ``disconnected`` when no active link is up, and
+  ``unknown`` before anything is known.
+
+Every change of state is an event with the old and new state and the cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from fleet.database import Database
+from fleet.inventory.models import Country, Device, Link, Site
+from fleet.logging import get_logger
+from fleet.models import utcnow
+from fleet.probes.models import MaintenanceWindow, ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.types import Reading
+
+log = get_logger("fleet.status")
+
+UP, DEGRADED, DOWN, UNREACHABLE, UNKNOWN, MAINTENANCE = (
+    "up",
+    "degraded",
+    "down",
+    "unreachable",
+    "unknown",
+    "maintenance",
+)
+CONNECTED, DISCONNECTED = "connected", "disconnected"
+FAILING = (DOWN, UNREACHABLE)
+
+
+@dataclass
+class DeviceInfo:
+    device_id: int
+    serial: str
+    site_id: int
+    parent_id: int | None
+    lifecycle: str
+
+
+@dataclass
+class LinkInfo:
+    link_id: int
+    circuit_id: str
+    site_id: int
+    role: str
+    medium: str
+    terminating_device_id: int | None
+
+
+@dataclass
+class SiteInfo:
+    site_id: int
+    code: str
+    country: str
+    kind: str
+    devices: list[int] = field(default_factory=list)
+    links: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Window:
+    site_id: int
+    device_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+
+    def covers(self, site_id: int, device_id: int | None, now: datetime) -> bool:
+        if self.site_id != site_id or not self.starts_at <= now < self.ends_at:
+            return False
+        return self.device_id is None or self.device_id == device_id
+
+
+@dataclass
+class Topology:
+    sites: dict[int, SiteInfo] = field(default_factory=dict)
+    devices: dict[int, DeviceInfo] = field(default_factory=dict)
+    links: dict[int, LinkInfo] = field(default_factory=dict)
+    windows: list[Window] = field(default_factory=list)
+
+    def in_maintenance(self, site_id: int, device_id: int | None, now: datetime) -> bool:
+        return any(w.covers(site_id, device_id, now) for w in self.windows)
+
+
+async def load_topology(db: Database) -> Topology:
+    """Sites, devices, active links and current or future maintenance windows."""
+    topology = Topology()
+    async with db.session() as session:
+        rows: Any = await session.execute(
+            sa.select(col(Site.id), col(Site.code), col(Country.code), col(Site.kind)).join(
+                Country, col(Site.country_id) == col(Country.id)
+            )
+        )
+        for site_id, code, country, kind in rows:
+            topology.sites[site_id] = SiteInfo(site_id, code, country, kind)
+        rows = await session.execute(
+            sa.select(
+                col(Device.id),
+                col(Device.serial),
+                col(Device.site_id),
+                col(Device.parent_id),
+                col(Device.lifecycle),
+            )
+        )
+        for device_id, serial, site_id, parent_id, lifecycle in rows:
+            topology.devices[device_id] = DeviceInfo(
+                device_id, serial, site_id, parent_id, lifecycle
+            )
+            topology.sites[site_id].devices.append(device_id)
+        rows = await session.execute(
+            sa.select(
+                col(Link.id),
+                col(Link.circuit_id),
+                col(Link.site_id),
+                col(Link.role),
+                col(Link.medium),
+                col(Link.terminating_device_id),
+            ).where(col(Link.lifecycle) == "active")
+        )
+        for link_id, circuit, site_id, role, medium, device_id in rows:
+            topology.links[link_id] = LinkInfo(link_id, circuit, site_id, role, medium, device_id)
+            topology.sites[site_id].links.append(link_id)
+        for window in await session.scalars(
+            sa.select(MaintenanceWindow).where(col(MaintenanceWindow.ends_at) > utcnow())
+        ):
+            topology.windows.append(
+                Window(window.site_id, window.device_id, window.starts_at, window.ends_at)
+            )
+    return topology
+
+
+@dataclass
+class Health:
+    """What a device's rounds say, before the topology is applied."""
+
+    confirmed: str = UNKNOWN
+    pending: str | None = None
+    pending_count: int = 0
+    last: str = UNKNOWN  # the last round's health, confirmed or not
+    reason: str = ""
+    at: datetime | None = None
+
+
+@dataclass
+class Current:
+    state: str
+    since: datetime
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def round_health(readings: Iterable[Reading]) -> tuple[str, str]:
+    results = list(readings)
+    if not results:
+        return UNKNOWN, "not probed"
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return UP, "all probes ok"
+    reason = "; ".join(f"{r.kind}: {r.status.value} {r.reason}".strip() for r in failed)[:200]
+    return (DEGRADED if len(failed) < len(results) else DOWN), reason
+
+
+class StatusEngine:
+    """Keeps every object's state in memory, and writes results, state rows and events in
+    batches (``flush``)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        confirmations: int = 2,
+        on_device_state: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.confirmations = confirmations
+        self.on_device_state = on_device_state
+        self.topology = Topology()
+        self.health: dict[int, Health] = {}
+        self.current: dict[tuple[str, int], Current] = {}
+        self._results: list[ProbeResult] = []
+        self._events: list[StateEvent] = []
+        self._changed: set[tuple[str, int]] = set()
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        self.topology = await load_topology(self.db)
+        async with self.db.session() as session:
+            for row in await session.scalars(sa.select(ObjectStatus)):
+                self.current[(row.object_type, row.object_id)] = Current(
+                    row.state, row.since, row.reason, dict(row.detail)
+                )
+                if row.object_type == "device":
+                    health = row.detail.get("health", UNKNOWN)
+                    self.health[row.object_id] = Health(confirmed=health, last=health)
+
+    async def reload_topology(self) -> None:
+        self.topology = await load_topology(self.db)
+        for site_id in list(self.topology.sites):
+            self.evaluate_site(site_id)
+
+    def state_of(self, object_type: str, object_id: int) -> str:
+        current = self.current.get((object_type, object_id))
+        return current.state if current else UNKNOWN
+
+    # --- input ------------------------------------------------------------------------
+
+    def observe(self, device_id: int, readings: list[Reading], *, store: bool = True) -> None:
+        """One round of a device's probes."""
+        now = utcnow()
+        if store:
+            for reading in readings:
+                self._results.append(result_row(reading))
+        device = self.topology.devices.get(device_id)
+        if device is None:
+            return
+        health = self.health.setdefault(device_id, Health())
+        state, reason = round_health(readings)
+        health.last, health.reason, health.at = state, reason, now
+        if health.confirmed == UNKNOWN or state == health.confirmed:
+            health.confirmed, health.pending, health.pending_count = state, None, 0
+        elif state == health.pending:
+            health.pending_count += 1
+        else:
+            health.pending, health.pending_count = state, 1
+        if health.pending is not None and health.pending_count >= self.confirmations:
+            health.confirmed, health.pending, health.pending_count = health.pending, None, 0
+        self.evaluate_site(device.site_id, now)
+
+    # --- evaluation -------------------------------------------------------------------
+
+    def _terminators(self, site: SiteInfo) -> set[int]:
+        return {
+            link.terminating_device_id
+            for link in (self.topology.links[i] for i in site.links)
+            if link.terminating_device_id is not None
+        }
+
+    def _failing_upstream(
+        self, device: DeviceInfo, terminators: set[int], links_down: bool
+    ) -> str | None:
+        """Why a failing device is not to blame, or None when it is."""
+        parent_id, seen = device.parent_id, {device.device_id}
+        while parent_id is not None and parent_id not in seen:
+            seen.add(parent_id)
+            parent: DeviceInfo | None = self.topology.devices.get(parent_id)
+            if parent is None:
+                break
+            if self.health.get(parent_id, Health()).last == DOWN:
+                return f"parent {parent.serial} does not answer"
+            parent_id = parent.parent_id
+        if device.device_id not in terminators and links_down:
+            return "every link of the site is down"
+        return None
+
+    def evaluate_site(self, site_id: int, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        site = self.topology.sites.get(site_id)
+        if site is None:
+            return
+        terminators = self._terminators(site)
+        # Links first: each is as good as its terminating device's last round.
+        link_states: dict[int, str] = {}
+        for link_id in site.links:
+            link = self.topology.links[link_id]
+            device_id = link.terminating_device_id
+            if device_id is None:
+                state, reason = UNKNOWN, "no terminating device"
+            elif self.topology.in_maintenance(site_id, device_id, now):
+                state, reason = MAINTENANCE, "maintenance window"
+            else:
+                last = self.health.get(device_id, Health()).last
+                confirmed = self.health.get(device_id, Health()).confirmed
+                state = {UP: UP, DEGRADED: UP, DOWN: DOWN if confirmed == DOWN else UP}.get(
+                    last, UNKNOWN
+                )
+                info = self.topology.devices.get(device_id)
+                name = info.serial if info else device_id
+                reason = f"terminating device {name} is {confirmed}"
+            link_states[link_id] = state
+            self._set("link", link_id, state, reason, now, site)
+        known = [s for s in link_states.values() if s != UNKNOWN]
+        links_down_now = bool(known) and all(s == DOWN for s in known)
+        # A link whose terminator just failed once counts as down for blaming (not for its state).
+        links_failing = bool(site.links) and all(
+            (end := self.topology.links[i].terminating_device_id) is not None
+            and self.health.get(end, Health()).last == DOWN
+            for i in site.links
+        )
+        device_states: dict[int, str] = {}
+        for device_id in site.devices:
+            device = self.topology.devices[device_id]
+            health = self.health.get(device_id, Health())
+            if self.topology.in_maintenance(site_id, device_id, now):
+                state, reason = MAINTENANCE, "maintenance window"
+            elif health.confirmed == DOWN or health.last == DOWN:
+                upstream = self._failing_upstream(
+                    device, terminators, links_down_now or links_failing
+                )
+                if upstream is not None:
+                    state, reason = UNREACHABLE, upstream
+                elif health.confirmed == DOWN:
+                    state, reason = DOWN, health.reason
+                else:
+                    previous = self.state_of("device", device_id)
+                    # Not yet confirmed: keep what was shown (a former unreachable included).
+                    state = previous if previous != UNKNOWN else UP
+                    reason = (
+                        self.current.get(("device", device_id), Current(state, now)).reason or ""
+                    )
+            else:
+                state, reason = health.confirmed, health.reason
+            if device.lifecycle not in ("installed", "active", "faulty") and state == UNKNOWN:
+                continue
+            device_states[device_id] = state
+            self._set("device", device_id, state, reason, now, site, {"health": health.confirmed})
+        # The site's headline.
+        up_links = [self.topology.links[i] for i, s in link_states.items() if s == UP]
+        if self.topology.in_maintenance(site_id, None, now):
+            state, reason = MAINTENANCE, "maintenance window"
+        elif not known:
+            state, reason = UNKNOWN, "no link status known"
+        elif not up_links:
+            state, reason = DISCONNECTED, "no active link is up"
+        else:
+            down = sorted(
+                self.topology.devices[d].serial for d, s in device_states.items() if s == DOWN
+            )
+            primary_up = any(link.role == "primary" for link in up_links)
+            if not primary_up:
+                state, reason = DEGRADED, f"on backup link {up_links[0].circuit_id}"
+            elif down:
+                state, reason = DEGRADED, f"{len(down)} device(s) down: {', '.join(down[:5])}"
+            else:
+                state, reason = CONNECTED, f"on {up_links[0].medium} link {up_links[0].circuit_id}"
+        in_use = next((link for link in up_links if link.role == "primary"), None) or (
+            up_links[0] if up_links else None
+        )
+        detail = {
+            "link_in_use": None
+            if in_use is None
+            else {"circuit_id": in_use.circuit_id, "role": in_use.role, "medium": in_use.medium},
+            "devices": {
+                s: list(device_states.values()).count(s) for s in set(device_states.values())
+            },
+        }
+        self._set("site", site_id, state, reason, now, site, detail)
+
+    def _set(
+        self,
+        object_type: str,
+        object_id: int,
+        state: str,
+        reason: str | None,
+        now: datetime,
+        site: SiteInfo,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        key = (object_type, object_id)
+        current = self.current.get(key)
+        if current is not None and current.state == state:
+            if detail is not None and detail != current.detail:
+                current.detail = detail
+                self._changed.add(key)
+            return
+        old = current.state if current else UNKNOWN
+        self.current[key] = Current(state, now, reason, detail or {})
+        self._changed.add(key)
+        if current is None and state == UNKNOWN:
+            return
+        self._events.append(
+            StateEvent(
+                at=now,
+                object_type=object_type,
+                object_id=object_id,
+                object_key=self._key(object_type, object_id, site),
+                site_id=site.site_id,
+                country_code=site.country,
+                old_state=old,
+                new_state=state,
+                cause=(reason or "")[:200],
+            )
+        )
+        log.info(
+            "state_change", object=f"{object_type}:{object_id}", old=old, new=state, cause=reason
+        )
+        if object_type == "device" and self.on_device_state is not None:
+            self.on_device_state(object_id, state)
+
+    def _key(self, object_type: str, object_id: int, site: SiteInfo) -> str:
+        if object_type == "site":
+            return site.code
+        if object_type == "device":
+            return self.topology.devices[object_id].serial
+        return self.topology.links[object_id].circuit_id
+
+    # --- output -----------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Write what changed since the last flush, in one transaction."""
+        async with self._lock:
+            results, self._results = self._results, []
+            events, self._events = self._events, []
+            changed, self._changed = self._changed, set()
+            if not (results or events or changed):
+                return 0
+            async with self.db.session(write=True) as session:
+                session.add_all(results)
+                session.add_all(events)
+                if changed:
+                    await session.execute(
+                        sa.delete(ObjectStatus).where(
+                            sa.tuple_(
+                                col(ObjectStatus.object_type), col(ObjectStatus.object_id)
+                            ).in_(sorted(changed))
+                        )
+                    )
+                    for object_type, object_id in sorted(changed):
+                        current = self.current[(object_type, object_id)]
+                        site_id = self._site_of(object_type, object_id)
+                        if site_id is None:
+                            continue
+                        session.add(
+                            ObjectStatus(
+                                object_type=object_type,
+                                object_id=object_id,
+                                site_id=site_id,
+                                state=current.state,
+                                since=current.since,
+                                reason=(current.reason or "")[:200] or None,
+                                last_result_at=self._last_result(object_type, object_id),
+                                detail=current.detail,
+                            )
+                        )
+                await session.commit()
+            return len(results) + len(events) + len(changed)
+
+    def _site_of(self, object_type: str, object_id: int) -> int | None:
+        if object_type == "site":
+            return object_id
+        if object_type == "device":
+            device = self.topology.devices.get(object_id)
+            return device.site_id if device else None
+        link = self.topology.links.get(object_id)
+        return link.site_id if link else None
+
+    def _last_result(self, object_type: str, object_id: int) -> datetime | None:
+        if object_type != "device":
+            return None
+        return self.health.get(object_id, Health()).at
+
+
+def result_row(reading: Reading) -> ProbeResult:
+    data: dict[str, Any] = {}
+    if reading.uptime_seconds is not None:
+        data["uptime_seconds"] = reading.uptime_seconds
+    if reading.firmware_version:
+        data["firmware_version"] = reading.firmware_version
+    if reading.sys_descr:
+        data["sys_descr"] = reading.sys_descr[:200]
+    if reading.interfaces:
+        data["interfaces"] = [
+            {
+                "index": i.index,
+                "oper_status": i.oper_status,
+                "in_octets": i.in_octets,
+                "out_octets": i.out_octets,
+            }
+            for i in reading.interfaces[:16]
+        ]
+    if reading.values:
+        data["values"] = dict(list(reading.values.items())[:32])
+    if reading.http_status is not None:
+        data["http_status"] = reading.http_status
+    return ProbeResult(
+        device_id=reading.device_id,
+        kind=reading.kind,
+        at=reading.started_at,
+        status=reading.status.value,
+        duration_ms=round(reading.duration_ms, 2),
+        reason=reading.reason[:200] or None,
+        data=data or None,
+    )

@@ -1,0 +1,163 @@
+"""What the scheduler probes: every device with probes and a probe-able lifecycle, as
+``ProbeTarget``s carrying the decrypted credentials they need (in memory only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fleet.inventory.credentials import Cipher
+from fleet.inventory.models import CredentialProfile, Device, DeviceModel
+from fleet.probes.types import (
+    HttpCredentials,
+    HttpOptions,
+    ProbeTarget,
+    SnmpOptions,
+    SnmpV2c,
+    SnmpV3,
+    SshCredentials,
+    SshOptions,
+)
+
+PROBED_LIFECYCLES = ("installed", "active", "faulty")
+
+
+@dataclass(frozen=True)
+class DeviceProbes:
+    """One device's probes: which kinds, how often, against which target."""
+
+    device_id: int
+    site_id: int
+    serial: str
+    kinds: tuple[str, ...]
+    interval_s: int | None
+    target: ProbeTarget
+    problems: tuple[str, ...] = field(default=())  # why some kinds cannot run (no profile...)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (
+            self.kinds,
+            self.interval_s,
+            repr(self.target),
+            self.target.ssh.host_key if self.target.ssh else None,
+        )
+
+
+def _snmp(
+    profile: CredentialProfile | None, secret: dict[str, str], oids: dict[str, str]
+) -> SnmpOptions | None:
+    if profile is None:
+        return None
+    if profile.kind == "snmp_v2c":
+        return SnmpOptions(SnmpV2c(secret.get("community", "")), extra_oids=dict(oids))
+    if profile.kind == "snmp_v3":
+        return SnmpOptions(
+            SnmpV3(
+                user=profile.username or "",
+                auth_protocol=profile.auth_protocol,  # type: ignore[arg-type]
+                auth_key=secret.get("auth_key"),
+                priv_protocol=profile.priv_protocol,  # type: ignore[arg-type]
+                priv_key=secret.get("priv_key"),
+            ),
+            extra_oids=dict(oids),
+        )
+    return None
+
+
+async def load(
+    session: AsyncSession, cipher: Cipher, device_ids: list[int] | None = None
+) -> list[DeviceProbes]:
+    """Every probe-able device (or those of ``device_ids``) with its target."""
+    statement = (
+        sa.select(Device, DeviceModel)
+        .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
+        .where(col(Device.lifecycle).in_(PROBED_LIFECYCLES))
+        .where(col(Device.management_address).is_not(None))
+    )
+    if device_ids is not None:
+        statement = statement.where(col(Device.id).in_(device_ids))
+    rows = (await session.execute(statement)).all()
+    profiles = {p.id: p for p in (await session.scalars(sa.select(CredentialProfile))).all()}
+    secrets: dict[int, dict[str, str]] = {}
+
+    def secret_of(profile: CredentialProfile | None) -> dict[str, str]:
+        if profile is None or profile.secret is None or not cipher.ready:
+            return {}
+        assert profile.id is not None
+        if profile.id not in secrets:
+            secrets[profile.id] = cipher.decrypt(profile.secret)
+        return secrets[profile.id]
+
+    found: list[DeviceProbes] = []
+    for device, model in rows:
+        if not device.probes:
+            continue
+        problems: list[str] = []
+        snmp_profile = profiles.get(device.snmp_profile_id) if device.snmp_profile_id else None
+        ssh_profile = profiles.get(device.ssh_profile_id) if device.ssh_profile_id else None
+        http_profile = profiles.get(device.http_profile_id) if device.http_profile_id else None
+        snmp = (
+            _snmp(snmp_profile, secret_of(snmp_profile), model.snmp_oids)
+            if "snmp" in device.probes
+            else None
+        )
+        if "snmp" in device.probes and snmp is None:
+            problems.append("snmp: no SNMP credential profile")
+        ssh = None
+        if "ssh" in device.probes:
+            if ssh_profile is None or not model.ssh_platform:
+                problems.append("ssh: needs an SSH credential profile and the model's ssh_platform")
+            else:
+                secret = secret_of(ssh_profile)
+                ssh = SshOptions(
+                    platform=model.ssh_platform,
+                    credentials=SshCredentials(
+                        ssh_profile.username or "",
+                        secret.get("password"),
+                        secret.get("private_key"),
+                    ),
+                    host_key=device.ssh_host_key,
+                )
+        http = None
+        if "http" in device.probes:
+            secret = secret_of(http_profile)
+            http = HttpOptions(
+                path=model.http_path or "/health",
+                verify_tls=http_profile.verify_tls if http_profile else True,
+                credentials=HttpCredentials(
+                    bearer_token=secret.get("token"),
+                    username=http_profile.username if http_profile else None,
+                    password=secret.get("password"),
+                )
+                if secret
+                else None,
+            )
+        kinds = tuple(
+            k
+            for k in device.probes
+            if (k != "snmp" or snmp is not None) and (k != "ssh" or ssh is not None)
+        )
+        assert device.id is not None
+        found.append(
+            DeviceProbes(
+                device_id=device.id,
+                site_id=device.site_id,
+                serial=device.serial,
+                kinds=kinds,
+                interval_s=device.probe_interval_s,
+                target=ProbeTarget(
+                    device_id=device.id,
+                    address=device.management_address or "",
+                    port=device.probe_port,
+                    snmp=snmp,
+                    ssh=ssh,
+                    http=http,
+                ),
+                problems=tuple(problems),
+            )
+        )
+    return found
