@@ -246,7 +246,7 @@ class StatusEngine:
             health.pending, health.pending_count = state, 1
         if health.pending is not None and health.pending_count >= self.confirmations:
             health.confirmed, health.pending, health.pending_count = health.pending, None, 0
-        self.evaluate_site(device.site_id, now)
+        self.evaluate_site(device.site_id, now, observed=device_id)
 
     # --- evaluation -------------------------------------------------------------------
 
@@ -274,7 +274,12 @@ class StatusEngine:
             return "every link of the site is down"
         return None
 
-    def evaluate_site(self, site_id: int, now: datetime | None = None) -> None:
+    def evaluate_site(
+        self, site_id: int, now: datetime | None = None, observed: int | None = None
+    ) -> None:
+        """Recompute the states of a site's devices, links and headline. ``observed`` is the
+        device whose round triggered this: only a device's own rounds can turn it from
+        unreachable to down (its last failure happened while its way in was broken)."""
         now = now or utcnow()
         site = self.topology.sites.get(site_id)
         if site is None:
@@ -318,17 +323,22 @@ class StatusEngine:
                 upstream = self._failing_upstream(
                     device, terminators, links_down_now or links_failing
                 )
+                previous = self.current.get(("device", device_id))
                 if upstream is not None:
                     state, reason = UNREACHABLE, upstream
-                elif health.confirmed == DOWN:
+                elif (
+                    previous is not None
+                    and previous.state == UNREACHABLE
+                    and health.last == DOWN
+                    and observed != device_id
+                ):
+                    state, reason = UNREACHABLE, previous.reason or ""
+                elif health.confirmed == DOWN and health.last == DOWN:
                     state, reason = DOWN, health.reason
                 else:
-                    previous = self.state_of("device", device_id)
-                    # Not yet confirmed: keep what was shown (a former unreachable included).
-                    state = previous if previous != UNKNOWN else UP
-                    reason = (
-                        self.current.get(("device", device_id), Current(state, now)).reason or ""
-                    )
+                    # Failing or recovering but not yet confirmed: keep what was shown.
+                    state = previous.state if previous is not None else UP
+                    reason = (previous.reason or "") if previous is not None else health.reason
             else:
                 state, reason = health.confirmed, health.reason
             if device.lifecycle not in ("installed", "active", "faulty") and state == UNKNOWN:

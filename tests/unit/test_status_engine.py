@@ -1,0 +1,161 @@
+"""The status rules on a small topology (no I/O: rounds in, states and events out)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from fleet.models import utcnow
+from fleet.probes.status import (
+    DeviceInfo,
+    LinkInfo,
+    SiteInfo,
+    StatusEngine,
+    Topology,
+    Window,
+)
+from fleet.probes.types import ProbeStatus, Reading
+
+MODEM, ROUTER, CAMERA, SCANNER, LTE = 1, 2, 3, 4, 5
+SAT, BACKUP = 10, 11
+
+
+def topology(*, backup: bool = False) -> Topology:
+    site = SiteInfo(1, "NE-BCL-01", "NE", "border_crossing_land")
+    t = Topology(sites={1: site})
+    for device_id, serial, parent in (
+        (MODEM, "MODEM", None),
+        (ROUTER, "ROUTER", MODEM),
+        (CAMERA, "CAMERA", ROUTER),
+        (SCANNER, "SCANNER", None),
+        (LTE, "LTE", None),
+    ):
+        t.devices[device_id] = DeviceInfo(device_id, serial, 1, parent, "active")
+        site.devices.append(device_id)
+    t.links[SAT] = LinkInfo(SAT, "SAT-1", 1, "primary", "satellite", MODEM)
+    site.links.append(SAT)
+    if backup:
+        t.links[BACKUP] = LinkInfo(BACKUP, "LTE-1", 1, "backup", "lte", LTE)
+        site.links.append(BACKUP)
+    return t
+
+
+def engine(t: Topology, confirmations: int = 2) -> StatusEngine:
+    e = StatusEngine(db=None, confirmations=confirmations)  # type: ignore[arg-type]
+    e.topology = t
+    return e
+
+
+def rounds(e: StatusEngine, ok: dict[int, bool]) -> None:
+    for device_id, good in ok.items():
+        status = ProbeStatus.OK if good else ProbeStatus.TIMEOUT
+        e.observe(
+            device_id,
+            [Reading("snmp", device_id, status, utcnow(), reason="" if good else "no answer")],
+            store=False,
+        )
+
+
+def states(e: StatusEngine) -> dict[str, str]:
+    return {f"{t}:{i}": c.state for (t, i), c in e.current.items()}
+
+
+def events(e: StatusEngine, object_type: str, object_id: int) -> list[tuple[str, str]]:
+    return [
+        (ev.old_state, ev.new_state)
+        for ev in e._events
+        if ev.object_type == object_type and ev.object_id == object_id
+    ]
+
+
+ALL_OK = {MODEM: True, ROUTER: True, CAMERA: True, SCANNER: True, LTE: True}
+
+
+def test_first_round_counts_and_changes_need_confirmation() -> None:
+    e = engine(topology())
+    rounds(e, ALL_OK)
+    assert e.state_of("device", SCANNER) == "up"
+    assert e.state_of("site", 1) == "connected"
+    rounds(e, {SCANNER: False})
+    assert e.state_of("device", SCANNER) == "up"  # one failure is not yet a state
+    rounds(e, {SCANNER: False})
+    assert e.state_of("device", SCANNER) == "down"
+    assert e.state_of("site", 1) == "degraded"
+    assert events(e, "device", SCANNER) == [("unknown", "up"), ("up", "down")]
+
+
+def test_flapping_does_not_flap_the_state() -> None:
+    e = engine(topology())
+    rounds(e, ALL_OK)
+    for i in range(10):
+        rounds(e, {SCANNER: i % 2 == 0})
+    assert e.state_of("device", SCANNER) == "up"
+    assert events(e, "device", SCANNER) == [("unknown", "up")]
+
+
+@pytest.mark.parametrize("camera_first", [True, False])
+def test_dead_link_makes_the_site_unreachable_not_down(camera_first: bool) -> None:
+    e = engine(topology())
+    rounds(e, ALL_OK)
+    dead = {CAMERA: False, SCANNER: False, ROUTER: False, MODEM: False, LTE: False}
+    order = (
+        [CAMERA, SCANNER, ROUTER, LTE, MODEM]
+        if camera_first
+        else [MODEM, ROUTER, CAMERA, SCANNER, LTE]
+    )
+    for _ in range(3):
+        for device_id in order:
+            rounds(e, {device_id: dead[device_id]})
+    assert e.state_of("device", MODEM) == "down"  # it terminates the link: it is blamed
+    assert e.state_of("link", SAT) == "down"
+    assert e.state_of("site", 1) == "disconnected"
+    for device_id in (ROUTER, CAMERA, SCANNER, LTE):
+        assert e.state_of("device", device_id) == "unreachable", device_id
+        assert ("up", "down") not in events(e, "device", device_id)
+    for _ in range(2):
+        rounds(e, {MODEM: True})
+        rounds(e, dict.fromkeys((ROUTER, CAMERA, SCANNER, LTE), True))
+    assert all(e.state_of("device", d) == "up" for d in (MODEM, ROUTER, CAMERA, SCANNER, LTE))
+    assert e.state_of("site", 1) == "connected"
+    assert events(e, "device", CAMERA)[-1] == ("unreachable", "up")
+
+
+def test_a_dead_parent_is_blamed_not_its_children() -> None:
+    e = engine(topology())
+    rounds(e, ALL_OK)
+    for _ in range(2):
+        rounds(e, {ROUTER: False, CAMERA: False})
+    assert e.state_of("device", ROUTER) == "down"
+    assert e.state_of("device", CAMERA) == "unreachable"
+    assert e.state_of("link", SAT) == "up"
+    assert e.state_of("site", 1) == "degraded"
+
+
+def test_backup_link_keeps_the_site_degraded() -> None:
+    e = engine(topology(backup=True))
+    rounds(e, ALL_OK)
+    for _ in range(2):
+        rounds(e, {MODEM: False})
+    assert e.state_of("link", SAT) == "down"
+    assert e.state_of("link", BACKUP) == "up"
+    assert e.state_of("site", 1) == "degraded"
+    assert e.current[("site", 1)].detail["link_in_use"] == {
+        "circuit_id": "LTE-1",
+        "role": "backup",
+        "medium": "lte",
+    }
+    assert e.state_of("device", SCANNER) == "up"  # a link still works: nothing else is cut off
+
+
+def test_maintenance_holds_changes() -> None:
+    t = topology()
+    now = utcnow()
+    t.windows.append(Window(1, SCANNER, now - timedelta(minutes=1), now + timedelta(hours=1)))
+    e = engine(t)
+    rounds(e, ALL_OK)
+    for _ in range(3):
+        rounds(e, {SCANNER: False})
+    assert e.state_of("device", SCANNER) == "maintenance"
+    assert ("maintenance", "down") not in events(e, "device", SCANNER)
+    assert all(new != "down" for _, new in events(e, "device", SCANNER))
