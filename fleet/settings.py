@@ -48,7 +48,10 @@ class Settings(BaseSettings):
         description="Fernet keys for credential profiles, comma-separated, newest first "
         "(make one with `fleet credentials new-key`). Needed once any profile holds a secret.",
     )
-    probe_interval_s: int = Field(default=60, ge=5, description="Default probe interval.")
+    probe_interval_s: float = Field(default=60, gt=0, description="Default probe interval.")
+    reconcile_interval_s: float = Field(
+        default=3, gt=0, description="How often schedules are checked against the inventory."
+    )
     probe_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one probe attempt.")
     probe_retries: int = Field(default=1, ge=0, le=5, description="Retries of a failed probe.")
     probe_jitter_s: float = Field(default=5.0, ge=0, description="Random delay added per run.")

@@ -40,7 +40,6 @@ from fleet.settings import Settings
 
 log = get_logger("fleet.scheduler")
 ACTOR = "scheduler"
-RECONCILE_EVERY_S = 3.0
 FLUSH_EVERY_S = 1.0
 
 
@@ -85,7 +84,7 @@ class ProbeScheduler:
         await self.reconcile(force=True)
         self.scheduler.add_job(
             self.reconcile,
-            IntervalTrigger(seconds=RECONCILE_EVERY_S),
+            IntervalTrigger(seconds=self.settings.reconcile_interval_s),
             id="reconcile",
             max_instances=1,
             coalesce=True,
@@ -150,7 +149,7 @@ class ProbeScheduler:
                     replace_existing=True,
                     max_instances=1,
                     coalesce=True,
-                    misfire_grace_time=int(self.interval_of(spec)),
+                    misfire_grace_time=max(1, int(self.interval_of(spec))),
                     next_run_time=utcnow() + timedelta(seconds=random.uniform(0, first)),  # noqa: S311
                 )
                 for problem in spec.problems:

@@ -295,11 +295,8 @@ class StatusEngine:
             elif self.topology.in_maintenance(site_id, device_id, now):
                 state, reason = MAINTENANCE, "maintenance window"
             else:
-                last = self.health.get(device_id, Health()).last
                 confirmed = self.health.get(device_id, Health()).confirmed
-                state = {UP: UP, DEGRADED: UP, DOWN: DOWN if confirmed == DOWN else UP}.get(
-                    last, UNKNOWN
-                )
+                state = {UP: UP, DEGRADED: UP, DOWN: DOWN}.get(confirmed, UNKNOWN)
                 info = self.topology.devices.get(device_id)
                 name = info.serial if info else device_id
                 reason = f"terminating device {name} is {confirmed}"

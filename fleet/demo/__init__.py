@@ -1,0 +1,11 @@
+"""A simulated fleet for ``fleet demo``: real SNMP and SSH peers on 127.0.0.0/8."""
+
+from fleet.demo.simulator import (
+    SimDevice,
+    SimEndpoint,
+    SimulatedFleet,
+    SimulatorError,
+    boot_uptime_s,
+)
+
+__all__ = ["SimDevice", "SimEndpoint", "SimulatedFleet", "SimulatorError", "boot_uptime_s"]

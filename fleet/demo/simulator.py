@@ -1,0 +1,449 @@
+"""Real SNMP and SSH peers on 127.0.0.0/8 for a simulated fleet, with cut, restore and flap.
+
+Every device answers SNMP v2c at its own loopback address on one port (``snmp_port``), with
+its own community (:func:`fleet.demo.snmprec.community_for`) selecting its own ``.snmprec``
+data in snmpsim: vendor sysDescr with the firmware, a ticking sysUpTime, 2 to 4 interfaces up
+with ticking 64-bit counters. Devices with ``ssh=True`` also answer SSH on ``ssh_port`` at
+their address (fakenos: routers as ``cisco_ios``, the rest as a Debian-like ``linux``), with
+:attr:`SimulatedFleet.ssh_username` / :attr:`SimulatedFleet.ssh_password`.
+
+Processes (see :mod:`fleet.demo.peer`): one for all the devices that are never cut, and one
+per *controllable* device, so that :meth:`SimulatedFleet.cut` can pause that process alone.
+A cut device stops answering at once (probes time out); :meth:`SimulatedFleet.restore`
+resumes it and it answers again at once. Only controllable devices can be cut or flapped.
+
+Usage, from asyncio code (``start`` is a coroutine; every other method is plain and quick)::
+
+    async with SimulatedFleet(devices, controllable={7, 12}) as sim:
+        ep = sim.endpoint(7)          # address, snmp_port, community, ssh_port
+        sim.cut(7)                    # device 7 goes silent
+        sim.restore(7)
+        sim.flap(12, period_s=20)     # 10 s silent, 10 s answering, ... until stop()
+    # stopped: every process ended, temp files removed
+
+``stop()`` is idempotent and also runs at interpreter exit. snmpsim answers about 100 polls a
+second per process: poll a large simulated fleet with bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import ipaddress
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from fleet.demo import nos, snmprec
+from fleet.demo.peer import PeerConfig, PeerProcess, SshHost
+from fleet.probes.base import get_probe, run_probe
+from fleet.probes.types import ProbeTarget, SnmpOptions, SnmpV2c
+
+DEFAULT_SNMP_PORT = 16161
+DEFAULT_SSH_PORT = 2222
+KINDS = frozenset(
+    {
+        "camera",
+        "fingerprint_scanner",
+        "document_reader",
+        "forensic_kit",
+        "router",
+        "switch",
+        "firewall",
+        "vpn_gateway",
+        "satellite_modem",
+        "lte_modem",
+        "workstation",
+        "ups",
+    }
+)
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+#: SNMP readiness checks in flight at once (snmpsim answers one request at a time)
+READY_CONCURRENCY = 8
+
+
+class SimulatorError(RuntimeError):
+    """The simulator could not start, or a device's process is gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimDevice:
+    """One device to simulate. ``address`` is its own address in 127.0.0.0/8."""
+
+    device_id: int
+    serial: str
+    kind: str
+    manufacturer: str
+    model: str
+    address: str
+    firmware: str | None
+    ssh: bool = False
+    hostname: str | None = None  # sysName and SSH prompt; derived from the serial if None
+
+    @property
+    def name(self) -> str:
+        return self.hostname or f"{self.kind.replace('_', '-')}-{self.serial.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class SimEndpoint:
+    """Where and how a simulated device answers."""
+
+    address: str
+    snmp_port: int
+    community: str
+    ssh_port: int | None
+
+
+def boot_uptime_s(device_id: int) -> int:
+    """The uptime (seconds) a device reports when the simulator starts: 3 to 182 days,
+    fixed per device id so that runs are repeatable."""
+    days = 3 + (device_id * 37) % 180
+    return days * 86400 + (device_id * 7919) % 86400
+
+
+class SimulatedFleet:
+    """Real SNMP (snmpsim) and SSH (fakenos) peers for ``devices``; see the module doc."""
+
+    ssh_username = "fleet-demo"
+    ssh_password = "fleet-demo-pass"  # noqa: S105 (a fixed demo credential)
+
+    def __init__(
+        self,
+        devices: Iterable[SimDevice],
+        *,
+        controllable: Collection[int] = (),
+        snmp_port: int = DEFAULT_SNMP_PORT,
+        ssh_port: int = DEFAULT_SSH_PORT,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.devices: dict[int, SimDevice] = {}
+        for device in devices:
+            _check(device, self.devices)
+            self.devices[device.device_id] = device
+        unknown = set(controllable) - set(self.devices)
+        if unknown:
+            raise ValueError(f"controllable ids not among the devices: {sorted(unknown)}")
+        self.controllable = frozenset(controllable)
+        self.snmp_port = snmp_port
+        self.ssh_port = ssh_port
+        self.start_timeout = start_timeout
+        self.started_at: float | None = None  # time.time() when start() began
+        self._workdir: Path | None = None
+        self._processes: dict[str, PeerProcess] = {}
+        self._process_of: dict[int, PeerProcess] = {}
+        self._cut: set[int] = set()
+        self._flappers: dict[int, tuple[threading.Thread, threading.Event]] = {}
+        self._lock = threading.RLock()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> SimulatedFleet:
+        """Start every process and wait until every device answers SNMP (and SSH when it
+        has it). Raises :class:`SimulatorError` naming what did not start (everything is
+        stopped then)."""
+        if self._processes:
+            raise SimulatorError("already started")
+        atexit.register(self.stop)
+        try:
+            self.started_at = time.time()
+            self._workdir = Path(tempfile.mkdtemp(prefix="fleet-demo-"))
+            stable = [d for d in self.devices.values() if d.device_id not in self.controllable]
+            groups = [("stable", stable)] if stable else []
+            groups += [(f"device-{i}", [self.devices[i]]) for i in sorted(self.controllable)]
+            for name, members in groups:
+                process = PeerProcess(name, self._config(name, members), self._workdir)
+                self._processes[name] = process
+                for device in members:
+                    self._process_of[device.device_id] = process
+                process.start()
+            await self._wait_ready(time.monotonic() + self.start_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop flapping, end every process, remove the temp files. Idempotent."""
+        with self._lock:
+            flappers = list(self._flappers.values())
+            self._flappers.clear()
+        for _, stop_event in flappers:
+            stop_event.set()
+        for thread, _ in flappers:
+            thread.join(timeout=5)
+        for process in self._processes.values():
+            process.stop()
+        self._processes.clear()
+        self._process_of.clear()
+        self._cut.clear()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        atexit.unregister(self.stop)
+
+    async def __aenter__(self) -> SimulatedFleet:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the running simulator processes."""
+        return [p.pid for p in self._processes.values() if p.pid is not None]
+
+    @property
+    def ssh_host_key(self) -> str:
+        """The host key every simulated SSH server presents, as ``"<type> <base64>"``."""
+        import io
+
+        import paramiko  # type: ignore[import-untyped]
+        from fakenos.plugins.servers.ssh_server_paramiko import DEFAULT_SSH_KEY
+
+        key = paramiko.RSAKey(file_obj=io.StringIO(DEFAULT_SSH_KEY))
+        return f"{key.get_name()} {key.get_base64()}"
+
+    # --- lookups ------------------------------------------------------------------------------
+
+    def endpoint(self, device_id: int) -> SimEndpoint:
+        device = self._device(device_id)
+        return SimEndpoint(
+            address=device.address,
+            snmp_port=self.snmp_port,
+            community=snmprec.community_for(device.serial),
+            ssh_port=self.ssh_port if device.ssh else None,
+        )
+
+    def snmp_target(self, device_id: int, interface_index: int | None = None) -> ProbeTarget:
+        """A probe target for the device's SNMP agent (v2c, its community)."""
+        ep = self.endpoint(device_id)
+        return ProbeTarget(
+            device_id=device_id,
+            address=ep.address,
+            port=ep.snmp_port,
+            snmp=SnmpOptions(SnmpV2c(ep.community)),
+            interface_index=interface_index,
+        )
+
+    def is_cut(self, device_id: int) -> bool:
+        return device_id in self._cut
+
+    # --- controls -----------------------------------------------------------------------------
+
+    def cut(self, device_id: int) -> None:
+        """Silence the device (SNMP and SSH) until :meth:`restore`; ends its flapping."""
+        process = self._controlled(device_id)
+        self._stop_flapping(device_id)
+        self._set(device_id, process, up=False)
+
+    def restore(self, device_id: int) -> None:
+        """Make the device answer again; ends its flapping."""
+        process = self._controlled(device_id)
+        self._stop_flapping(device_id)
+        self._set(device_id, process, up=True)
+
+    def flap(self, device_id: int, period_s: float) -> None:
+        """Alternate until :meth:`stop`, :meth:`cut` or :meth:`restore`: silent for half of
+        ``period_s``, answering for the other half, starting silent."""
+        if period_s <= 0:
+            raise ValueError("period_s must be positive")
+        process = self._controlled(device_id)
+        self._stop_flapping(device_id)
+        stop_event = threading.Event()
+        thread = threading.Thread(
+            target=self._flap_loop,
+            args=(device_id, process, period_s / 2, stop_event),
+            name=f"fleet-demo-flap-{device_id}",
+            daemon=True,
+        )
+        with self._lock:
+            self._flappers[device_id] = (thread, stop_event)
+        thread.start()
+
+    def _flap_loop(
+        self, device_id: int, process: PeerProcess, half: float, stop_event: threading.Event
+    ) -> None:
+        up = False
+        while not stop_event.is_set():
+            with self._lock:
+                if stop_event.is_set():
+                    return
+                self._set(device_id, process, up=up)
+            up = not up
+            stop_event.wait(half)
+
+    def _stop_flapping(self, device_id: int) -> None:
+        with self._lock:
+            flapper = self._flappers.pop(device_id, None)
+        if flapper is not None:
+            thread, stop_event = flapper
+            stop_event.set()
+            thread.join(timeout=5)
+
+    def _set(self, device_id: int, process: PeerProcess, *, up: bool) -> None:
+        with self._lock:
+            if up:
+                process.resume()
+                self._cut.discard(device_id)
+            else:
+                process.pause()
+                self._cut.add(device_id)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _device(self, device_id: int) -> SimDevice:
+        try:
+            return self.devices[device_id]
+        except KeyError:
+            raise KeyError(f"no simulated device {device_id}") from None
+
+    def _controlled(self, device_id: int) -> PeerProcess:
+        self._device(device_id)
+        if device_id not in self.controllable:
+            raise ValueError(f"device {device_id} is not controllable (pass it in controllable=)")
+        process = self._process_of.get(device_id)
+        if process is None:
+            raise SimulatorError("the simulator is not running")
+        code = process.returncode()
+        if code is not None:
+            raise SimulatorError(f"device {device_id}'s simulator process exited with {code}")
+        return process
+
+    def _config(self, name: str, members: Sequence[SimDevice]) -> PeerConfig:
+        assert self._workdir is not None
+        data = self._workdir / name / "data"
+        data.mkdir(parents=True)
+        ssh_hosts: list[SshHost] = []
+        for device in members:
+            uptime = boot_uptime_s(device.device_id)
+            rows = snmprec.device_rows(
+                kind=device.kind,
+                manufacturer=device.manufacturer,
+                model=device.model,
+                firmware=device.firmware,
+                hostname=device.name,
+                uptime_ticks=uptime * 100,
+            )
+            community = snmprec.community_for(device.serial)
+            (data / f"{community}.snmprec").write_text(snmprec.render(rows))
+            if device.ssh:
+                ssh_hosts.append(self._ssh_host(device, uptime))
+        args = [
+            f"--data-dir={data}",
+            f"--cache-dir={self._workdir / name / 'cache'}",
+            "--logging-method=stderr",
+            "--log-level=error",
+        ]
+        args += [f"--agent-udpv4-endpoint={d.address}:{self.snmp_port}" for d in members]
+        return PeerConfig(
+            snmpsim_args=args,
+            ssh_hosts=ssh_hosts,
+            ssh_username=self.ssh_username,
+            ssh_password=self.ssh_password,
+            nos_plugins=[nos.linux_nos()] if any(h.nos != "cisco_ios" for h in ssh_hosts) else [],
+        )
+
+    def _ssh_host(self, device: SimDevice, uptime_s: int) -> SshHost:
+        if device.kind == "router":
+            commands = nos.ios_commands(
+                device.name, device.model, device.firmware, uptime_s, device.serial
+            )
+            return SshHost(device.name, device.address, self.ssh_port, "cisco_ios", commands)
+        uptime = nos.linux_uptime(uptime_s)
+        commands = nos.linux_commands(device.name, uptime)
+        return SshHost(device.name, device.address, self.ssh_port, nos.LINUX_NOS_NAME, commands)
+
+    async def _wait_ready(self, deadline: float) -> None:
+        probe = get_probe("snmp")
+        semaphore = asyncio.Semaphore(READY_CONCURRENCY)
+        pending_snmp = set(self.devices)
+        pending_ssh = {d.device_id for d in self.devices.values() if d.ssh}
+
+        async def snmp_ready(device_id: int) -> None:
+            async with semaphore:
+                reading = await run_probe(probe, self.snmp_target(device_id), timeout=1.0)
+            if reading.ok:
+                pending_snmp.discard(device_id)
+
+        async def ssh_ready(device_id: int) -> None:
+            if await _ssh_banner(self.devices[device_id].address, self.ssh_port):
+                pending_ssh.discard(device_id)
+
+        while pending_snmp or pending_ssh:
+            for process in self._processes.values():
+                code = process.returncode()
+                if code is not None:
+                    raise SimulatorError(
+                        f"simulator process {process.name!r} exited with {code}: "
+                        f"{process.log_tail()}"
+                    )
+            if time.monotonic() > deadline:
+                raise SimulatorError(_not_ready(self.devices, pending_snmp, pending_ssh))
+            async with asyncio.TaskGroup() as tg:
+                for device_id in sorted(pending_snmp):
+                    tg.create_task(snmp_ready(device_id))
+                for device_id in sorted(pending_ssh):
+                    tg.create_task(ssh_ready(device_id))
+            if pending_snmp or pending_ssh:
+                await asyncio.sleep(0.2)
+
+
+async def _ssh_banner(address: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether an SSH server answers at ``address:port`` with its version banner."""
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address, port)
+            return (await reader.readline()).startswith(b"SSH-")
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+def _not_ready(devices: dict[int, SimDevice], snmp: set[int], ssh: set[int]) -> str:
+    def names(ids: set[int]) -> str:
+        shown = [f"{i} ({devices[i].address})" for i in sorted(ids)[:10]]
+        more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+        return ", ".join(shown) + more
+
+    parts = [f"no SNMP answer from {names(snmp)}"] if snmp else []
+    parts += [f"no SSH banner from {names(ssh)}"] if ssh else []
+    return "simulated devices did not start in time: " + "; ".join(parts)
+
+
+def _check(device: SimDevice, seen: dict[int, SimDevice]) -> None:
+    if device.device_id in seen:
+        raise ValueError(f"device id {device.device_id} appears twice")
+    if device.kind not in KINDS:
+        raise ValueError(f"device {device.device_id}: unknown kind {device.kind!r}")
+    try:
+        address = ipaddress.ip_address(device.address)
+    except ValueError:
+        raise ValueError(f"device {device.device_id}: bad address {device.address!r}") from None
+    if address not in LOOPBACK:
+        raise ValueError(f"device {device.device_id}: {device.address} is not in 127.0.0.0/8")
+    for other in seen.values():
+        if other.address == device.address:
+            raise ValueError(
+                f"devices {other.device_id} and {device.device_id} share {device.address}"
+            )
+        if snmprec.community_for(other.serial) == snmprec.community_for(device.serial):
+            raise ValueError(
+                f"devices {other.device_id} and {device.device_id} map to the same community"
+            )
