@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
+from sqlmodel import col
 
 from fleet import __version__, context, migrate
 from fleet.access import tokens
@@ -19,8 +21,12 @@ from fleet.access.roles import Role
 from fleet.database import Database
 from fleet.errors import FleetError
 from fleet.inventory import configs, credentials, sync
-from fleet.inventory.models import Site
+from fleet.inventory.models import Device, Site
 from fleet.logging import configure, get_logger
+from fleet.probes import targets
+from fleet.probes.base import get_probe, run_probe
+from fleet.probes.scheduler import ProbeScheduler
+from fleet.probes.types import Reading
 from fleet.settings import Settings
 
 log = get_logger("fleet.cli")
@@ -51,8 +57,13 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=None,
+    help="Run the probe scheduler in this process (default: FLEET_SCHEDULER, on).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, scheduler: bool | None) -> None:
     """Serve the API (docs at /schema).
 
     Applies migrations first and, when the database has no sites, loads the fleet in
@@ -63,6 +74,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from fleet.api.app import create_app
 
     settings = _settings(ctx)
+    if scheduler is not None:
+        settings = settings.model_copy(update={"scheduler": scheduler})
     configure(settings.log_format, settings.log_level)
     asyncio.run(_prepare(settings))
     log.info("serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/schema")
@@ -132,6 +145,94 @@ async def _load_sample(db: Database, settings: Settings) -> None:
         await sync.apply_plan(session, plan)
         await session.commit()
         log.info("sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary())
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the probe scheduler without the API (for deployments that separate them).
+
+    Run one worker per database: schedules are not yet shared between workers.
+    """
+    settings = _settings(ctx)
+    configure(settings.log_format, settings.log_level)
+
+    async def run() -> None:
+        await _prepare(
+            settings.model_copy(
+                update={"load_sample_when_empty": False, "bootstrap_admin_token": False}
+            )
+        )
+        db = Database(settings.database_url)
+        scheduler = ProbeScheduler(db, settings, _cipher(settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await scheduler.start()
+        try:
+            await stop.wait()
+        finally:
+            await scheduler.stop()
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.argument("device")
+@click.pass_context
+def probe(ctx: click.Context, device: str) -> None:
+    """Run DEVICE's probes once and print the results (DEVICE: a serial or an id)."""
+    settings = _settings(ctx)
+    configure(settings.log_format, "WARNING")
+
+    async def run() -> list[Reading]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                found = await session.scalar(
+                    sa.select(col(Device.id)).where(
+                        sa.or_(
+                            col(Device.serial) == device,
+                            col(Device.id) == (int(device) if device.isdigit() else -1),
+                        )
+                    )
+                )
+                if found is None:
+                    raise click.ClickException(f"no device {device}")
+                specs = await targets.load(session, _cipher(settings), [found])
+            if not specs or not specs[0].kinds:
+                why = (
+                    "; ".join(specs[0].problems)
+                    if specs
+                    else "no probes, address or probe-able lifecycle"
+                )
+                raise click.ClickException(f"device {device} has no probe that can run ({why})")
+            return [
+                await run_probe(
+                    get_probe(kind),
+                    specs[0].target,
+                    settings.probe_timeout_s,
+                    settings.probe_retries,
+                )
+                for kind in specs[0].kinds
+            ]
+        finally:
+            await db.dispose()
+
+    for reading in asyncio.run(run()):
+        facts = {
+            "firmware": reading.firmware_version,
+            "uptime_s": reading.uptime_seconds,
+            "interfaces": len(reading.interfaces) or None,
+            "http": reading.http_status,
+        }
+        shown = " ".join(f"{k}={v}" for k, v in facts.items() if v is not None)
+        click.echo(
+            f"{reading.kind:5} {reading.status.value:17} {reading.duration_ms:8.1f} ms  "
+            f"{shown} {reading.reason}".rstrip()
+        )
 
 
 @main.command(name="sync")

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
 from fleet.api.app import create_app
 from fleet.cli import main
+from fleet.database import Database
+from fleet.probes.models import ProbeResult
 from fleet.settings import Settings
+from tests import factories
 from tests.conftest import SAMPLE, auth
 
 
@@ -113,3 +124,81 @@ def test_help_on_every_command() -> None:
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0
         assert "Usage:" in result.output
+
+
+def _probed_device(url: str, port: int) -> None:
+    with TestClient(
+        create_app(Settings(database_url=url, log_format="json", scheduler=False))
+    ) as client:
+        secret = fleet(url, "token", "create", "--name", "setup", "--role", "admin").output.strip()
+        client.headers.update(auth(secret))
+        factories.country(client)
+        site = factories.site(client, code="NE-CLI")
+        model = factories.device_model(client, kind="router")
+        factories.device(
+            client,
+            serial="CLI-1",
+            site=site["code"],
+            model=model["slug"],
+            probes=["tcp"],
+            management_address="127.0.0.1",
+            probe_port=port,
+        )
+
+
+def test_probe_command(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    fleet(url, "db", "upgrade")
+    listener = socket.create_server(("127.0.0.1", 0))
+    _probed_device(url, listener.getsockname()[1])
+    result = fleet(url, "probe", "CLI-1")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("tcp   ok")
+    listener.close()
+    refused = fleet(url, "probe", "CLI-1")
+    assert "refused" in refused.output
+    missing = CliRunner().invoke(main, ["--database-url", url, "probe", "NOPE"])
+    assert missing.exit_code == 1
+    assert "no device NOPE" in missing.output
+
+
+def test_worker_probes_without_the_api(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    fleet(url, "db", "upgrade")
+    listener = socket.create_server(("127.0.0.1", 0))
+    _probed_device(url, listener.getsockname()[1])
+    env = {
+        **os.environ,
+        "FLEET_DATABASE_URL": url,
+        "FLEET_PROBE_INTERVAL_S": "0.5",
+        "FLEET_PROBE_JITTER_S": "0",
+        "FLEET_LOG_FORMAT": "json",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        count = 0
+        while time.monotonic() < deadline and count < 2:
+            time.sleep(0.5)
+            count = asyncio.run(_results(url))
+        assert count >= 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        listener.close()
+
+
+async def _results(url: str) -> int:
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            return int(
+                await session.scalar(sa.select(sa.func.count()).select_from(ProbeResult)) or 0
+            )
+    finally:
+        await db.dispose()
