@@ -161,6 +161,9 @@ class Health:
     last: str = UNKNOWN  # the last round's health, confirmed or not
     reason: str = ""
     at: datetime | None = None
+    # What the probes observed, for the needs assessment: firmware and last success.
+    firmware: str | None = None
+    last_ok_at: datetime | None = None
 
 
 @dataclass
@@ -169,6 +172,14 @@ class Current:
     since: datetime
     reason: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _quarter(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.replace(
+        minute=moment.minute - moment.minute % 15, second=0, microsecond=0
+    ).isoformat()
 
 
 def round_health(readings: Iterable[Reading]) -> tuple[str, str]:
@@ -213,7 +224,13 @@ class StatusEngine:
                 )
                 if row.object_type == "device":
                     health = row.detail.get("health", UNKNOWN)
-                    self.health[row.object_id] = Health(confirmed=health, last=health)
+                    last_ok = row.detail.get("last_ok_at")
+                    self.health[row.object_id] = Health(
+                        confirmed=health,
+                        last=health,
+                        firmware=row.detail.get("firmware"),
+                        last_ok_at=datetime.fromisoformat(last_ok) if last_ok else None,
+                    )
 
     async def reload_topology(self) -> None:
         self.topology = await load_topology(self.db)
@@ -238,6 +255,10 @@ class StatusEngine:
         health = self.health.setdefault(device_id, Health())
         state, reason = round_health(readings)
         health.last, health.reason, health.at = state, reason, now
+        firmware = next((r.firmware_version for r in readings if r.ok and r.firmware_version), None)
+        health.firmware = firmware or health.firmware
+        if any(r.ok for r in readings):
+            health.last_ok_at = now
         if health.confirmed == UNKNOWN or state == health.confirmed:
             health.confirmed, health.pending, health.pending_count = state, None, 0
         elif state == health.pending:
@@ -341,7 +362,13 @@ class StatusEngine:
             if device.lifecycle not in ("installed", "active", "faulty") and state == UNKNOWN:
                 continue
             device_states[device_id] = state
-            self._set("device", device_id, state, reason, now, site, {"health": health.confirmed})
+            facts = {
+                "health": health.confirmed,
+                "firmware": health.firmware,
+                # Kept to the quarter hour, so that rows are not rewritten on every round.
+                "last_ok_at": _quarter(health.last_ok_at),
+            }
+            self._set("device", device_id, state, reason, now, site, facts)
         # The site's headline.
         up_links = [self.topology.links[i] for i, s in link_states.items() if s == UP]
         if self.topology.in_maintenance(site_id, None, now):
