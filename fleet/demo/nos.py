@@ -69,11 +69,7 @@ def _plural(n: int, unit: str) -> str:
 def ios_uptime(seconds: int) -> str:
     """``12 weeks, 3 days, 4 hours, 5 minutes``, as IOS prints it (zero parts left out)."""
     weeks, days, hours, minutes = _split(seconds)
-    parts = [
-        _plural(n, unit)
-        for n, unit in ((weeks, "week"), (days, "day"), (hours, "hour"))
-        if n
-    ]
+    parts = [_plural(n, unit) for n, unit in ((weeks, "week"), (days, "day"), (hours, "hour")) if n]
     return ", ".join([*parts, _plural(minutes, "minute")])
 
 

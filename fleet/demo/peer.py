@@ -1,6 +1,6 @@
 """One simulator process: an snmpsim agent and, optionally, fakenos SSH servers.
 
-Run as ``python -m fleet.demo.peer CONFIG.json`` (see :class:`PeerConfig`); the parent side is
+Run as ``python -m fleet.demo CONFIG.json`` (see :class:`PeerConfig`); the parent side is
 :class:`PeerProcess`. Keeping the peers in their own process means that:
 
 * pausing the process (``SIGSTOP``) silences every device it serves at once, SNMP and SSH
@@ -18,6 +18,7 @@ snmpsim runs in the main thread exactly as its ``snmpsim-command-responder`` scr
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -69,6 +70,20 @@ class PeerConfig:
         return cls(**data)
 
 
+def variation_modules_dir(target: Path, modules: tuple[str, ...] = ("numeric",)) -> Path:
+    """A directory holding only the snmpsim variation modules the data needs (links to
+    snmpsim's own), for ``--variation-modules-dir``: snmpsim otherwise loads every bundled
+    module, and logs an error for each one that is not configured (redis, sql)."""
+    spec = importlib.util.find_spec("snmpsim")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("snmpsim is not installed")
+    bundled = Path(next(iter(spec.submodule_search_locations))) / "variation"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in modules:
+        (target / f"{name}.py").symlink_to(bundled / f"{name}.py")
+    return target
+
+
 # --- the parent side --------------------------------------------------------------------------
 
 
@@ -94,8 +109,8 @@ class PeerProcess:
         path = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, **ENV, "PYTHONPATH": path}
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fleet.demo.peer", str(config_path)],
+        self.proc = subprocess.Popen(  # noqa: S603 (this interpreter, our own module)
+            [sys.executable, "-m", "fleet.demo", str(config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -135,12 +150,13 @@ class PeerProcess:
             self._log.close()
             self._log = None
 
-    def log_tail(self, limit: int = 1500) -> str:
+    def log_tail(self, lines: int = 12) -> str:
+        """The last lines of the process's output (snmpsim logs errors only)."""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return text[-limit:].strip()
+        return "\n".join(text.strip().splitlines()[-lines:])
 
 
 # --- the child side ---------------------------------------------------------------------------
@@ -186,7 +202,12 @@ def _start_ssh(config: PeerConfig) -> list[Any]:
             }
         }
         net = FakeNOS(inventory=inventory, plugins=[loaded[host.nos]])
-        net.start()
+        try:
+            net.start()
+        except OSError as exc:
+            raise RuntimeError(
+                f"SSH server {host.name} at {host.address}:{host.port}: {exc}"
+            ) from exc
         started.append(net)
     return started
 
@@ -194,9 +215,9 @@ def _start_ssh(config: PeerConfig) -> list[Any]:
 def _ssh_thread(config: PeerConfig) -> None:
     try:
         _start_ssh(config)
-    except BaseException:
+    except BaseException as exc:
         traceback.print_exc()
-        sys.stderr.write("fleet.demo.peer: SSH servers did not start\n")
+        sys.stderr.write(f"SSH servers did not start: {exc}\n")
         sys.stderr.flush()
         os._exit(3)
 
@@ -215,7 +236,7 @@ def run(config: PeerConfig) -> int:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
-        sys.stderr.write("usage: python -m fleet.demo.peer CONFIG.json\n")
+        sys.stderr.write("usage: python -m fleet.demo CONFIG.json\n")
         os._exit(2)
     rc = 1
     try:
@@ -226,7 +247,3 @@ def main(argv: list[str]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(rc)  # fakenos threads are not daemons: do not wait for them
-
-
-if __name__ == "__main__":
-    main(sys.argv)

@@ -32,6 +32,7 @@ import atexit
 import contextlib
 import ipaddress
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -41,7 +42,7 @@ from pathlib import Path
 from types import TracebackType
 
 from fleet.demo import nos, snmprec
-from fleet.demo.peer import PeerConfig, PeerProcess, SshHost
+from fleet.demo.peer import PeerConfig, PeerProcess, SshHost, variation_modules_dir
 from fleet.probes.base import get_probe, run_probe
 from fleet.probes.types import ProbeTarget, SnmpOptions, SnmpV2c
 
@@ -66,6 +67,7 @@ KINDS = frozenset(
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 #: SNMP readiness checks in flight at once (snmpsim answers one request at a time)
 READY_CONCURRENCY = 8
+READY_PROBE_TIMEOUT = 1.0
 
 
 class SimulatorError(RuntimeError):
@@ -125,8 +127,15 @@ class SimulatedFleet:
     ) -> None:
         self.devices: dict[int, SimDevice] = {}
         for device in devices:
-            _check(device, self.devices)
+            _check(device)
+            if device.device_id in self.devices:
+                raise ValueError(f"device id {device.device_id} appears twice")
             self.devices[device.device_id] = device
+        for what, key in (("address", _address), ("community", _community)):
+            values = [key(d) for d in self.devices.values()]
+            if len(set(values)) < len(values):
+                twice = sorted({v for v in values if values.count(v) > 1})
+                raise ValueError(f"two devices have the same {what}: {twice[:5]}")
         unknown = set(controllable) - set(self.devices)
         if unknown:
             raise ValueError(f"controllable ids not among the devices: {sorted(unknown)}")
@@ -150,6 +159,7 @@ class SimulatedFleet:
         stopped then)."""
         if self._processes:
             raise SimulatorError("already started")
+        self._check_ports_free()
         atexit.register(self.stop)
         try:
             self.started_at = time.time()
@@ -203,6 +213,11 @@ class SimulatedFleet:
     def pids(self) -> list[int]:
         """Process ids of the running simulator processes."""
         return [p.pid for p in self._processes.values() if p.pid is not None]
+
+    @property
+    def workdir(self) -> Path | None:
+        """The temp directory holding the data files and logs while running."""
+        return self._workdir
 
     @property
     def ssh_host_key(self) -> str:
@@ -321,6 +336,24 @@ class SimulatedFleet:
             raise SimulatorError(f"device {device_id}'s simulator process exited with {code}")
         return process
 
+    def _check_ports_free(self) -> None:
+        """Fail fast, naming the device, when another socket holds a device's port (a second
+        agent on the same UDP port would start, and never see a request)."""
+        for device in self.devices.values():
+            ports = [(socket.SOCK_DGRAM, self.snmp_port, "udp")]
+            ports += [(socket.SOCK_STREAM, self.ssh_port, "tcp")] if device.ssh else []
+            for kind, port, name in ports:
+                with socket.socket(socket.AF_INET, kind) as sock:
+                    if kind == socket.SOCK_STREAM:  # a closed connection's TIME_WAIT is fine
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    try:
+                        sock.bind((device.address, port))
+                    except OSError as exc:
+                        raise SimulatorError(
+                            f"device {device.device_id}: {device.address}:{port}/{name} "
+                            f"is in use ({exc.strerror})"
+                        ) from None
+
     def _config(self, name: str, members: Sequence[SimDevice]) -> PeerConfig:
         assert self._workdir is not None
         data = self._workdir / name / "data"
@@ -343,6 +376,7 @@ class SimulatedFleet:
         args = [
             f"--data-dir={data}",
             f"--cache-dir={self._workdir / name / 'cache'}",
+            f"--variation-modules-dir={variation_modules_dir(self._workdir / name / 'variation')}",
             "--logging-method=stderr",
             "--log-level=error",
         ]
@@ -373,7 +407,7 @@ class SimulatedFleet:
 
         async def snmp_ready(device_id: int) -> None:
             async with semaphore:
-                reading = await run_probe(probe, self.snmp_target(device_id), timeout=1.0)
+                reading = await run_probe(probe, self.snmp_target(device_id), READY_PROBE_TIMEOUT)
             if reading.ok:
                 pending_snmp.discard(device_id)
 
@@ -400,11 +434,11 @@ class SimulatedFleet:
                 await asyncio.sleep(0.2)
 
 
-async def _ssh_banner(address: str, port: int, timeout: float = 1.0) -> bool:
+async def _ssh_banner(address: str, port: int) -> bool:
     """Whether an SSH server answers at ``address:port`` with its version banner."""
     writer: asyncio.StreamWriter | None = None
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(READY_PROBE_TIMEOUT):
             reader, writer = await asyncio.open_connection(address, port)
             return (await reader.readline()).startswith(b"SSH-")
     except (OSError, TimeoutError):
@@ -427,9 +461,15 @@ def _not_ready(devices: dict[int, SimDevice], snmp: set[int], ssh: set[int]) -> 
     return "simulated devices did not start in time: " + "; ".join(parts)
 
 
-def _check(device: SimDevice, seen: dict[int, SimDevice]) -> None:
-    if device.device_id in seen:
-        raise ValueError(f"device id {device.device_id} appears twice")
+def _address(device: SimDevice) -> str:
+    return device.address
+
+
+def _community(device: SimDevice) -> str:
+    return snmprec.community_for(device.serial)
+
+
+def _check(device: SimDevice) -> None:
     if device.kind not in KINDS:
         raise ValueError(f"device {device.device_id}: unknown kind {device.kind!r}")
     try:
@@ -438,12 +478,3 @@ def _check(device: SimDevice, seen: dict[int, SimDevice]) -> None:
         raise ValueError(f"device {device.device_id}: bad address {device.address!r}") from None
     if address not in LOOPBACK:
         raise ValueError(f"device {device.device_id}: {device.address} is not in 127.0.0.0/8")
-    for other in seen.values():
-        if other.address == device.address:
-            raise ValueError(
-                f"devices {other.device_id} and {device.device_id} share {device.address}"
-            )
-        if snmprec.community_for(other.serial) == snmprec.community_for(device.serial):
-            raise ValueError(
-                f"devices {other.device_id} and {device.device_id} map to the same community"
-            )

@@ -2,25 +2,26 @@
 
 Both are session fixtures: snmpsim takes a few seconds to index its data and fakenos about
 0.3 s per simulated device. Everything is stopped at the end of the session, in ``finally``.
+The snmpsim process, its data format and the linux-like SSH platform come from
+:mod:`fleet.demo` (the simulator behind ``fleet demo``); fakenos runs in this process here, so
+that tests can spy on its server.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import paramiko
 import pytest
 from probe_peers import UPTIME_INITIAL, SnmpAgent, SshLab, free_port
 
-SNMPSIM = Path(sys.executable).with_name("snmpsim-command-responder")
+from fleet.demo import nos
+from fleet.demo.peer import PeerConfig, PeerProcess
+from fleet.demo.snmprec import render
 
 V2C_COMMUNITY = "fleet-ro"
 ENGINE_ID = "80001f8880f1ee7001"
@@ -57,18 +58,16 @@ def snmprec(descr: str, uptime: int) -> str:
         ("1.3.6.1.4.1.9.9.48.1.1.1.5.1", "66", "123456"),  # ciscoMemoryPoolUsed
     ]
 
-    def key(row: tuple[str, str, str]) -> list[int]:
-        return [int(x) for x in row[0].split(".")]
-
-    return "".join(f"{oid}|{tag}|{value}\n" for oid, tag, value in sorted(rows, key=key))
+    return render(rows)
 
 
-def _wait_snmp(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_snmp(port: int, agent: PeerProcess, deadline: float) -> None:
     from gufo.snmp.sync.client import SnmpSession
 
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"snmpsim exited with {proc.returncode}")
+        code = agent.returncode()
+        if code is not None:
+            raise RuntimeError(f"snmpsim exited with {code}: {agent.log_tail()}")
         try:
             SnmpSession("127.0.0.1", port, community=V2C_COMMUNITY, timeout=0.5).get(
                 "1.3.6.1.2.1.1.3.0"
@@ -81,8 +80,7 @@ def _wait_snmp(port: int, proc: subprocess.Popen[bytes], deadline: float) -> Non
 
 @pytest.fixture(scope="session")
 def snmp_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]:
-    if not SNMPSIM.exists():
-        pytest.skip("snmpsim is not installed")
+    pytest.importorskip("snmpsim")
     root = tmp_path_factory.mktemp("snmpsim")
     data = root / "data"
     data.mkdir()
@@ -93,7 +91,7 @@ def snmp_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]:
     (data / f"{V3_CONTEXT}.snmprec").write_text(snmprec(ios + " (context)", UPTIME_INITIAL))
     port = free_port(socket.SOCK_DGRAM)
     # --v3-engine-id must come first, or the v3 user options are silently ignored
-    cmd = [str(SNMPSIM), f"--v3-engine-id={ENGINE_ID}"]
+    cmd = [f"--v3-engine-id={ENGINE_ID}"]
     for user, (auth, auth_key, priv, priv_key) in V3_USERS.items():
         cmd += [
             f"--v3-user={user}",
@@ -108,20 +106,13 @@ def snmp_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]:
         f"--agent-udpv4-endpoint=127.0.0.1:{port}",
         "--logging-method=null",
     ]
-    env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
-    log = (root / "snmpsim.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    agent = PeerProcess("snmpsim", PeerConfig(snmpsim_args=cmd), root)
     try:
-        _wait_snmp(port, proc, time.monotonic() + 30)
+        agent.start()
+        _wait_snmp(port, agent, time.monotonic() + 30)
         yield SnmpAgent("127.0.0.1", port, V2C_COMMUNITY, V3_USERS, V3_CONTEXT)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+        agent.stop()
         shutil.rmtree(root / "cache", ignore_errors=True)
 
 
@@ -129,35 +120,6 @@ def snmp_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]:
 
 SSH_USER = "fleet"
 SSH_PASSWORD = "fleet-ssh-pass"
-
-LINUX_UNAME = (
-    "Linux {host} 6.1.0-28-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22) "
-    "x86_64 GNU/Linux"
-)
-LINUX_OS_RELEASE = (
-    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n'
-    'VERSION_ID="12"\nVERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n'
-)
-LINUX_UPTIME = " 10:15:01 up 3 days,  4:05,  2 users,  load average: 0.15, 0.10, 0.05"
-
-
-def _linux_nos(name: str, uptime_output: str) -> dict[str, object]:
-    prompt = "{base_prompt}$"
-
-    def command(output: str) -> dict[str, object]:
-        return {"output": output, "help": "", "prompt": prompt}
-
-    return {
-        "name": name,
-        "initial_prompt": prompt,
-        "commands": {
-            "uname -a": command(LINUX_UNAME.format(host="gw-linux")),
-            "cat /etc/os-release": command(LINUX_OS_RELEASE),
-            "uptime": command(uptime_output),
-            "terminal length 0": command(""),
-            "terminal width 511": command(""),
-        },
-    }
 
 
 def _public(key: paramiko.PKey) -> str:
@@ -201,8 +163,8 @@ def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
         },
     }
     plugins = [
-        _linux_nos("fleet_linux", LINUX_UPTIME),
-        _linux_nos("fleet_linux_garbled", "uptime: cannot open /var/run/utmp"),
+        nos.linux_nos("fleet_linux"),
+        nos.linux_nos("fleet_linux_garbled", "uptime: cannot open /var/run/utmp"),
     ]
     net = FakeNOS(inventory=inventory, plugins=plugins)
     try:
