@@ -51,7 +51,8 @@ class SshHost:
 
 @dataclass(frozen=True, slots=True)
 class PeerConfig:
-    """What one simulator process serves; ``snmpsim_args`` is snmpsim's command line."""
+    """What one simulator process serves; ``snmpsim_args`` is snmpsim's command line (none:
+    SSH servers only)."""
 
     snmpsim_args: list[str]
     ssh_hosts: list[SshHost] = field(default_factory=list)
@@ -224,12 +225,14 @@ def _ssh_thread(config: PeerConfig) -> None:
 
 def run(config: PeerConfig) -> int:
     """Serve until terminated; returns snmpsim's exit code."""
-    from snmpsim.commands import responder
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     if config.ssh_hosts:
         threading.Thread(target=_ssh_thread, args=(config,), daemon=True).start()
+    if not config.snmpsim_args:  # SSH servers only
+        threading.Event().wait()
+    from snmpsim.commands import responder
+
     sys.argv = ["snmpsim-command-responder", *config.snmpsim_args]
     return int(responder.main() or 0)
 

@@ -165,14 +165,20 @@ class SimulatedFleet:
             self.started_at = time.time()
             self._workdir = Path(tempfile.mkdtemp(prefix="fleet-demo-"))
             stable = [d for d in self.devices.values() if d.device_id not in self.controllable]
-            groups = [("stable", stable)] if stable else []
-            groups += [(f"device-{i}", [self.devices[i]]) for i in sorted(self.controllable)]
-            for name, members in groups:
-                process = PeerProcess(name, self._config(name, members), self._workdir)
+            # the stable devices' SNMP and SSH servers run in two processes, to start on two
+            # cores; a controllable device's both run in its own process, to pause together
+            groups = [("stable-snmp", stable, True, False)] if stable else []
+            if any(d.ssh for d in stable):
+                groups.append(("stable-ssh", stable, False, True))
+            for i in sorted(self.controllable):
+                groups.append((f"device-{i}", [self.devices[i]], True, True))
+            for name, members, snmp, ssh in groups:
+                config = self._config(name, members, snmp=snmp, ssh=ssh)
+                process = PeerProcess(name, config, self._workdir)
                 self._processes[name] = process
-                for device in members:
-                    self._process_of[device.device_id] = process
                 process.start()
+            for i in self.controllable:
+                self._process_of[i] = self._processes[f"device-{i}"]
             await self._wait_ready(time.monotonic() + self.start_timeout)
         except BaseException:
             self.stop()
@@ -354,33 +360,39 @@ class SimulatedFleet:
                             f"is in use ({exc.strerror})"
                         ) from None
 
-    def _config(self, name: str, members: Sequence[SimDevice]) -> PeerConfig:
+    def _config(
+        self, name: str, members: Sequence[SimDevice], *, snmp: bool, ssh: bool
+    ) -> PeerConfig:
+        """A process's configuration: SNMP agents (data files written here) for ``members``
+        if ``snmp``, SSH servers for those with ``ssh=True`` if ``ssh``."""
         assert self._workdir is not None
-        data = self._workdir / name / "data"
-        data.mkdir(parents=True)
-        ssh_hosts: list[SshHost] = []
-        for device in members:
-            uptime = boot_uptime_s(device.device_id)
-            rows = snmprec.device_rows(
-                kind=device.kind,
-                manufacturer=device.manufacturer,
-                model=device.model,
-                firmware=device.firmware,
-                hostname=device.name,
-                uptime_ticks=uptime * 100,
-            )
-            community = snmprec.community_for(device.serial)
-            (data / f"{community}.snmprec").write_text(snmprec.render(rows))
-            if device.ssh:
-                ssh_hosts.append(self._ssh_host(device, uptime))
-        args = [
-            f"--data-dir={data}",
-            f"--cache-dir={self._workdir / name / 'cache'}",
-            f"--variation-modules-dir={variation_modules_dir(self._workdir / name / 'variation')}",
-            "--logging-method=stderr",
-            "--log-level=error",
+        root = self._workdir / name
+        ssh_hosts = [
+            self._ssh_host(d, boot_uptime_s(d.device_id)) for d in members if ssh and d.ssh
         ]
-        args += [f"--agent-udpv4-endpoint={d.address}:{self.snmp_port}" for d in members]
+        args: list[str] = []
+        if snmp:
+            data = root / "data"
+            data.mkdir(parents=True)
+            for device in members:
+                rows = snmprec.device_rows(
+                    kind=device.kind,
+                    manufacturer=device.manufacturer,
+                    model=device.model,
+                    firmware=device.firmware,
+                    hostname=device.name,
+                    uptime_ticks=boot_uptime_s(device.device_id) * 100,
+                )
+                community = snmprec.community_for(device.serial)
+                (data / f"{community}.snmprec").write_text(snmprec.render(rows))
+            args = [
+                f"--data-dir={data}",
+                f"--cache-dir={root / 'cache'}",
+                f"--variation-modules-dir={variation_modules_dir(root / 'variation')}",
+                "--logging-method=stderr",
+                "--log-level=error",
+            ]
+            args += [f"--agent-udpv4-endpoint={d.address}:{self.snmp_port}" for d in members]
         return PeerConfig(
             snmpsim_args=args,
             ssh_hosts=ssh_hosts,

@@ -92,7 +92,8 @@ def ssh_probe() -> Iterator[SshProbe]:
 
 def test_starts_within_seconds(running: Running) -> None:
     assert running.start_seconds < 20
-    assert len(running.sim.pids) == 3  # the stable devices, and one per controllable device
+    # stable devices' SNMP agents, their SSH servers, and one per controllable device
+    assert len(running.sim.pids) == 4
 
 
 async def test_every_device_answers_snmp_with_its_firmware_and_uptime(running: Running) -> None:
@@ -280,7 +281,7 @@ async def test_stop_ends_every_process_even_a_cut_one_and_is_idempotent() -> Non
     await sim.start()
     pids, workdir = sim.pids, sim.workdir
     assert workdir is not None
-    assert len(pids) == 2
+    assert len(pids) == 3
     assert all(alive(pid) for pid in pids)
     assert sorted(simulator_processes(workdir)) == sorted(pids)
     sim.flap(2, period_s=0.2)
