@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import re
 import signal
 import sys
@@ -21,13 +22,16 @@ from fleet.access.roles import Role
 from fleet.database import Database
 from fleet.errors import FleetError
 from fleet.inventory import configs, credentials, sync
-from fleet.inventory.models import Device, Site
+from fleet.inventory.models import Country, Device, Site
 from fleet.logging import configure, get_logger
 from fleet.probes import targets
+from fleet.probes.availability import availability
 from fleet.probes.base import get_probe, run_probe
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.types import Reading
 from fleet.settings import Settings
+from fleet.upgrades import assess, profiles, workorders
+from fleet.upgrades.models import WorkOrder
 
 log = get_logger("fleet.cli")
 
@@ -141,8 +145,11 @@ async def _load_sample(db: Database, settings: Settings) -> None:
             log.warning("no_site_configs", folder=str(settings.site_configs))
             return
         desired = configs.load(settings.site_configs)
+        wanted, _ = profiles.load(settings.site_configs)
         plan = await sync.make_plan(session, desired, prune=False)
         await sync.apply_plan(session, plan)
+        with context.acting_as(sync.ACTOR):
+            await profiles.apply(session, wanted, await profiles.plan(session, wanted, prune=False))
         await session.commit()
         log.info("sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary())
 
@@ -254,7 +261,8 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
     configure(settings.log_format, "WARNING")
     try:
         desired = configs.load(folder)
-        lines = asyncio.run(_sync(settings, desired, apply=mode == "apply", prune=prune))
+        wanted, _ = profiles.load(folder)
+        lines = asyncio.run(_sync(settings, desired, wanted, apply=mode == "apply", prune=prune))
     except configs.ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
@@ -268,7 +276,12 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
 
 
 async def _sync(
-    settings: Settings, desired: configs.Desired, *, apply: bool, prune: bool
+    settings: Settings,
+    desired: configs.Desired,
+    wanted: dict[str, profiles.LocatedProfile],
+    *,
+    apply: bool,
+    prune: bool,
 ) -> list[str]:
     if settings.migrate_on_start:
         await migrate.upgrade(settings.database_url)
@@ -276,9 +289,16 @@ async def _sync(
     try:
         async with db.session(write=apply) as session:
             plan = await sync.make_plan(session, desired, prune=prune)
-            lines = list(sync.iter_lines(plan))
-            if apply and not plan.empty:
+            profile_changes = await profiles.plan(session, wanted, prune=prune)
+            lines = [str(c) for c in profile_changes]
+            lines += list(sync.iter_lines(plan))
+            acting = [c for c in profile_changes if c.action != "keep"]
+            if acting:
+                lines[-1] += f" Profiles: {len(acting)} to create, change or delete."
+            if apply and (not plan.empty or acting):
                 await sync.apply_plan(session, plan)
+                with context.acting_as(sync.ACTOR):
+                    await profiles.apply(session, wanted, profile_changes)
                 await session.commit()
                 lines.append("Applied.")
             return lines
@@ -377,6 +397,136 @@ def token_create(
     except FleetError as exc:
         raise click.ClickException(exc.detail) from None
     click.echo(secret)
+
+
+@main.command(name="assess")
+@click.option("--country", default=None, metavar="CODE", help="Only this country's sites.")
+@click.option("--site", default=None, metavar="CODE", help="Only this site.")
+@click.pass_context
+def assess_command(ctx: click.Context, country: str | None, site: str | None) -> None:
+    """Assess sites against their profiles: record gaps, propose work, verify finished work."""
+    settings = _settings(ctx)
+    configure(settings.log_format, "WARNING")
+    try:
+        _, prices = (
+            profiles.load(settings.site_configs) if settings.site_configs.is_dir() else ({}, None)
+        )
+    except configs.ConfigError as exc:
+        raise click.ClickException(f"broken price list: {exc.problems[0]}") from None
+
+    async def run() -> assess.Summary:
+        db = Database(settings.database_url)
+        try:
+            async with db.session(write=True) as session:
+                summary = await assess.run(session, prices, country=country, site=site)
+                await session.commit()
+                return summary
+        finally:
+            await db.dispose()
+
+    summary = asyncio.run(run())
+    click.echo(
+        f"Assessed {summary.sites} site(s): {summary.opened} gap(s) opened, "
+        f"{summary.still_open} still open, {summary.resolved} resolved; "
+        f"{summary.work_orders_created} work order(s) proposed, {summary.verified} verified, "
+        f"{summary.reopened} sent back."
+    )
+    for rule_type, count in sorted(summary.by_rule_type.items()):
+        click.echo(f"  new gaps of {rule_type}: {count}")
+
+
+@main.command(name="plan")
+@click.option("--csv", "as_csv", is_flag=True, help="Write the open work orders as CSV.")
+@click.option("--top", default=20, show_default=True, help="How many to list first.")
+@click.pass_context
+def plan_command(ctx: click.Context, as_csv: bool, top: int) -> None:
+    """Open upgrade work: totals by country and programme, and what to do first (or CSV)."""
+    settings = _settings(ctx)
+    configure(settings.log_format, "WARNING")
+
+    async def run() -> list[dict[str, Any]]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                rows = await session.execute(
+                    sa.select(WorkOrder, col(Site.code), col(Country.code))
+                    .join(Site, col(WorkOrder.site_id) == col(Site.id))
+                    .join(Country, col(Site.country_id) == col(Country.id))
+                    .where(col(WorkOrder.state).in_(workorders.OPEN_STATES))
+                    .order_by(col(WorkOrder.priority).desc(), col(WorkOrder.id))
+                )
+                return [workorders.public(o, s, c) for o, s, c in rows]
+        finally:
+            await db.dispose()
+
+    orders = asyncio.run(run())
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(orders[0]) if orders else ["id"])
+        writer.writeheader()
+        writer.writerows(orders)
+        return
+    totals: dict[tuple[str, str], list[float]] = {}
+    for order in orders:
+        key = (order["country"], order["programme"] or "-")
+        totals.setdefault(key, [0, 0.0])
+        totals[key][0] += 1
+        totals[key][1] += order["estimated_cost"]
+    click.echo(f"{'country':8} {'programme':24} {'orders':>7} {'estimated cost':>16}")
+    for (country_code, programme), (count, cost) in sorted(totals.items()):
+        click.echo(f"{country_code:8} {programme:24} {int(count):7d} {cost:16,.2f}")
+    click.echo(f"\nFirst {min(top, len(orders))} of {len(orders)} by priority:")
+    for order in orders[:top]:
+        click.echo(
+            f"{order['priority']:7.1f}  #{order['id']:<5} {order['state']:11} {order['title']}"
+        )
+
+
+@main.command(name="evaluate")
+@click.option("--days", default=30, show_default=True, help="Days before and after the work.")
+@click.pass_context
+def evaluate_command(ctx: click.Context, days: int) -> None:
+    """Site availability before and after each verified work order."""
+    settings = _settings(ctx)
+    configure(settings.log_format, "WARNING")
+
+    async def run() -> list[tuple[Any, ...]]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                rows = (
+                    await session.execute(
+                        sa.select(WorkOrder, col(Site.code))
+                        .join(Site, col(WorkOrder.site_id) == col(Site.id))
+                        .where(col(WorkOrder.state) == "verified")
+                        .order_by(col(WorkOrder.verified_at))
+                    )
+                ).all()
+                found = []
+                for order, code in rows:
+                    started = order.started_at or order.created_at
+                    verified = order.verified_at or order.updated_at
+                    before = await availability(
+                        session, "site", order.site_id, started - timedelta(days=days), started
+                    )
+                    until = min(verified + timedelta(days=days), datetime.now(UTC))
+                    after = (
+                        await availability(session, "site", order.site_id, verified, until)
+                        if until > verified
+                        else {"availability": None}
+                    )
+                    found.append(
+                        (order.id, code, order.title, before["availability"], after["availability"])
+                    )
+                return found
+        finally:
+            await db.dispose()
+
+    def pct(value: float | None) -> str:
+        return "   n/a" if value is None else f"{value:6.1%}"
+
+    click.echo(f"{'order':>6} {'site':14} {'before':>7} {'after':>7}  title")
+    for order_id, code, title, before, after in asyncio.run(run()):
+        click.echo(f"{order_id:6d} {code:14} {pct(before):>7} {pct(after):>7}  {title}")
 
 
 @main.group(name="credentials")

@@ -3,5 +3,6 @@
 from fleet.access import models as access_models
 from fleet.inventory import models as inventory_models
 from fleet.probes import models as probe_models
+from fleet.upgrades import models as upgrade_models
 
-__all__ = ["access_models", "inventory_models", "probe_models"]
+__all__ = ["access_models", "inventory_models", "probe_models", "upgrade_models"]

@@ -51,6 +51,10 @@ TABLES = (
     "state_event",
     "probe_result",
     "maintenance_window",
+    "work_order_journal",
+    "work_order",
+    "gap",
+    "site_profile",
 )
 
 

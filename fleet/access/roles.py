@@ -50,6 +50,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "maintenance_window:create": FIELD,
     "maintenance_window:update": FIELD,
     "maintenance_window:delete": FIELD,
+    # upgrades: profiles, needs assessment, gaps, work orders, plans (moves are checked again
+    # against the transition table in fleet/upgrades/workorders.py)
+    "profile:read": ALL,
+    "assessment:run": PLAN,
+    "gap:read": ALL,
+    "work_order:read": ALL,
+    "work_order:update": PLAN,
+    "work_order:transition": FIELD,
+    "work_order:journal": FIELD,
+    "plan:read": PLAN,
     # the change log (scope-filtered; only admins see changes outside any country)
     "change:read": ALL,
     # a field engineer's queued changes; each change is checked again on its own

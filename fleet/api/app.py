@@ -41,6 +41,19 @@ from fleet.api.status import (
     status_sites,
 )
 from fleet.api.tokens import list_audit_events, token_router
+from fleet.api.upgrades import (
+    add_journal_entry,
+    evaluation,
+    list_gaps,
+    list_profiles,
+    list_work_orders,
+    plans,
+    read_work_order,
+    run_assessment,
+    transition_work_order,
+    update_work_order,
+    work_order_journal,
+)
 from fleet.database import Database
 from fleet.inventory import credentials
 from fleet.inventory.credentials import Cipher, NoKey
@@ -118,6 +131,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             status_events,
             availability,
             probe_device,
+            list_profiles,
+            run_assessment,
+            list_gaps,
+            list_work_orders,
+            read_work_order,
+            update_work_order,
+            transition_work_order,
+            work_order_journal,
+            add_journal_entry,
+            plans,
+            evaluation,
             list_changes,
             site_history,
             apply_batch,

@@ -22,6 +22,8 @@ from litestar.testing import TestClient
 from fleet.access.roles import PERMISSIONS, Role, allowed
 from fleet.api.app import create_app
 from fleet.database import Database
+from fleet.models import utcnow
+from fleet.upgrades.models import Gap, WorkOrder
 from fleet.settings import Settings
 from tests import factories
 from tests.conftest import auth, make_token
@@ -41,7 +43,17 @@ def _fresh_pools() -> None:
 
 UNIQUE = itertools.count(1)
 SUCCESS = {"GET": 200, "POST": 201, "PATCH": 200, "DELETE": 204}
-TABLES = ("country", "site", "device_model", "device", "link", "api_token", "credential_profile")
+TABLES = (
+    "country",
+    "site",
+    "device_model",
+    "device",
+    "link",
+    "api_token",
+    "credential_profile",
+    "work_order",
+    "maintenance_window",
+)
 
 
 @dataclass
@@ -58,6 +70,8 @@ class Call:
 class World:
     admin: TestClient[Any]
     ids: dict[str, Any]
+    db_url: str = ""
+    caller: str = ""
 
     def etag(self, url: str) -> str:
         response = self.admin.get(url)
@@ -329,6 +343,42 @@ BUILDERS: dict[tuple[str, str], Builder] = {
             "out_of_scope": 404,
         }
     ),
+    # upgrades
+    ("GET", "/api/v1/profiles"): lambda w, i: Call("GET", "/api/v1/profiles"),
+    ("POST", "/api/v1/assessments"): lambda w, i: Call(
+        "POST",
+        "/api/v1/assessments",
+        {"country": "NE" if i else "ML"},
+        success=200,
+        out_of_scope=404,
+    ),
+    ("GET", "/api/v1/gaps"): lambda w, i: Call("GET", "/api/v1/gaps"),
+    ("GET", "/api/v1/work-orders"): lambda w, i: Call("GET", "/api/v1/work-orders"),
+    ("GET", "/api/v1/work-orders/{order_id:int}"): lambda w, i: Call(
+        "GET", f"/api/v1/work-orders/{_order(w, i)}", out_of_scope=404
+    ),
+    ("PATCH", "/api/v1/work-orders/{order_id:int}"): lambda w, i: Call(
+        **{
+            **_update(f"/api/v1/work-orders/{_order(w, i)}", {"programme": f"P{next(UNIQUE)}"})(
+                w, i
+            ).__dict__,
+            "out_of_scope": 404,
+        }
+    ),
+    ("POST", "/api/v1/work-orders/{order_id:int}/transitions"): lambda w, i: Call(
+        **{
+            **_transition(w, i).__dict__,
+            "out_of_scope": 404,
+        }
+    ),
+    ("GET", "/api/v1/work-orders/{order_id:int}/journal"): lambda w, i: Call(
+        "GET", f"/api/v1/work-orders/{_order(w, i)}/journal", out_of_scope=404
+    ),
+    ("POST", "/api/v1/work-orders/{order_id:int}/journal"): lambda w, i: Call(
+        "POST", f"/api/v1/work-orders/{_order(w, i)}/journal", {"note": "on site"}, out_of_scope=404
+    ),
+    ("GET", "/api/v1/plans"): lambda w, i: Call("GET", "/api/v1/plans"),
+    ("GET", "/api/v1/evaluation"): lambda w, i: Call("GET", "/api/v1/evaluation"),
     # credential profiles
     ("GET", "/api/v1/credential-profiles"): lambda w, i: Call("GET", "/api/v1/credential-profiles"),
     ("GET", "/api/v1/credential-profiles/{name:str}"): lambda w, i: Call(
@@ -349,6 +399,67 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         )
     ),
 }
+
+
+def _order(world: World, inside: bool) -> int:
+    return int(world.ids["NE-WO" if inside else "ML-WO"])
+
+
+def _transition(world: World, inside: bool) -> Call:
+    """A move every role allowed by the table can make: starting a scheduled order assigned to
+    the caller (field engineers move only their own orders)."""
+    order_id = _fresh_order(world, inside, assignee=world.caller)
+    url = f"/api/v1/work-orders/{order_id}"
+    return Call(
+        "POST",
+        f"{url}/transitions",
+        {"to": "in_progress", "note": "matrix"},
+        {"If-Match": world.etag(url)},
+        success=200,
+    )
+
+
+def _fresh_order(world: World, inside: bool, assignee: str | None = None) -> int:
+    async def insert() -> int:
+        db = Database(world.db_url)
+        try:
+            async with db.session(write=True) as session:
+                site_id = await session.scalar(
+                    sa.text("SELECT id FROM site WHERE code = :c"), {"c": _site(world, inside)}
+                )
+                now = utcnow()
+                gap = Gap(
+                    site_id=site_id,
+                    profile="p",
+                    profile_version=1,
+                    rule_id=f"r{next(UNIQUE)}",
+                    rule_type="min_devices",
+                    subject="kind:camera",
+                    severity="high",
+                    work="install",
+                    required=">= 2",
+                    actual="1",
+                    first_seen=now,
+                    last_seen=now,
+                )
+                session.add(gap)
+                await session.flush()
+                order = WorkOrder(
+                    gap_id=gap.id,
+                    site_id=site_id,
+                    kind="install",
+                    state="scheduled",
+                    title="matrix",
+                    assignee=assignee,
+                )
+                session.add(order)
+                await session.commit()
+                assert order.id is not None
+                return order.id
+        finally:
+            await db.dispose()
+
+    return asyncio.run(insert())
 
 
 def _window_body(site: str) -> dict[str, Any]:
@@ -439,7 +550,9 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
     ids["spare-token"] = client.post(
         "/api/v1/tokens", json={"name": "spare", "role": "viewer"}
     ).json()["id"]
-    world = World(client, ids)
+    world = World(client, ids, db_url)
+    ids["NE-WO"] = _fresh_order(world, True)
+    ids["ML-WO"] = _fresh_order(world, False)
 
     app = create_app(settings)
     routes = guarded_routes(app)
@@ -465,6 +578,7 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
             for role in Role:
                 for scope in ("in", "out", "all"):
                     cells += 1
+                    world.caller = f"m-{role.value}-{'all' if scope == 'all' else 'limited'}"
                     call = BUILDERS[(method, path)](world, scope != "out")
                     limited = scope != "all"
                     if not allowed(role, permission, scoped=limited):

@@ -1,0 +1,520 @@
+"""Upgrades over HTTP: profiles, assessments, gaps, work orders (with transitions and journal),
+plans and the evaluation of finished work. Lists answer CSV to `Accept: text/csv`."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from litestar import Request, Response, get, patch, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fleet.api.deps import list_params, principal_of
+from fleet.api.openapi import problem_responses
+from fleet.database import Database
+from fleet.errors import InvalidInput, NotFound
+from fleet.inventory import service
+from fleet.inventory.configs import ConfigError
+from fleet.inventory.models import Country, Site
+from fleet.inventory.resources import SITE
+from fleet.inventory.schemas import CountryCode, SiteCode, Strict
+from fleet.models import fits_int32, utcnow
+from fleet.pagination import Filter, ListSpec, paginate
+from fleet.probes.availability import availability
+from fleet.settings import Settings
+from fleet.upgrades import assess, profiles, workorders
+from fleet.upgrades.models import Gap, JournalEntry, SiteProfile, WorkOrder
+
+IfMatch = Annotated[str | None, Parameter(header="If-Match", required=False)]
+CSV = "text/csv"
+
+GAPS = ListSpec(
+    filters={
+        "site": Filter(col(Site.code), "Site code(s)"),
+        "country": Filter(col(Country.code), "Country code(s)"),
+        "rule": Filter(col(Gap.rule_id), "Rule id(s)"),
+        "rule_type": Filter(col(Gap.rule_type), "Rule type(s)"),
+        "severity": Filter(col(Gap.severity), "low, medium, high, critical"),
+        "status": Filter(
+            sa.case((col(Gap.resolved_at).is_(None), "open"), else_="resolved"), "open or resolved"
+        ),
+    },
+    sorts={"id": col(Gap.id), "first_seen": col(Gap.first_seen)},
+    default_sort="-id",
+    id_column=col(Gap.id),
+)
+WORK_ORDERS = ListSpec(
+    filters={
+        "site": Filter(col(Site.code), "Site code(s)"),
+        "country": Filter(col(Country.code), "Country code(s)"),
+        "state": Filter(col(WorkOrder.state), "State(s)"),
+        "kind": Filter(
+            col(WorkOrder.kind), "install, replace, firmware_upgrade, link_upgrade, repair"
+        ),
+        "programme": Filter(col(WorkOrder.programme), "Programme(s)"),
+        "assignee": Filter(col(WorkOrder.assignee), "Assignee(s)"),
+    },
+    sorts={
+        "priority": col(WorkOrder.priority),
+        "id": col(WorkOrder.id),
+        "due_on": col(WorkOrder.id),
+    },
+    default_sort="-priority",
+    search=(col(WorkOrder.title),),
+    search_description="Text in the title",
+    id_column=col(WorkOrder.id),
+)
+
+
+def _scoped(statement: Any, request: Request[Any, Any, Any]) -> Any:
+    scope = principal_of(request).scope
+    return statement if scope is None else statement.where(col(Country.code).in_(sorted(scope)))
+
+
+def _gap(row: Any) -> dict[str, Any]:
+    gap, site, country = row[0], row[1], row[2]
+    return {
+        "id": gap.id,
+        "site": site,
+        "country": country,
+        "profile": gap.profile,
+        "profile_version": gap.profile_version,
+        "rule_id": gap.rule_id,
+        "rule_type": gap.rule_type,
+        "subject": gap.subject,
+        "severity": gap.severity,
+        "work": gap.work,
+        "required": gap.required,
+        "actual": gap.actual,
+        "quantity": gap.quantity,
+        "first_seen": gap.first_seen,
+        "last_seen": gap.last_seen,
+        "resolved_at": gap.resolved_at,
+    }
+
+
+def _order(row: Any) -> dict[str, Any]:
+    return workorders.public(row[0], row[1], row[2])
+
+
+def _csv(items: list[dict[str, Any]]) -> Response[str]:
+    out = io.StringIO()
+    if items:
+        writer = csv.DictWriter(
+            out,
+            fieldnames=[k for k in items[0] if not isinstance(items[0][k], dict)],
+            extrasaction="ignore",
+        )
+        writer.writeheader()
+        writer.writerows(items)
+    return Response(out.getvalue(), media_type=CSV, headers={"Content-Disposition": "attachment"})
+
+
+def _wants_csv(request: Request[Any, Any, Any]) -> bool:
+    return CSV in request.headers.get("accept", "")
+
+
+async def _listing(
+    request: Request[Any, Any, Any],
+    db: Database,
+    settings: Settings,
+    statement: Any,
+    spec: ListSpec,
+    shape: Any,
+) -> Response[Any]:
+    params = list_params(request, settings)
+    if _wants_csv(request):
+        params.limit = 100_000  # the whole selection, not a page
+    async with db.session() as session:
+        page = await paginate(
+            session,
+            statement,
+            spec,
+            params,
+            shape,
+            max_limit=max(params.limit, settings.page_size_max),
+        )
+    return _csv(page.items) if _wants_csv(request) else Response(page.as_dict())
+
+
+@get(
+    "/profiles",
+    summary="Site profiles",
+    operation_id="list_profiles",
+    tags=["upgrades"],
+    description="What each kind of site must have, as loaded from site_configs/profiles.",
+    opt={"permission": "profile:read"},
+    responses=problem_responses(401, 403),
+)
+async def list_profiles(db: Database) -> dict[str, Any]:
+    async with db.session() as session:
+        rows = (await session.scalars(sa.select(SiteProfile).order_by(col(SiteProfile.name)))).all()
+    return {"items": [profiles.public(r) for r in rows], "next_cursor": None, "limit": len(rows)}
+
+
+class AssessmentRequest(Strict):
+    """What to assess: everything, a country, or one site."""
+
+    country: CountryCode | None = None
+    site: SiteCode | None = None
+
+
+@post(
+    "/assessments",
+    summary="Run the needs assessment",
+    operation_id="run_assessment",
+    tags=["upgrades"],
+    status_code=200,
+    description="Compares the sites with their profiles, records gaps (opening, seeing again, "
+    "resolving), proposes one work order per new gap and verifies completed work. Running it "
+    "twice changes nothing new.",
+    opt={"permission": "assessment:run"},
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def run_assessment(
+    request: Request[Any, Any, Any], db: Database, settings: Settings, data: AssessmentRequest
+) -> dict[str, Any]:
+    scope = principal_of(request).scope
+    if scope is not None:
+        if data.country is None and data.site is None:
+            if len(scope) != 1:
+                raise InvalidInput(
+                    "a token limited to several countries assesses one at a time", field="country"
+                )
+            data = AssessmentRequest(country=next(iter(scope)))
+        if data.country is not None and data.country not in scope:
+            raise NotFound(f"no country {data.country}")
+    try:
+        _, prices = (
+            profiles.load(settings.site_configs) if settings.site_configs.is_dir() else ({}, None)
+        )
+    except ConfigError as exc:
+        raise InvalidInput(f"the price list is broken: {exc.problems[0]}", field="prices") from None
+    async with db.session(write=True) as session:
+        if data.site is not None:
+            await service.read(session, SITE, data.site, scope)  # not found outside the scope
+        summary = await assess.run(session, prices, country=data.country, site=data.site)
+        await session.commit()
+    return summary.as_dict()
+
+
+@get(
+    "/gaps",
+    summary="Gaps",
+    operation_id="list_gaps",
+    tags=["upgrades"],
+    description="What sites lack against their profiles; `status=open` for what is still to do.",
+    opt={"permission": "gap:read"},
+    responses=problem_responses(401, 403, 422),
+)
+async def list_gaps(
+    request: Request[Any, Any, Any], db: Database, settings: Settings
+) -> Response[Any]:
+    statement = _scoped(
+        sa.select(Gap, col(Site.code).label("site"), col(Country.code).label("country"))
+        .join(Site, col(Gap.site_id) == col(Site.id))
+        .join(Country, col(Site.country_id) == col(Country.id)),
+        request,
+    )
+    return await _listing(request, db, settings, statement, GAPS, _gap)
+
+
+def _orders_select() -> Any:
+    return (
+        sa.select(WorkOrder, col(Site.code).label("site"), col(Country.code).label("country"))
+        .join(Site, col(WorkOrder.site_id) == col(Site.id))
+        .join(Country, col(Site.country_id) == col(Country.id))
+    )
+
+
+@get(
+    "/work-orders",
+    summary="Work orders",
+    operation_id="list_work_orders",
+    tags=["upgrades"],
+    description="Highest priority first by default.",
+    opt={"permission": "work_order:read"},
+    responses=problem_responses(401, 403, 422),
+)
+async def list_work_orders(
+    request: Request[Any, Any, Any], db: Database, settings: Settings
+) -> Response[Any]:
+    return await _listing(
+        request, db, settings, _scoped(_orders_select(), request), WORK_ORDERS, _order
+    )
+
+
+async def _load_order(
+    session: AsyncSession, request: Request[Any, Any, Any], order_id: int, *, lock: bool = False
+) -> tuple[WorkOrder, str, str, Gap]:
+    statement = _scoped(
+        _orders_select().add_columns(Gap).join(Gap, col(WorkOrder.gap_id) == col(Gap.id)),
+        request,
+    ).where(col(WorkOrder.id) == (order_id if fits_int32(order_id) else -1))
+    if lock:
+        statement = statement.with_for_update(of=WorkOrder)
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFound(f"no work order {order_id}")
+    return row[0], row[1], row[2], row[3]
+
+
+def _one(order: WorkOrder, site: str, country: str, gap: Gap) -> Response[dict[str, Any]]:
+    return Response(
+        workorders.public(order, site, country, gap), headers={"ETag": service.etag(order.version)}
+    )
+
+
+@get(
+    "/work-orders/{order_id:int}",
+    summary="One work order",
+    operation_id="read_work_order",
+    tags=["upgrades"],
+    opt={"permission": "work_order:read"},
+    responses=problem_responses(401, 403, 404),
+)
+async def read_work_order(
+    request: Request[Any, Any, Any], db: Database, order_id: int
+) -> Response[dict[str, Any]]:
+    async with db.session() as session:
+        return _one(*await _load_order(session, request, order_id))
+
+
+@patch(
+    "/work-orders/{order_id:int}",
+    summary="Plan a work order",
+    description="Assign it, set its due date, cost or programme. Needs If-Match.",
+    operation_id="update_work_order",
+    tags=["upgrades"],
+    opt={"permission": "work_order:update"},
+    responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
+)
+async def update_work_order(
+    request: Request[Any, Any, Any],
+    db: Database,
+    order_id: int,
+    data: workorders.WorkOrderUpdate,
+    if_match: IfMatch = None,
+) -> Response[dict[str, Any]]:
+    async with db.session(write=True) as session:
+        order, site, country, gap = await _load_order(session, request, order_id, lock=True)
+        service.check_if_match(if_match, order.version)
+        values = data.model_dump(exclude_unset=True)
+        changed = {k: v for k, v in values.items() if getattr(order, k) != v}
+        if changed:
+            for key, value in changed.items():
+                setattr(order, key, value)
+            order.version += 1
+            order.updated_at = utcnow()
+            workorders.journal(
+                session,
+                order,
+                "planned: " + ", ".join(f"{k}={v}" for k, v in changed.items()),
+                None,
+                None,
+            )
+        await session.commit()
+        return _one(order, site, country, gap)
+
+
+@post(
+    "/work-orders/{order_id:int}/transitions",
+    summary="Move a work order",
+    description='`{"to": state, "note": ...}`; only legal moves (proposed -> approved -> '
+    "scheduled -> in_progress -> completed; rejected and cancelled), each journalled. Needs "
+    "If-Match. Completed work is verified (or sent back) by the next assessment.",
+    operation_id="transition_work_order",
+    tags=["upgrades"],
+    status_code=200,
+    opt={"permission": "work_order:transition"},
+    responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
+)
+async def transition_work_order(
+    request: Request[Any, Any, Any],
+    db: Database,
+    order_id: int,
+    data: workorders.Transition,
+    if_match: IfMatch = None,
+) -> Response[dict[str, Any]]:
+    principal = principal_of(request)
+    async with db.session(write=True) as session:
+        order, site, country, gap = await _load_order(session, request, order_id, lock=True)
+        service.check_if_match(if_match, order.version)
+        order = await workorders.transition(session, order, data, principal.role, principal.name)
+        await session.commit()
+        return _one(order, site, country, gap)
+
+
+def _entry(entry: JournalEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "from_state": entry.from_state,
+        "to_state": entry.to_state,
+        "note": entry.note,
+    }
+
+
+@get(
+    "/work-orders/{order_id:int}/journal",
+    summary="A work order's journal",
+    operation_id="work_order_journal",
+    tags=["upgrades"],
+    opt={"permission": "work_order:read"},
+    responses=problem_responses(401, 403, 404),
+)
+async def work_order_journal(
+    request: Request[Any, Any, Any], db: Database, order_id: int
+) -> dict[str, Any]:
+    async with db.session() as session:
+        order, *_ = await _load_order(session, request, order_id)
+        entries = (
+            await session.scalars(
+                sa.select(JournalEntry)
+                .where(col(JournalEntry.work_order_id) == order.id)
+                .order_by(col(JournalEntry.id))
+            )
+        ).all()
+    return {"items": [_entry(e) for e in entries]}
+
+
+@post(
+    "/work-orders/{order_id:int}/journal",
+    summary="Write in a work order's journal",
+    operation_id="add_journal_entry",
+    tags=["upgrades"],
+    status_code=201,
+    opt={"permission": "work_order:journal"},
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def add_journal_entry(
+    request: Request[Any, Any, Any], db: Database, order_id: int, data: workorders.JournalNote
+) -> dict[str, Any]:
+    async with db.session(write=True) as session:
+        order, *_ = await _load_order(session, request, order_id, lock=True)
+        workorders.journal(session, order, data.note, None, None)
+        await session.commit()
+        entry = await session.scalar(
+            sa.select(JournalEntry)
+            .where(col(JournalEntry.work_order_id) == order.id)
+            .order_by(col(JournalEntry.id).desc())
+            .limit(1)
+        )
+    assert entry is not None
+    return _entry(entry)
+
+
+@get(
+    "/plans",
+    summary="Plan of open work",
+    description="Open work (not verified, rejected or cancelled) by country, site kind and "
+    "programme, with counts and total estimated cost, and the ordered list of what to do first.",
+    operation_id="plans",
+    tags=["upgrades"],
+    opt={"permission": "plan:read"},
+    responses=problem_responses(401, 403, 422),
+)
+async def plans(
+    request: Request[Any, Any, Any],
+    db: Database,
+    top: Annotated[
+        int, Parameter(query="top", ge=1, le=500, description="Length of the ordered list")
+    ] = 20,
+) -> dict[str, Any]:
+    base = _scoped(
+        sa.select()
+        .select_from(WorkOrder)
+        .join(Site, col(WorkOrder.site_id) == col(Site.id))
+        .join(Country, col(Site.country_id) == col(Country.id))
+        .where(col(WorkOrder.state).in_(workorders.OPEN_STATES)),
+        request,
+    )
+    result: dict[str, Any] = {}
+    async with db.session() as session:
+        for name, column in (
+            ("by_country", col(Country.code)),
+            ("by_site_kind", col(Site.kind)),
+            ("by_programme", col(WorkOrder.programme)),
+        ):
+            rows = await session.execute(
+                base.add_columns(
+                    column,
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(col(WorkOrder.estimated_cost)), 0),
+                )
+                .group_by(column)
+                .order_by(column)
+            )
+            result[name] = [
+                {"key": key, "count": count, "estimated_cost": round(float(cost), 2)}
+                for key, count, cost in rows
+            ]
+        rows = await session.execute(
+            _scoped(_orders_select(), request)
+            .where(col(WorkOrder.state).in_(workorders.OPEN_STATES))
+            .order_by(col(WorkOrder.priority).desc(), col(WorkOrder.id))
+            .limit(top)
+        )
+        result["next"] = [_order(row) for row in rows]
+    result["total"] = {
+        "count": sum(r["count"] for r in result["by_country"]),
+        "estimated_cost": round(sum(r["estimated_cost"] for r in result["by_country"]), 2),
+    }
+    return result
+
+
+@get(
+    "/evaluation",
+    summary="What verified work changed",
+    description="For each verified work order, the site's availability in the `days` before the "
+    "work started and in the `days` after it was verified.",
+    operation_id="evaluation",
+    tags=["upgrades"],
+    opt={"permission": "plan:read"},
+    responses=problem_responses(401, 403, 422),
+)
+async def evaluation(
+    request: Request[Any, Any, Any],
+    db: Database,
+    days: Annotated[int, Parameter(query="days", ge=1, le=365)] = 30,
+) -> dict[str, Any]:
+    items = []
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                _scoped(_orders_select(), request)
+                .where(col(WorkOrder.state) == "verified")
+                .order_by(col(WorkOrder.verified_at))
+            )
+        ).all()
+        for order, site, country in rows:
+            started = order.started_at or order.created_at
+            verified = order.verified_at or order.updated_at
+            before = await availability(
+                session, "site", order.site_id, started - timedelta(days=days), started
+            )
+            until = min(verified + timedelta(days=days), utcnow())
+            after = (
+                await availability(session, "site", order.site_id, verified, until)
+                if until > verified
+                else {"availability": None}
+            )
+            items.append(
+                {
+                    "work_order": order.id,
+                    "site": site,
+                    "country": country,
+                    "title": order.title,
+                    "started_at": started,
+                    "verified_at": verified,
+                    "availability_before": before["availability"],
+                    "availability_after": after["availability"],
+                }
+            )
+    return {"days": days, "items": items}

@@ -1,0 +1,380 @@
+"""The needs assessment: every site against its profile, in one pass over the fleet.
+
+It reads everything in a handful of bulk queries (no query per site), evaluates the rules in
+memory, then records the difference: new gaps are opened (each with one work order, proposed),
+gaps still there are seen again, gaps that no longer hold are resolved. Completed work orders
+of the assessed sites are verified when their gap is closed, or sent back with the reason.
+Running it twice changes nothing but ``last_seen``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fleet import context
+from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
+from fleet.models import utcnow
+from fleet.probes.models import ObjectStatus, StateEvent
+from fleet.upgrades import profiles as profiles_module
+from fleet.upgrades.models import Gap, JournalEntry, WorkOrder
+from fleet.upgrades.profiles import PriceList
+from fleet.upgrades.rules import (
+    AVAILABLE_STATES,
+    Context,
+    DeviceFacts,
+    Finding,
+    LinkFacts,
+    SiteFacts,
+    evaluate,
+)
+from fleet.upgrades.workorders import priority, title_of
+
+ACTOR = "assessment"
+
+
+@dataclass
+class Summary:
+    sites: int = 0
+    findings: int = 0
+    opened: int = 0
+    still_open: int = 0
+    resolved: int = 0
+    work_orders_created: int = 0
+    verified: int = 0
+    reopened: int = 0
+    by_rule_type: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def _facts(
+    session: AsyncSession, site_filter: Any, days: set[int], now: datetime
+) -> dict[int, SiteFacts]:
+    sites: dict[int, SiteFacts] = {}
+    rows: Any = await session.execute(
+        sa.select(
+            col(Site.id), col(Site.code), col(Site.kind), col(Site.criticality), col(Country.code)
+        )
+        .join(Country, col(Site.country_id) == col(Country.id))
+        .where(col(Site.lifecycle) == "active")
+        .where(site_filter)
+    )
+    for site_id, code, kind, criticality, country in rows:
+        sites[site_id] = SiteFacts(site_id, code, kind, criticality, country)
+    if not sites:
+        return sites
+    ids = sorted(sites)
+    statuses = await session.execute(
+        sa.select(col(ObjectStatus.object_id), col(ObjectStatus.detail))
+        .where(col(ObjectStatus.object_type) == "device")
+        .where(col(ObjectStatus.site_id).in_(ids))
+    )
+    observed: dict[int, dict[str, Any]] = {row[0]: row[1] for row in statuses}
+    devices: Any = await session.execute(
+        sa.select(
+            col(Device.id),
+            col(Device.site_id),
+            col(Device.serial),
+            col(Device.lifecycle),
+            col(Device.firmware_version),
+            col(Device.probes),
+            col(DeviceModel.kind),
+            col(DeviceModel.slug),
+            col(DeviceModel.minimum_firmware),
+            col(DeviceModel.end_of_support),
+        )
+        .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
+        .where(col(Device.site_id).in_(ids))
+    )
+    for (
+        device_id,
+        site_id,
+        serial,
+        lifecycle,
+        firmware,
+        probes,
+        kind,
+        slug,
+        minimum,
+        eos,
+    ) in devices:
+        seen = observed.get(device_id, {})
+        last_ok = seen.get("last_ok_at")
+        sites[site_id].devices.append(
+            DeviceFacts(
+                serial=serial,
+                kind=kind,
+                lifecycle=lifecycle,
+                model=slug,
+                firmware=firmware,
+                observed_firmware=seen.get("firmware"),
+                minimum_firmware=minimum,
+                end_of_support=eos,
+                probed=bool(probes),
+                last_ok_at=datetime.fromisoformat(last_ok) if last_ok else None,
+            )
+        )
+    links = await session.execute(
+        sa.select(
+            col(Link.site_id),
+            col(Link.circuit_id),
+            col(Link.medium),
+            col(Link.role),
+            col(Link.bandwidth_kbps),
+            col(Link.encrypted),
+        )
+        .where(col(Link.site_id).in_(ids))
+        .where(col(Link.lifecycle) == "active")
+    )
+    for site_id, circuit, medium, role, bandwidth, encrypted in links:
+        sites[site_id].links.append(LinkFacts(circuit, medium, role, bandwidth, encrypted))
+    for window in days:
+        for site_id, value in (
+            await _availability(session, ids, now - timedelta(days=window), now)
+        ).items():
+            sites[site_id].availability[window] = value
+    return sites
+
+
+async def _availability(
+    session: AsyncSession, site_ids: list[int], since: datetime, until: datetime
+) -> dict[int, float | None]:
+    """Every site's connectivity availability over a period, in two queries."""
+    before = (
+        sa.select(col(StateEvent.object_id), sa.func.max(col(StateEvent.id)).label("last"))
+        .where(col(StateEvent.object_type) == "site", col(StateEvent.at) < since)
+        .where(col(StateEvent.object_id).in_(site_ids))
+        .group_by(col(StateEvent.object_id))
+        .subquery()
+    )
+    starts = await session.execute(
+        sa.select(col(StateEvent.object_id), col(StateEvent.new_state)).join(
+            before, col(StateEvent.id) == before.c.last
+        )
+    )
+    start_state = {row[0]: row[1] for row in starts}
+    events: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    for object_id, at, state in await session.execute(
+        sa.select(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.new_state))
+        .where(col(StateEvent.object_type) == "site")
+        .where(col(StateEvent.object_id).in_(site_ids))
+        .where(col(StateEvent.at) >= since, col(StateEvent.at) < until)
+        .order_by(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.id))
+    ):
+        events[object_id].append((at, state))
+    result: dict[int, float | None] = {}
+    for site_id in site_ids:
+        state, start = start_state.get(site_id, "unknown"), since
+        counted = available = 0.0
+        for at, new_state in [*events.get(site_id, []), (until, "")]:
+            seconds = max(0.0, (at - start).total_seconds())
+            if state not in ("unknown", "maintenance"):
+                counted += seconds
+                if state in AVAILABLE_STATES:
+                    available += seconds
+            state, start = new_state, at
+        result[site_id] = available / counted if counted else None
+    return result
+
+
+async def run(
+    session: AsyncSession,
+    prices: PriceList | None,
+    *,
+    country: str | None = None,
+    site: str | None = None,
+    now: datetime | None = None,
+) -> Summary:
+    """Assess all sites (or a country's, or one) and record the result; the caller commits."""
+    now = now or utcnow()
+    summary = Summary()
+    by_kind = await profiles_module.active(session)
+    site_filter: Any = sa.true()
+    if country is not None:
+        site_filter = col(Country.code) == country
+    if site is not None:
+        site_filter = col(Site.code) == site
+    days = {
+        rule.days
+        for _, parsed in by_kind.values()
+        for rule in parsed.rules
+        if rule.type == "availability"
+    }
+    facts = await _facts(session, site_filter, days, now)
+    summary.sites = len(facts)
+    ctx = Context(today=now.date(), now=now)
+    failing: dict[tuple[int, str, str], tuple[Finding, str, int]] = {}
+    for site_id, site_facts in facts.items():
+        if site_facts.kind not in by_kind:
+            continue
+        row, parsed = by_kind[site_facts.kind]
+        for rule in parsed.rules:
+            for finding in evaluate(rule, site_facts, ctx):
+                summary.findings += 1
+                if not finding.compliant:
+                    failing[(site_id, finding.rule_id, finding.subject)] = (
+                        finding,
+                        row.name,
+                        parsed.version,
+                    )
+    open_gaps = {
+        (gap.site_id, gap.rule_id, gap.subject): gap
+        for gap in await session.scalars(
+            sa.select(Gap)
+            .where(col(Gap.resolved_at).is_(None))
+            .where(col(Gap.site_id).in_(sorted(facts)))
+        )
+    }
+    with context.acting_as(ACTOR):
+        # Gaps that no longer hold are resolved; those still there are seen again.
+        for key, gap in open_gaps.items():
+            if key in failing:
+                finding = failing[key][0]
+                gap.last_seen, gap.actual, gap.quantity = (
+                    now,
+                    finding.actual[:200],
+                    max(1, finding.quantity),
+                )
+                summary.still_open += 1
+            else:
+                gap.resolved_at = now
+                summary.resolved += 1
+        new_gaps: list[tuple[Gap, Finding, int]] = []
+        for key, (finding, profile, version) in failing.items():
+            if key in open_gaps:
+                continue
+            gap = Gap(
+                site_id=key[0],
+                profile=profile,
+                profile_version=version,
+                rule_id=finding.rule_id,
+                rule_type=finding.rule_type,
+                subject=finding.subject,
+                severity=finding.severity,
+                work=finding.work,
+                required=finding.required[:200],
+                actual=finding.actual[:200],
+                quantity=max(1, finding.quantity),
+                first_seen=now,
+                last_seen=now,
+            )
+            session.add(gap)
+            new_gaps.append((gap, finding, key[0]))
+            summary.opened += 1
+            summary.by_rule_type[finding.rule_type] = (
+                summary.by_rule_type.get(finding.rule_type, 0) + 1
+            )
+        await session.flush()
+        # One work order per new gap, proposed.
+        programmes = {row.name: row.programme for row, _ in by_kind.values()}
+        orders: list[WorkOrder] = []
+        for gap, finding, site_id in new_gaps:
+            assert gap.id is not None
+            orders.append(
+                WorkOrder(
+                    gap_id=gap.id,
+                    site_id=site_id,
+                    kind=finding.work,
+                    state="proposed",
+                    title=title_of(finding, facts[site_id].code),
+                    estimated_cost=round(
+                        prices.cost(finding.work, finding.detail, finding.quantity), 2
+                    )
+                    if prices
+                    else 0.0,
+                    currency=prices.currency if prices else "EUR",
+                    programme=programmes.get(gap.profile),
+                    priority=priority(facts[site_id].criticality, gap.severity, 0, finding),
+                )
+            )
+        session.add_all(orders)
+        await session.flush()
+        session.add_all(
+            JournalEntry(
+                work_order_id=order.id,
+                actor=ACTOR,
+                from_state=None,
+                to_state="proposed",
+                note=f"gap opened: {gap.required} required, {gap.actual} found",
+            )
+            for order, (gap, _, _) in zip(orders, new_gaps, strict=True)
+            if order.id is not None
+        )
+        summary.work_orders_created = len(orders)
+        await _verify(session, sorted(facts), failing, now, summary)
+        await _reprioritise(session, facts, now)
+    await session.flush()
+    return summary
+
+
+async def _verify(
+    session: AsyncSession,
+    site_ids: list[int],
+    failing: dict[tuple[int, str, str], tuple[Finding, str, int]],
+    now: datetime,
+    summary: Summary,
+) -> None:
+    """Completed work is verified when the evidence shows its gap closed, else sent back."""
+    completed = (
+        await session.execute(
+            sa.select(WorkOrder, Gap)
+            .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
+            .where(col(WorkOrder.state) == "completed")
+            .where(col(WorkOrder.site_id).in_(site_ids))
+        )
+    ).all()
+    for order, gap in completed:
+        key = (gap.site_id, gap.rule_id, gap.subject)
+        if key in failing:
+            finding = failing[key][0]
+            order.state, order.completed_at = "in_progress", None
+            note = f"not verified: {finding.required} required, still {finding.actual}"
+            summary.reopened += 1
+            session.add(
+                JournalEntry(
+                    work_order_id=order.id or 0,
+                    actor=ACTOR,
+                    from_state="completed",
+                    to_state="in_progress",
+                    note=note,
+                )
+            )
+        else:
+            order.state, order.verified_at = "verified", now
+            summary.verified += 1
+            session.add(
+                JournalEntry(
+                    work_order_id=order.id or 0,
+                    actor=ACTOR,
+                    from_state="completed",
+                    to_state="verified",
+                    note=f"gap closed: {gap.required} now met",
+                )
+            )
+        order.version += 1
+        order.updated_at = now
+
+
+async def _reprioritise(session: AsyncSession, facts: dict[int, SiteFacts], now: datetime) -> None:
+    """Priorities grow with a gap's age: refresh those of open work in the assessed sites."""
+    rows = (
+        await session.execute(
+            sa.select(WorkOrder, Gap)
+            .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
+            .where(col(WorkOrder.state).in_(("proposed", "approved", "scheduled", "in_progress")))
+            .where(col(WorkOrder.site_id).in_(sorted(facts)))
+        )
+    ).all()
+    for order, gap in rows:
+        age = max(0, (now - gap.first_seen).days)
+        value = priority(facts[gap.site_id].criticality, gap.severity, age, None, gap.rule_type)
+        if abs(order.priority - value) > 1e-9:
+            order.priority = value
