@@ -23,8 +23,8 @@ from fleet.access.roles import PERMISSIONS, Role, allowed
 from fleet.api.app import create_app
 from fleet.database import Database
 from fleet.models import utcnow
-from fleet.upgrades.models import Gap, WorkOrder
 from fleet.settings import Settings
+from fleet.upgrades.models import Gap, WorkOrder
 from tests import factories
 from tests.conftest import auth, make_token
 
