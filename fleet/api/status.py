@@ -368,6 +368,7 @@ async def probe_device(
         )
     scheduler: ProbeScheduler | None = state.get("probes")
     if scheduler is not None:
+        await scheduler.reconcile()  # knows the device even if it was added a moment ago
         readings = await scheduler.probe(specs[0])
         scheduler.engine.observe(device_id, readings)
         await scheduler.engine.flush()
