@@ -171,21 +171,37 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
+def _bundled_nos(name: str) -> Any:
+    """One of fakenos' bundled NOS, as ``Nos(filename=...)`` loads it but with the YAML read
+    by libyaml when present (cisco_ios' 4,600 lines: 0.45 s in pure Python, 0.01 s so)."""
+    import yaml
+    from fakenos.core.nos import Nos
+    from fakenos.plugins.nos import nos_plugins
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    nos = Nos()
+    for filename in nos_plugins[name]:
+        if filename.endswith((".yaml", ".yml")):
+            nos.from_dict(yaml.load(Path(filename).read_text(), Loader=loader))  # noqa: S506
+        else:
+            nos.from_file(filename)
+    nos.validate()
+    return nos
+
+
 def _start_ssh(config: PeerConfig) -> list[Any]:
     """Start one fakenos instance per host (fakenos refuses the same port twice in one
     instance, and every device listens on the same port at its own address)."""
     from fakenos import FakeNOS
     from fakenos.core.nos import Nos
-    from fakenos.plugins.nos import nos_plugins
 
-    # load each NOS once: parsing cisco_ios' command file costs about 0.5 s
     loaded: dict[str, Any] = {}
     for plugin in config.nos_plugins:
         nos = Nos()
         nos.from_dict(plugin)
         loaded[nos.name] = nos
     for name in {host.nos for host in config.ssh_hosts} - set(loaded):
-        loaded[name] = Nos(filename=nos_plugins[name])
+        loaded[name] = _bundled_nos(name)
     started: list[Any] = []
     for host in config.ssh_hosts:
         inventory = {
