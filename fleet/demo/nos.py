@@ -2,7 +2,7 @@
 
 Routers use fakenos' bundled ``cisco_ios`` with ``show version`` replaced by one carrying the
 device's model, firmware and uptime (still only in enable mode, as on the bundled platform).
-Workstations use :data:`LINUX_NOS`, a small Debian-like shell answering the commands fleet's
+Workstations use :func:`linux_nos`, a small Debian-like shell answering the commands fleet's
 ``linux`` SSH platform runs. Everything here is plain data (JSON-serialisable), so it can be
 handed to a simulator process.
 """
@@ -13,7 +13,6 @@ from typing import Any
 
 CommandSet = dict[str, dict[str, Any]]
 
-IOS_PROMPT = "{base_prompt}>"
 IOS_ENABLE_PROMPT = "{base_prompt}#"
 LINUX_PROMPT = "{base_prompt}$"
 LINUX_NOS_NAME = "fleet_linux"

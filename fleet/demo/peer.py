@@ -1,4 +1,4 @@
-"""One simulator process: an snmpsim agent and, optionally, fakenos SSH servers.
+"""One simulator process: snmpsim agents, fakenos SSH servers, or both.
 
 Run as ``python -m fleet.demo CONFIG.json`` (see :class:`PeerConfig`); the parent side is
 :class:`PeerProcess`. Keeping the peers in their own process means that:
@@ -8,8 +8,9 @@ Run as ``python -m fleet.demo CONFIG.json`` (see :class:`PeerConfig`); the paren
   probes time out, as they do on a cut link; ``SIGCONT`` brings the devices back;
 * fakenos' non-daemon threads can never keep the caller's process alive;
 * the process ends by itself, within :data:`WATCH_INTERVAL` seconds, when its parent is gone
-  (crash, ``SIGKILL``), so no agent outlives the simulator. A paused process cannot notice:
-  its parent resumes it before terminating it (:meth:`PeerProcess.stop`).
+  (crash, ``SIGKILL``), so no agent outlives the simulator. A paused process cannot notice
+  until it is resumed: :meth:`PeerProcess.stop` resumes it before terminating it, but one
+  paused when its parent was killed stays paused until sent ``SIGCONT`` (then it exits).
 
 snmpsim runs in the main thread exactly as its ``snmpsim-command-responder`` script runs it
 (the script is ``sys.exit(main())``); fakenos servers start in a second thread meanwhile.
@@ -29,7 +30,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import fleet
 
@@ -97,7 +98,6 @@ class PeerProcess:
         self.workdir = workdir
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -109,14 +109,14 @@ class PeerProcess:
         source_root = str(Path(fleet.__file__).resolve().parents[1])
         path = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, **ENV, "PYTHONPATH": path}
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 (this interpreter, our own module)
-            [sys.executable, "-m", "fleet.demo", str(config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 (this interpreter, our own module)
+                [sys.executable, "-m", "fleet.demo", str(config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
 
     def returncode(self) -> int | None:
         """None while the process runs (or is paused), else its exit code."""
@@ -147,9 +147,6 @@ class PeerProcess:
                     proc.kill()
                     proc.wait(timeout=timeout)
             self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def log_tail(self, lines: int = 12) -> str:
         """The last lines of the process's output (snmpsim logs errors only)."""
