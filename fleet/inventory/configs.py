@@ -130,8 +130,23 @@ class _Fail(Exception):
         self.reason = reason
 
 
-def _describe(error: Any) -> str:
-    loc = ".".join(str(p) for p in error["loc"])
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The part of a validation error's location that names places in the data (pydantic adds
+    the tag of a tagged union, e.g. ``rules.0.min_devices.kind``)."""
+    found: list[Any] = []
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(data, dict | list) and part != loc[-1]:
+            continue  # a union's tag: not in the data
+        found.append(part)
+    return tuple(found)
+
+
+def _describe(error: Any, loc_parts: tuple[Any, ...] | None = None) -> str:
+    loc = ".".join(str(p) for p in (error["loc"] if loc_parts is None else loc_parts))
     if error["type"] == "extra_forbidden":
         return f"unknown key {loc!r}"
     if error["type"] == "missing":
@@ -176,7 +191,8 @@ class Loader:
             return schema.model_validate(data)
         except ValidationError as exc:
             for error in exc.errors():
-                self.problem(doc, (*path, *error["loc"]), _describe(error))
+                loc = _data_path(data, tuple(error["loc"]))
+                self.problem(doc, (*path, *loc), _describe(error, loc))
             return None
 
     def _list(self, doc: _Document, data: Any, path: Path_, what: str) -> list[Any]:

@@ -1,0 +1,243 @@
+"""The needs assessment on the shipped sample fleet, work orders and their rules, plans."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from litestar.testing import TestClient
+from sqlalchemy.exc import IntegrityError
+
+from fleet.database import Database
+from fleet.inventory import configs, sync
+from fleet.inventory.configs import ConfigError
+from fleet.models import utcnow
+from fleet.upgrades import profiles
+from fleet.upgrades.models import Gap, WorkOrder
+from fleet.upgrades.rules import version_key
+from fleet.upgrades.workorders import priority
+from tests.conftest import SAMPLE, auth, make_token
+
+
+async def _load_sample(url: str) -> None:
+    db = Database(url)
+    try:
+        async with db.session(write=True) as session:
+            plan = await sync.make_plan(session, configs.load(SAMPLE), prune=False)
+            await sync.apply_plan(session, plan)
+            wanted, _ = profiles.load(SAMPLE)
+            await profiles.apply(session, wanted, await profiles.plan(session, wanted, prune=False))
+            await session.commit()
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def sample(client: TestClient[Any], db_url: str) -> TestClient[Any]:
+    asyncio.run(_load_sample(db_url))
+    return client
+
+
+def test_sample_assessment_is_realistic_and_idempotent(sample: TestClient[Any]) -> None:
+    first = sample.post("/api/v1/assessments", json={}).json()
+    assert first["opened"] > 10
+    assert len(first["by_rule_type"]) >= 4
+    assert first["work_orders_created"] == first["opened"]
+    gaps = sample.get("/api/v1/gaps", params={"status": "open", "limit": 500}).json()["items"]
+    orders = sample.get("/api/v1/work-orders", params={"limit": 500}).json()["items"]
+    assert len(gaps) == len(orders) == first["opened"]
+    assert sorted(o["gap_id"] for o in orders) == sorted(g["id"] for g in gaps)
+    assert all(o["state"] == "proposed" and o["estimated_cost"] > 0 for o in orders)
+    assert [o["priority"] for o in orders] == sorted((o["priority"] for o in orders), reverse=True)
+    second = sample.post("/api/v1/assessments", json={}).json()
+    assert (second["opened"], second["work_orders_created"], second["resolved"]) == (0, 0, 0)
+    assert second["still_open"] == first["opened"]
+    assert len(sample.get("/api/v1/work-orders", params={"limit": 500}).json()["items"]) == len(
+        orders
+    )
+
+
+def test_a_gap_that_closes_is_resolved(sample: TestClient[Any]) -> None:
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    gap = next(
+        g
+        for g in sample.get(
+            "/api/v1/gaps", params={"site": "NE-BCS-01", "rule": "document-reader"}
+        ).json()["items"]
+    )
+    assert gap["resolved_at"] is None
+    model = sample.get("/api/v1/device-models", params={"kind": "document_reader"}).json()["items"][
+        0
+    ]
+    made = sample.post(
+        "/api/v1/devices",
+        json={
+            "serial": "DR-NEW-1",
+            "site": "NE-BCS-01",
+            "model": model["slug"],
+            "lifecycle": "active",
+        },
+    )
+    assert made.status_code == 201
+    result = sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"}).json()
+    assert result["resolved"] == 1
+    resolved = sample.get(
+        "/api/v1/gaps", params={"site": "NE-BCS-01", "rule": "document-reader"}
+    ).json()["items"][0]
+    assert resolved["resolved_at"] is not None
+
+
+def test_the_database_refuses_a_second_open_gap_or_order(
+    sample: TestClient[Any], db_url: str
+) -> None:
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+
+    async def duplicate(kind: str) -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                gap = await session.scalar(sa.select(Gap).where(Gap.resolved_at.is_(None)).limit(1))  # type: ignore[union-attr]
+                assert gap is not None
+                if kind == "gap":
+                    session.add(Gap(**{**gap.model_dump(exclude={"id"})}))
+                else:
+                    session.add(
+                        WorkOrder(
+                            gap_id=gap.id,
+                            site_id=gap.site_id,
+                            kind="install",
+                            state="proposed",
+                            title="twice",
+                        )
+                    )
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    for kind in ("gap", "order"):
+        with pytest.raises(IntegrityError):
+            asyncio.run(duplicate(kind))
+
+
+def test_illegal_transitions_change_nothing(sample: TestClient[Any], db_url: str) -> None:
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    order = sample.get("/api/v1/work-orders", params={"site": "NE-BCS-01"}).json()["items"][0]
+    url = f"/api/v1/work-orders/{order['id']}"
+    before = sample.get(url).json()
+    bad = sample.post(f"{url}/transitions", json={"to": "completed"}, headers={"If-Match": '"1"'})
+    assert bad.status_code == 422
+    assert "legal moves: approved, rejected, cancelled" in bad.json()["detail"]
+    unknown = sample.post(f"{url}/transitions", json={"to": "done"}, headers={"If-Match": '"1"'})
+    assert unknown.status_code == 422
+    stale = sample.post(f"{url}/transitions", json={"to": "approved"}, headers={"If-Match": '"7"'})
+    assert stale.status_code == 412
+    assert sample.post(f"{url}/transitions", json={"to": "approved"}).status_code == 428
+    engineer = make_token(db_url, "eng-x", "field_engineer", ["NE"])
+    refused = sample.post(
+        f"{url}/transitions", json={"to": "approved"}, headers={"If-Match": '"1"', **auth(engineer)}
+    )
+    assert refused.status_code == 403
+    assert sample.get(url).json() == before
+    assert [e["to_state"] for e in sample.get(f"{url}/journal").json()["items"]] == ["proposed"]
+    assert (
+        sample.post(
+            f"{url}/transitions",
+            json={"to": "rejected", "note": "not this year"},
+            headers={"If-Match": '"1"'},
+        ).status_code
+        == 200
+    )
+    final = sample.post(f"{url}/transitions", json={"to": "approved"}, headers={"If-Match": '"2"'})
+    assert final.status_code == 422
+    assert "legal moves: none" in final.json()["detail"]
+
+
+def test_plans_and_csv(sample: TestClient[Any]) -> None:
+    sample.post("/api/v1/assessments", json={})
+    plan = sample.get("/api/v1/plans", params={"top": 5}).json()
+    orders = sample.get("/api/v1/work-orders", params={"limit": 500}).json()["items"]
+    assert plan["total"]["count"] == len(orders)
+    assert plan["total"]["estimated_cost"] == pytest.approx(
+        sum(o["estimated_cost"] for o in orders)
+    )
+    assert {r["key"] for r in plan["by_country"]} == {o["country"] for o in orders}
+    assert [o["priority"] for o in plan["next"]] == [o["priority"] for o in orders[:5]]
+    as_csv = sample.get("/api/v1/work-orders", headers={"Accept": "text/csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    lines = as_csv.text.strip().splitlines()
+    assert lines[0].startswith("id,site,country,gap_id,kind,state,title")
+    assert len(lines) == len(orders) + 1
+    gaps_csv = sample.get("/api/v1/gaps", params={"status": "open"}, headers={"Accept": "text/csv"})
+    assert len(gaps_csv.text.strip().splitlines()) == len(orders) + 1
+
+
+def _profiles_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "configs"
+    shutil.copytree(SAMPLE, folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (
+            lambda t: t.replace("type: min_links", "type: min_bandwidth"),
+            "does not match any of the expected tags",
+        ),
+        (lambda t: t.replace("kind: camera", "kind: drone"), "rules.0.kind"),
+        (
+            lambda t: t.replace(
+                "count: 2\n    severity: high", "count: two\n    severity: high", 1
+            ),
+            "rules.0.count",
+        ),
+        (lambda t: t + "colour: red\n", "unknown key 'colour'"),
+    ],
+)
+def test_broken_profiles_name_file_and_line(tmp_path: Path, edit: Any, reason: str) -> None:
+    folder = _profiles_folder(tmp_path)
+    path = folder / "profiles" / "land-border.yaml"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ConfigError) as caught:
+        profiles.load(folder)
+    problem = caught.value.problems[0]
+    assert problem.file == "configs/profiles/land-border.yaml"
+    assert reason in problem.reason
+    assert problem.line > 1 or "colour" in reason
+
+
+def test_version_comparison_and_priority() -> None:
+    assert version_key("10.12.220") > version_key("10.9.4")
+    assert version_key("15.4(3)M10") > version_key("15.4(3)M9")
+    assert version_key("7.2.10") > version_key("7.2.9")
+    assert version_key("6.8.0.40") > version_key("6.7.0.21")
+    assert priority(5, "critical", 0, None) == 20.0
+    assert priority(3, "medium", 90, None) == 12.0  # weight doubles after 90 days
+    assert priority(3, "medium", 1000, None) == priority(3, "medium", 180, None) == 18.0
+    assert priority(1, "low", 0, None, "end_of_support") == 6.0
+    assert priority(5, "high", 0, None) > priority(4, "high", 0, None)
+
+
+def test_assessment_marks_age(sample: TestClient[Any], db_url: str) -> None:
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+
+    async def age() -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                await session.execute(
+                    sa.update(Gap).values(first_seen=utcnow().replace(year=utcnow().year - 1))
+                )
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    before = {o["id"]: o["priority"] for o in sample.get("/api/v1/work-orders").json()["items"]}
+    asyncio.run(age())
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    after = {o["id"]: o["priority"] for o in sample.get("/api/v1/work-orders").json()["items"]}
+    assert all(after[i] > before[i] for i in before)
