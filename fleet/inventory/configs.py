@@ -135,9 +135,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     the tag of a tagged union, e.g. ``rules.0.min_devices.kind``)."""
     found: list[Any] = []
     for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if in_dict or in_list:
             data = data[part]
         elif isinstance(data, dict | list) and part != loc[-1]:
             continue  # a union's tag: not in the data

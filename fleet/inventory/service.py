@@ -68,6 +68,9 @@ def _key_value(resource: Resource, raw: str | int) -> Any:
 
 
 Scope = frozenset[str] | None
+# ``session.info[BULK]``: a bulk load (the sync) in this session; references looked up once are
+# remembered for the rest of the transaction.
+BULK = "fleet_bulk"
 
 
 def _in_scope(statement: Any, resource: Resource, scope: Scope) -> Any:
@@ -151,7 +154,13 @@ async def _resolve(
         if given is None:
             columns[ref.column] = None
             continue
-        target_id = await session.scalar(_reference_query(ref, given, scope))
+        cache: dict[Any, Any] | None = session.info.get(BULK)
+        cache_key = (ref.target.__name__, ref.key, given, ref.field, scope)
+        target_id = cache.get(cache_key) if cache is not None else None
+        if target_id is None:
+            target_id = await session.scalar(_reference_query(ref, given, scope))
+            if cache is not None and target_id is not None:
+                cache[cache_key] = target_id
         if target_id is None:
             raise InvalidInput(f"no {ref.label} {given!r}", field=ref.field)
         columns[ref.column] = target_id
@@ -161,6 +170,8 @@ async def _resolve(
 async def _check_unique(
     session: AsyncSession, resource: Resource, columns: dict[str, Any], own_id: int | None
 ) -> None:
+    if own_id is None and BULK in session.info:
+        return  # a planned bulk load: its keys were checked against the database and the files
     for name in resource.unique:
         value = columns.get(name)
         if value is None:

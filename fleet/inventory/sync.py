@@ -259,6 +259,14 @@ async def apply_plan(session: AsyncSession, plan: Plan) -> None:
     """Carry out ``plan`` through the inventory service (same rules, one change record each);
     the caller commits."""
     by_name = {r.name: r for r in ORDER}
+    session.info[service.BULK] = {}
+    try:
+        await _apply(session, plan, by_name)
+    finally:
+        session.info.pop(service.BULK, None)
+
+
+async def _apply(session: AsyncSession, plan: Plan, by_name: dict[str, Resource]) -> None:
     with context.acting_as(ACTOR, f"sync-{uuid.uuid4().hex[:12]}"):
         for change in plan.changes:
             resource = by_name[change.object_type]
