@@ -83,7 +83,15 @@ def serve(ctx: click.Context, host: str, port: int, scheduler: bool | None) -> N
     configure(settings.log_format, settings.log_level)
     asyncio.run(_prepare(settings))
     log.info("serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/schema")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    # Open status streams never finish by themselves: give them a few seconds on shutdown.
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )
 
 
 async def _prepare(settings: Settings) -> None:
@@ -318,7 +326,9 @@ def export_command(ctx: click.Context, folder: Path) -> None:
         db = Database(settings.database_url)
         try:
             async with db.session() as session:
-                return await sync.export(session, folder)
+                counts = await sync.export(session, folder)
+                counts["profile"] = await profiles.export(session, folder)
+                return counts
         finally:
             await db.dispose()
 

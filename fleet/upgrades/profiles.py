@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
+import yaml
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -208,6 +209,31 @@ async def apply(
             _log(session, ChangeAction.delete, row, _current(row), None)
             await session.delete(row)
     await session.flush()
+
+
+async def export(session: AsyncSession, root: Path) -> int:
+    """Write every stored profile to ``root/profiles`` (a sync of it plans nothing)."""
+    folder = root / "profiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.yaml"):
+        old.unlink()
+    rows = (await session.scalars(sa.select(SiteProfile).order_by(col(SiteProfile.name)))).all()
+    for row in rows:
+        document = {
+            "name": row.name,
+            "version": row.profile_version,
+            "site_kinds": list(row.site_kinds),
+            "programme": row.programme,
+            "description": row.description,
+            "rules": list(row.rules),
+        }
+        text = yaml.safe_dump(
+            {k: v for k, v in document.items() if v is not None},
+            sort_keys=False,
+            allow_unicode=True,
+        )
+        (folder / f"{row.name}.yaml").write_text(text, encoding="utf-8")
+    return len(rows)
 
 
 def public(row: SiteProfile) -> dict[str, Any]:
