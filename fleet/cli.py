@@ -409,6 +409,27 @@ def token_create(
     click.echo(secret)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--cut-after", default=60.0, show_default=True, help="Seconds before the link drops.")
+@click.option("--restore-after", default=90.0, show_default=True, help="Seconds it stays down.")
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, cut_after: float, restore_after: float) -> None:
+    """Serve the sample fleet on simulated devices (real SNMP agents on 127.0.0.0/8).
+
+    Uses a throw-away database. Every networked sample device answers SNMP at its own
+    loopback address; one border site loses its satellite link on a timeline (its modem goes
+    down, the rest of the site unreachable) and comes back; a camera flaps and is damped.
+    Watch /api/v1/status/sites and /api/v1/status/events.
+    """
+    from fleet.demo.run import run
+
+    settings = _settings(ctx)
+    configure(settings.log_format, settings.log_level)
+    asyncio.run(run(host, port, cut_after, restore_after, settings.site_configs))
+
+
 @main.command(name="assess")
 @click.option("--country", default=None, metavar="CODE", help="Only this country's sites.")
 @click.option("--site", default=None, metavar="CODE", help="Only this site.")

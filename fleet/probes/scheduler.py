@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col
 
-from fleet import context
+from fleet import context, metrics
 from fleet.database import Database
 from fleet.inventory import service
 from fleet.inventory.credentials import Cipher
@@ -34,7 +34,7 @@ from fleet.models import utcnow
 from fleet.probes import targets
 from fleet.probes.base import get_probe, run_probe
 from fleet.probes.models import MaintenanceWindow, ProbeResult
-from fleet.probes.status import UNREACHABLE, StatusEngine
+from fleet.probes.status import StatusEngine
 from fleet.probes.types import Reading
 from fleet.settings import Settings
 
@@ -74,6 +74,7 @@ class ProbeScheduler:
         self._rounds = 0
         self._last_report = time.monotonic()
         self._reconcile_lock = asyncio.Lock()
+        self._backed_off: set[int] = set()
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -114,7 +115,7 @@ class ProbeScheduler:
 
     def interval_of(self, spec: targets.DeviceProbes) -> float:
         interval = float(spec.interval_s or self.settings.probe_interval_s)
-        if self.engine.state_of("device", spec.device_id) == UNREACHABLE:
+        if spec.device_id in self._backed_off:
             interval *= self.settings.unreachable_backoff
         return interval
 
@@ -162,7 +163,13 @@ class ProbeScheduler:
         if job is not None:
             job.remove()
 
-    def _state_changed(self, device_id: int, state: str) -> None:
+    def _state_changed(self, device_id: int, cut_off: bool) -> None:
+        if cut_off == (device_id in self._backed_off):
+            return
+        if cut_off:
+            self._backed_off.add(device_id)
+        else:
+            self._backed_off.discard(device_id)
         spec = self.specs.get(device_id)
         job = self.scheduler.get_job(f"device-{device_id}")
         if spec is not None and job is not None:
@@ -180,7 +187,7 @@ class ProbeScheduler:
     async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
         """One round of a device's probes, each under the limits, never raising."""
         async with self._global, self._sites[spec.site_id]:
-            return list(
+            readings = list(
                 await asyncio.gather(
                     *(
                         run_probe(
@@ -193,6 +200,8 @@ class ProbeScheduler:
                     )
                 )
             )
+        metrics.observe_readings(readings)
+        return readings
 
     async def run_device(self, device_id: int) -> list[Reading]:
         spec = self.specs.get(device_id)
@@ -231,6 +240,7 @@ class ProbeScheduler:
             return
         lateness = (utcnow() - event.scheduled_run_times[0]).total_seconds()
         self._lateness.append(max(0.0, lateness))
+        metrics.observe_lateness(lateness)
 
     async def _flush(self) -> None:
         await self.engine.flush()

@@ -8,9 +8,10 @@ Rules, applied per site whenever one of its devices reports a round:
   ``state_confirmations`` rounds in a row agree (the first ever round counts at once), so a
   flapping device does not flap its state.
 * A ``down`` device is ``unreachable`` instead when something it depends on is failing: a parent
-  (the device it is reached through) whose last round failed, or, for devices that do not
-  terminate one of the site's links, every active link of the site (a link is as good as the
-  device that terminates it). The device that terminates a failed link is the one blamed.
+  (the device it is reached through) whose last round failed, or every active link of the site
+  (a link is as good as the device that terminates it) -- except for the devices the site is
+  reached by (the links' terminating devices and what they are reached through), which are
+  blamed themselves. Devices cut off with their site are probed less often.
 * Inside a maintenance window a device is ``maintenance`` and its changes of health are held.
 * A site is ``connected`` when its primary link is up and no device is down, ``degraded`` when it
   runs on a backup link or some device is down, ``disconnected`` when no active link is up, and
@@ -48,6 +49,7 @@ UP, DEGRADED, DOWN, UNREACHABLE, UNKNOWN, MAINTENANCE = (
     "maintenance",
 )
 CONNECTED, DISCONNECTED = "connected", "disconnected"
+LINKS_DOWN = "every link of the site is down"
 FAILING = (DOWN, UNREACHABLE)
 
 
@@ -202,7 +204,7 @@ class StatusEngine:
         db: Database,
         *,
         confirmations: int = 2,
-        on_device_state: Callable[[int, str], None] | None = None,
+        on_device_state: Callable[[int, bool], None] | None = None,
     ) -> None:
         self.db = db
         self.confirmations = confirmations
@@ -278,6 +280,21 @@ class StatusEngine:
             if link.terminating_device_id is not None
         }
 
+    def _way_in(self, terminators: set[int]) -> set[int]:
+        """The devices a site is reached by: its links' terminating devices and every device
+        they are reached through. They are never blamed on the site's links."""
+        found = set(terminators)
+        for device_id in terminators:
+            parent = self.topology.devices.get(device_id)
+            seen = {device_id}
+            while (
+                parent is not None and parent.parent_id is not None and parent.parent_id not in seen
+            ):
+                seen.add(parent.parent_id)
+                found.add(parent.parent_id)
+                parent = self.topology.devices.get(parent.parent_id)
+        return found
+
     def _failing_upstream(
         self, device: DeviceInfo, terminators: set[int], links_down: bool
     ) -> str | None:
@@ -292,7 +309,7 @@ class StatusEngine:
                 return f"parent {parent.serial} does not answer"
             parent_id = parent.parent_id
         if device.device_id not in terminators and links_down:
-            return "every link of the site is down"
+            return LINKS_DOWN
         return None
 
     def evaluate_site(
@@ -305,8 +322,8 @@ class StatusEngine:
         site = self.topology.sites.get(site_id)
         if site is None:
             return
-        terminators = self._terminators(site)
-        # Links first: each is as good as its terminating device's last round.
+        terminators = self._way_in(self._terminators(site))
+        # Links first: each is as good as its terminating device's confirmed health.
         link_states: dict[int, str] = {}
         for link_id in site.links:
             link = self.topology.links[link_id]
@@ -440,7 +457,8 @@ class StatusEngine:
             "state_change", object=f"{object_type}:{object_id}", old=old, new=state, cause=reason
         )
         if object_type == "device" and self.on_device_state is not None:
-            self.on_device_state(object_id, state)
+            # Devices cut off with their site are probed less often until a link returns.
+            self.on_device_state(object_id, state == UNREACHABLE and reason == LINKS_DOWN)
 
     def _key(self, object_type: str, object_id: int, site: SiteInfo) -> str:
         if object_type == "site":

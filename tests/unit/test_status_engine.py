@@ -159,3 +159,34 @@ def test_maintenance_holds_changes() -> None:
     assert e.state_of("device", SCANNER) == "maintenance"
     assert ("maintenance", "down") not in events(e, "device", SCANNER)
     assert all(new != "down" for _, new in events(e, "device", SCANNER))
+
+
+def test_way_in_is_blamed_even_when_the_modem_sits_behind_the_router() -> None:
+    """A site whose modem is reached through its router: when nothing answers, the router is
+    blamed (down), the modem is unreachable behind it, the link is down and the rest is cut off;
+    only the cut-off devices are probed less often."""
+    site = SiteInfo(1, "BF-BCL-03", "BF", "border_crossing_land")
+    t = Topology(sites={1: site})
+    for device_id, serial, parent in (
+        (ROUTER, "ROUTER", None),
+        (MODEM, "MODEM", ROUTER),
+        (CAMERA, "CAMERA", None),
+    ):
+        t.devices[device_id] = DeviceInfo(device_id, serial, 1, parent, "active")
+        site.devices.append(device_id)
+    t.links[SAT] = LinkInfo(SAT, "SAT-1", 1, "primary", "satellite", MODEM)
+    site.links.append(SAT)
+    backed_off: dict[int, bool] = {}
+    e = engine(t)
+    e.on_device_state = lambda device_id, cut_off: backed_off.__setitem__(device_id, cut_off)
+    rounds(e, {ROUTER: True, MODEM: True, CAMERA: True})
+    for _ in range(3):
+        rounds(e, {CAMERA: False, ROUTER: False, MODEM: False})
+    assert e.state_of("device", ROUTER) == "down"
+    assert e.state_of("device", MODEM) == "unreachable"
+    assert e.state_of("link", SAT) == "down"
+    assert e.state_of("site", 1) == "disconnected"
+    assert e.state_of("device", CAMERA) == "unreachable"
+    assert backed_off == {ROUTER: False, MODEM: False, CAMERA: True}
+    downs = [ev.object_key for ev in e._events if ev.new_state == "down"]
+    assert downs == ["ROUTER", "SAT-1"]

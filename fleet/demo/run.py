@@ -1,0 +1,203 @@
+"""``fleet demo``: the sample fleet on real simulated devices, probed live.
+
+It loads the sample fleet into a fresh SQLite file, starts a real SNMP agent for every device
+with a management address (each on its own 127.0.0.0/8 address), gives every device an SNMP
+probe and a credential profile, and serves the API with the scheduler. Then, on a timeline, one
+border site loses its satellite link (every device there stops answering: the modem is blamed,
+the rest turn unreachable) and gets it back, while one camera elsewhere flaps and is damped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+import uvicorn
+from pydantic import SecretStr
+from sqlmodel import col
+
+from fleet import context, migrate
+from fleet.access import tokens
+from fleet.access.roles import Role
+from fleet.api.app import create_app
+from fleet.database import Database
+from fleet.demo.simulator import SimDevice, SimulatedFleet
+from fleet.demo.snmprec import community_for
+from fleet.inventory import configs, credentials, service, sync
+from fleet.inventory.credentials import Cipher, CredentialProfileCreate, CredentialSecret
+from fleet.inventory.models import Device, DeviceModel, Link, Site
+from fleet.inventory.resources import DEVICE
+from fleet.logging import get_logger
+from fleet.settings import Settings
+from fleet.upgrades import profiles
+
+log = get_logger("fleet.demo")
+ACTOR = "demo"
+SNMP_PORT = 16161
+
+
+@dataclass
+class Plan:
+    devices: list[SimDevice]
+    cut_site: str
+    cut_devices: list[int]
+    flapping: int | None
+
+
+async def _prepare(settings: Settings, cipher: Cipher) -> tuple[Plan, str]:
+    """Load the sample, point every networked device at its simulated agent; return the plan
+    of the show and an admin token."""
+    await migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        async with db.session(write=True) as session:
+            desired = configs.load(settings.site_configs)
+            await sync.apply_plan(session, await sync.make_plan(session, desired, prune=False))
+            wanted, _ = profiles.load(settings.site_configs)
+            with context.acting_as(ACTOR):
+                await profiles.apply(
+                    session, wanted, await profiles.plan(session, wanted, prune=False)
+                )
+                _, secret = await tokens.create(
+                    session, name="demo-admin", role=Role.admin, rate_limit_per_minute=0
+                )
+            rows = (
+                await session.execute(
+                    sa.select(Device, DeviceModel, col(Site.code))
+                    .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
+                    .join(Site, col(Device.site_id) == col(Site.id))
+                    .where(col(Device.management_address).is_not(None))
+                    .where(col(Device.lifecycle).in_(("installed", "active", "faulty")))
+                    .order_by(col(Device.id))
+                )
+            ).all()
+            with context.acting_as(ACTOR):
+                for device, _model, _ in rows:
+                    name = f"demo-{community_for(device.serial)}"[:80]
+                    await credentials.create(
+                        session,
+                        cipher,
+                        CredentialProfileCreate(
+                            name=name,
+                            kind="snmp_v2c",
+                            secret=CredentialSecret(
+                                community=SecretStr(community_for(device.serial))
+                            ),
+                        ),
+                    )
+                    assert device.id is not None
+                    await service.update(
+                        session,
+                        DEVICE,
+                        device.id,
+                        {"probes": ["snmp"], "snmp_profile": name, "probe_port": SNMP_PORT},
+                        service.etag(device.version),
+                    )
+            cut_site = await _satellite_site(session)
+            await session.commit()
+    finally:
+        await db.dispose()
+    devices = [
+        SimDevice(
+            device_id=device.id or 0,
+            serial=device.serial,
+            kind=model.kind,
+            manufacturer=model.manufacturer,
+            model=model.model,
+            address=device.management_address or "",
+            firmware=device.firmware_version,
+            hostname=device.hostname,
+        )
+        for device, model, _ in rows
+    ]
+    cut = [device.id or 0 for device, _, code in rows if code == cut_site]
+    flapping = next(
+        (device.id for device, model, code in rows if model.kind == "camera" and code != cut_site),
+        None,
+    )
+    return Plan(devices, cut_site, cut, flapping), secret
+
+
+async def _satellite_site(session: Any) -> str:
+    """A border site whose only active link is a satellite link (the smallest such site)."""
+    rows = (
+        await session.execute(
+            sa.select(col(Site.code), sa.func.count(col(Link.id)), sa.func.min(col(Link.medium)))
+            .join(Link, col(Link.site_id) == col(Site.id))
+            .where(col(Link.lifecycle) == "active", col(Site.kind).like("border_crossing%"))
+            .group_by(col(Site.code))
+            .order_by(col(Site.code))
+        )
+    ).all()
+    for code, count, medium in rows:
+        if count == 1 and medium == "satellite":
+            return str(code)
+    return str(rows[0][0])
+
+
+async def _show(sim: SimulatedFleet, plan: Plan, cut_after: float, restore_after: float) -> None:
+    if plan.flapping is not None:
+        sim.flap(plan.flapping, period_s=20)
+        log.info("demo_flapping", device=plan.flapping)
+    while True:
+        await asyncio.sleep(cut_after)
+        log.info("demo_link_lost", site=plan.cut_site)
+        for device_id in plan.cut_devices:
+            sim.cut(device_id)
+        await asyncio.sleep(restore_after)
+        log.info("demo_link_back", site=plan.cut_site)
+        for device_id in plan.cut_devices:
+            sim.restore(device_id)
+
+
+async def run(
+    host: str, port: int, cut_after: float, restore_after: float, site_configs: Path
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="fleet-demo-") as folder:
+        key = credentials.new_key()
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}",
+            site_configs=site_configs,
+            credential_keys=SecretStr(key),
+            load_sample_when_empty=False,
+            bootstrap_admin_token=False,
+            probe_interval_s=10,
+            probe_jitter_s=2,
+            probe_timeout_s=2,
+            probe_retries=0,
+            probe_concurrency=16,
+            probe_site_concurrency=4,
+        )
+        cipher = Cipher(key)
+        plan, secret = await _prepare(settings, cipher)
+        controllable = {*plan.cut_devices, *([plan.flapping] if plan.flapping else [])}
+        sim = SimulatedFleet(plan.devices, controllable=controllable, snmp_port=SNMP_PORT)
+        click.echo(f"Starting {len(plan.devices)} simulated devices on 127.0.0.0/8 ...")
+        await sim.start()
+        try:
+            click.echo(
+                f"API: http://{host}:{port}/api/v1/status/sites  docs: http://{host}:{port}/schema"
+            )
+            click.echo(f"Token (admin, for this demo only): FLEET_TOKEN={secret}")
+            click.echo(
+                f"In {cut_after:.0f} s site {plan.cut_site} loses its satellite link for "
+                f"{restore_after:.0f} s (and again, in a loop); a camera flaps all along."
+            )
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+            )
+            show = asyncio.create_task(_show(sim, plan, cut_after, restore_after))
+            try:
+                await server.serve()
+            finally:
+                show.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await show
+        finally:
+            sim.stop()
