@@ -226,93 +226,141 @@ async def run(
                         parsed.version,
                     )
     open_gaps = {
-        (gap.site_id, gap.rule_id, gap.subject): gap
-        for gap in await session.scalars(
-            sa.select(Gap)
+        (row.site_id, row.rule_id, row.subject): row
+        for row in await session.execute(
+            sa.select(
+                col(Gap.id),
+                col(Gap.site_id),
+                col(Gap.rule_id),
+                col(Gap.subject),
+                col(Gap.actual),
+                col(Gap.quantity),
+            )
             .where(col(Gap.resolved_at).is_(None))
             .where(col(Gap.site_id).in_(sorted(facts)))
         )
     }
-    with context.acting_as(ACTOR):
-        # Gaps that no longer hold are resolved; those still there are seen again.
-        for key, gap in open_gaps.items():
-            if key in failing:
-                finding = failing[key][0]
-                gap.last_seen, gap.actual, gap.quantity = (
-                    now,
-                    finding.actual[:200],
-                    max(1, finding.quantity),
-                )
-                summary.still_open += 1
-            else:
-                gap.resolved_at = now
-                summary.resolved += 1
-        new_gaps: list[tuple[Gap, Finding, int]] = []
-        for key, (finding, profile, version) in failing.items():
-            if key in open_gaps:
-                continue
-            gap = Gap(
-                site_id=key[0],
-                profile=profile,
-                profile_version=version,
-                rule_id=finding.rule_id,
-                rule_type=finding.rule_type,
-                subject=finding.subject,
-                severity=finding.severity,
-                work=finding.work,
-                required=finding.required[:200],
-                actual=finding.actual[:200],
-                quantity=max(1, finding.quantity),
-                first_seen=now,
-                last_seen=now,
-            )
-            session.add(gap)
-            new_gaps.append((gap, finding, key[0]))
-            summary.opened += 1
-            summary.by_rule_type[finding.rule_type] = (
-                summary.by_rule_type.get(finding.rule_type, 0) + 1
-            )
-        await session.flush()
-        # One work order per new gap, proposed.
-        programmes = {row.name: row.programme for row, _ in by_kind.values()}
-        orders: list[WorkOrder] = []
-        for gap, finding, site_id in new_gaps:
-            assert gap.id is not None
-            orders.append(
-                WorkOrder(
-                    gap_id=gap.id,
-                    site_id=site_id,
-                    kind=finding.work,
-                    state="proposed",
-                    title=title_of(finding, facts[site_id].code),
-                    estimated_cost=round(
-                        prices.cost(finding.work, finding.detail, finding.quantity), 2
-                    )
-                    if prices
-                    else 0.0,
-                    currency=prices.currency if prices else "EUR",
-                    programme=programmes.get(gap.profile),
-                    priority=priority(facts[site_id].criticality, gap.severity, 0, finding),
-                )
-            )
-        session.add_all(orders)
-        await session.flush()
-        session.add_all(
-            JournalEntry(
-                work_order_id=order.id,
-                actor=ACTOR,
-                from_state=None,
-                to_state="proposed",
-                note=f"gap opened: {gap.required} required, {gap.actual} found",
-            )
-            for order, (gap, _, _) in zip(orders, new_gaps, strict=True)
-            if order.id is not None
+    # Gaps that no longer hold are resolved; those still there are seen again (in bulk: a fleet
+    # has hundreds of thousands of them).
+    seen: list[int] = []
+    changed: list[dict[str, Any]] = []
+    resolved: list[int] = []
+    for key, gap in open_gaps.items():
+        if key in failing:
+            finding = failing[key][0]
+            seen.append(gap.id)
+            actual, quantity = finding.actual[:200], max(1, finding.quantity)
+            if (actual, quantity) != (gap.actual, gap.quantity):
+                changed.append({"gap": gap.id, "actual": actual, "quantity": quantity})
+        else:
+            resolved.append(gap.id)
+    for chunk in _chunks(seen):
+        await session.execute(sa.update(Gap).where(col(Gap.id).in_(chunk)).values(last_seen=now))
+    for chunk in _chunks(resolved):
+        await session.execute(sa.update(Gap).where(col(Gap.id).in_(chunk)).values(resolved_at=now))
+    if changed:
+        await session.execute(
+            sa.update(Gap.__table__)  # type: ignore[attr-defined]
+            .where(Gap.__table__.c.id == sa.bindparam("gap"))  # type: ignore[attr-defined]
+            .values(actual=sa.bindparam("actual"), quantity=sa.bindparam("quantity")),
+            changed,
         )
-        summary.work_orders_created = len(orders)
+    summary.still_open, summary.resolved = len(seen), len(resolved)
+    # New gaps, each with one proposed work order and its first journal entry.
+    new = [(key, value) for key, value in failing.items() if key not in open_gaps]
+    gap_rows = [
+        {
+            "site_id": key[0],
+            "profile": profile,
+            "profile_version": version,
+            "rule_id": finding.rule_id,
+            "rule_type": finding.rule_type,
+            "subject": finding.subject,
+            "severity": finding.severity,
+            "work": finding.work,
+            "required": finding.required[:200],
+            "actual": finding.actual[:200],
+            "quantity": max(1, finding.quantity),
+            "first_seen": now,
+            "last_seen": now,
+        }
+        for key, (finding, profile, version) in new
+    ]
+    await _insert(session, Gap, gap_rows)
+    opened = {
+        (row.site_id, row.rule_id, row.subject): row.id
+        for row in await session.execute(
+            sa.select(col(Gap.id), col(Gap.site_id), col(Gap.rule_id), col(Gap.subject))
+            .where(col(Gap.resolved_at).is_(None), col(Gap.first_seen) == now)
+            .where(col(Gap.site_id).in_(sorted(facts)))
+        )
+    }
+    gap_ids = [opened[key] for key, _ in new]
+    for _, (finding, _, _) in new:
+        summary.by_rule_type[finding.rule_type] = summary.by_rule_type.get(finding.rule_type, 0) + 1
+    summary.opened = len(gap_rows)
+    programmes = {row.name: row.programme for row, _ in by_kind.values()}
+    order_rows = [
+        {
+            "gap_id": gap_id,
+            "site_id": key[0],
+            "kind": finding.work,
+            "state": "proposed",
+            "title": title_of(finding, facts[key[0]].code),
+            "estimated_cost": round(prices.cost(finding.work, finding.detail, finding.quantity), 2)
+            if prices
+            else 0.0,
+            "currency": prices.currency if prices else "EUR",
+            "programme": programmes.get(profile),
+            "priority": priority(facts[key[0]].criticality, finding.severity, 0, finding),
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for gap_id, (key, (finding, profile, _)) in zip(gap_ids, new, strict=True)
+    ]
+    await _insert(session, WorkOrder, order_rows)
+    order_of = {
+        row.gap_id: row.id
+        for row in await session.execute(
+            sa.select(col(WorkOrder.id), col(WorkOrder.gap_id)).where(
+                col(WorkOrder.created_at) == now, col(WorkOrder.site_id).in_(sorted(facts))
+            )
+        )
+    }
+    order_ids = [order_of[gap_id] for gap_id in gap_ids]
+    await _insert(
+        session,
+        JournalEntry,
+        [
+            {
+                "work_order_id": order_id,
+                "at": now,
+                "actor": ACTOR,
+                "from_state": None,
+                "to_state": "proposed",
+                "note": f"gap opened: {row['required']} required, {row['actual']} found",
+            }
+            for order_id, row in zip(order_ids, gap_rows, strict=True)
+        ],
+    )
+    summary.work_orders_created = len(order_ids)
+    with context.acting_as(ACTOR):
         await _verify(session, sorted(facts), failing, now, summary)
-        await _reprioritise(session, facts, now)
+    await _reprioritise(session, facts, now)
     await session.flush()
     return summary
+
+
+def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+async def _insert(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in one executemany (ids are read back by their natural keys: asking
+    for them in order would make SQLite insert row by row)."""
+    if rows:
+        await session.execute(sa.insert(table), rows)
 
 
 async def _verify(
@@ -367,14 +415,30 @@ async def _reprioritise(session: AsyncSession, facts: dict[int, SiteFacts], now:
     """Priorities grow with a gap's age: refresh those of open work in the assessed sites."""
     rows = (
         await session.execute(
-            sa.select(WorkOrder, Gap)
+            sa.select(
+                col(WorkOrder.id),
+                col(WorkOrder.priority),
+                col(Gap.site_id),
+                col(Gap.severity),
+                col(Gap.rule_type),
+                col(Gap.first_seen),
+            )
             .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
             .where(col(WorkOrder.state).in_(("proposed", "approved", "scheduled", "in_progress")))
             .where(col(WorkOrder.site_id).in_(sorted(facts)))
         )
     ).all()
-    for order, gap in rows:
-        age = max(0, (now - gap.first_seen).days)
-        value = priority(facts[gap.site_id].criticality, gap.severity, age, None, gap.rule_type)
-        if abs(order.priority - value) > 1e-9:
-            order.priority = value
+    updates = []
+    for order_id, current, site_id, severity, rule_type, first_seen in rows:
+        age = max(0, (now - first_seen).days)
+        value = priority(facts[site_id].criticality, severity, age, None, rule_type)
+        if abs(current - value) > 1e-9:
+            updates.append({"order": order_id, "priority": value})
+    if updates:
+        table: Any = WorkOrder.__table__  # type: ignore[attr-defined]
+        await session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("order"))
+            .values(priority=sa.bindparam("priority")),
+            updates,
+        )

@@ -1,0 +1,329 @@
+"""Needs assessment at scale: a generated fleet of 10,000 sites and 200,000 devices (with probe
+status) is assessed in one pass, on SQLite and on PostgreSQL.
+
+Printed, per database: the time to just read the rows the assessment reads (the floor), the
+time of the first full assessment (which opens every gap and proposes every work order), the
+time of a second one (steady state: nothing new), and their ratios to the floor. Target: the
+assessment within 3x of the read floor.
+
+    .venv/bin/python bench/assessment_scale.py [--sites 10000] [--devices-per-site 20]
+        [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
+
+Not a test: it takes a few minutes. The PostgreSQL run makes and drops its own database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import col
+
+from fleet import migrate
+from fleet.database import Database, create_engine
+from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
+from fleet.probes.models import ObjectStatus, StateEvent
+from fleet.upgrades import assess, profiles
+from fleet.upgrades.models import Gap
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = [
+    "camera",
+    "camera",
+    "camera",
+    "fingerprint_scanner",
+    "document_reader",
+    "router",
+    "switch",
+    "firewall",
+    "satellite_modem",
+    "lte_modem",
+    "workstation",
+    "workstation",
+    "ups",
+]
+SITE_KINDS = ["border_crossing_land"] * 6 + [
+    "border_crossing_air",
+    "border_crossing_sea",
+    "national_bureau",
+    "regional_bureau",
+]
+
+
+def _version(rng: random.Random) -> str:
+    return f"{rng.randint(1, 9)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}"
+
+
+def _loopback(n: int) -> str:
+    return f"127.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+
+
+async def generate(db: Database, sites: int, per_site: int, seed: int = 7) -> dict[str, int]:
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    async with db.session(write=True) as session:
+        await session.execute(
+            sa.insert(Country),
+            [
+                {
+                    "code": f"{chr(65 + i // 26)}{chr(65 + i % 26)}",
+                    "name": f"Country {i}",
+                    "region": "Sahel",
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(10)
+            ],
+        )
+        models = []
+        for i in range(60):
+            kind = KINDS[i % len(KINDS)]
+            models.append(
+                {
+                    "slug": f"m{i}",
+                    "manufacturer": "Vendor",
+                    "model": f"M{i}",
+                    "kind": kind,
+                    "minimum_firmware": f"{rng.randint(1, 9)}.{rng.randint(0, 12)}.0",
+                    "end_of_support": date(2024 + i % 6, 1 + i % 12, 1) if i % 4 == 0 else None,
+                    "snmp_oids": {},
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        await session.execute(sa.insert(DeviceModel), models)
+        await session.execute(
+            sa.insert(Site),
+            [
+                {
+                    "code": f"S{i:05d}",
+                    "name": f"Site {i}",
+                    "kind": SITE_KINDS[i % len(SITE_KINDS)],
+                    "country_id": 1 + i % 10,
+                    "latitude": 10 + (i % 100) / 10,
+                    "longitude": (i % 300) / 10,
+                    "criticality": 1 + i % 5,
+                    "lifecycle": "active",
+                    "timezone": "UTC",
+                    "tags": [],
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(sites)
+            ],
+        )
+        model_ids_by_kind: dict[str, list[int]] = {}
+        for i, m in enumerate(models, start=1):
+            model_ids_by_kind.setdefault(m["kind"], []).append(i)
+        batch: list[dict[str, Any]] = []
+        statuses: list[dict[str, Any]] = []
+        device_id = 0
+        for site in range(1, sites + 1):
+            for j in range(per_site):
+                device_id += 1
+                kind = KINDS[(site + j) % len(KINDS)]
+                batch.append(
+                    {
+                        "site_id": site,
+                        "model_id": rng.choice(model_ids_by_kind[kind]),
+                        "serial": f"SN{device_id:08d}",
+                        "lifecycle": "active" if j % 17 else "faulty",
+                        "firmware_version": _version(rng),
+                        "management_address": _loopback(device_id),
+                        "probes": ["snmp"],
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                statuses.append(
+                    {
+                        "object_type": "device",
+                        "object_id": device_id,
+                        "site_id": site,
+                        "state": "up",
+                        "since": now,
+                        "detail": {
+                            "health": "up",
+                            "firmware": f"{rng.randint(1, 9)}.{rng.randint(0, 12)}.0",
+                            "last_ok_at": (
+                                now - timedelta(hours=rng.choice([1, 2, 30]))
+                            ).isoformat(),
+                        },
+                    }
+                )
+            if len(batch) >= 20_000:
+                await session.execute(sa.insert(Device), batch)
+                await session.execute(sa.insert(ObjectStatus), statuses)
+                batch, statuses = [], []
+        if batch:
+            await session.execute(sa.insert(Device), batch)
+            await session.execute(sa.insert(ObjectStatus), statuses)
+        await session.execute(
+            sa.insert(Link),
+            [
+                {
+                    "site_id": s,
+                    "circuit_id": f"C{s:05d}-{k}",
+                    "medium": "satellite" if k == 0 else "lte",
+                    "provider": "P",
+                    "bandwidth_kbps": 2048 if k == 0 else 1024,
+                    "encrypted": s % 9 != 0,
+                    "role": "primary" if k == 0 else "backup",
+                    "lifecycle": "active",
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for s in range(1, sites + 1)
+                for k in range(1 + (s % 3 == 0))
+            ],
+        )
+        await session.execute(
+            sa.insert(StateEvent),
+            [
+                {
+                    "at": now - timedelta(days=rng.randint(1, 20), hours=h),
+                    "object_type": "site",
+                    "object_id": s,
+                    "object_key": f"S{s - 1:05d}",
+                    "site_id": s,
+                    "country_code": "AA",
+                    "old_state": "connected",
+                    "new_state": "disconnected" if h % 2 else "connected",
+                    "cause": "bench",
+                }
+                for s in range(1, sites + 1)
+                for h in range(4)
+            ],
+        )
+        wanted, _ = profiles.load(ROOT / "site_configs")
+        await profiles.apply(session, wanted, await profiles.plan(session, wanted, prune=False))
+        await session.commit()
+    return {"sites": sites, "devices": device_id}
+
+
+async def read_floor(db: Database) -> float:
+    """Read the rows the assessment reads, and nothing more."""
+    started = time.perf_counter()
+    since = datetime.now(UTC) - timedelta(days=30)
+    async with db.session() as session:
+        for statement in (
+            sa.select(
+                col(Site.id),
+                col(Site.code),
+                col(Site.kind),
+                col(Site.criticality),
+                col(Country.code),
+            ).join(Country, col(Site.country_id) == col(Country.id)),
+            sa.select(col(ObjectStatus.object_id), col(ObjectStatus.detail)).where(
+                col(ObjectStatus.object_type) == "device"
+            ),
+            sa.select(
+                col(Device.id),
+                col(Device.site_id),
+                col(Device.serial),
+                col(Device.lifecycle),
+                col(Device.firmware_version),
+                col(Device.probes),
+                col(DeviceModel.kind),
+                col(DeviceModel.slug),
+                col(DeviceModel.minimum_firmware),
+                col(DeviceModel.end_of_support),
+            ).join(DeviceModel, col(Device.model_id) == col(DeviceModel.id)),
+            sa.select(
+                col(Link.site_id),
+                col(Link.circuit_id),
+                col(Link.medium),
+                col(Link.role),
+                col(Link.bandwidth_kbps),
+                col(Link.encrypted),
+            ),
+            sa.select(
+                col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.new_state)
+            ).where(col(StateEvent.object_type) == "site", col(StateEvent.at) >= since),
+            sa.select(Gap).where(col(Gap.resolved_at).is_(None)),
+        ):
+            (await session.execute(statement)).all()
+    return time.perf_counter() - started
+
+
+async def timed_assessment(db: Database) -> tuple[float, assess.Summary]:
+    _, prices = profiles.load(ROOT / "site_configs")
+    started = time.perf_counter()
+    async with db.session(write=True) as session:
+        summary = await assess.run(session, prices)
+        await session.commit()
+    return time.perf_counter() - started, summary
+
+
+async def bench(url: str, label: str, sites: int, per_site: int) -> None:
+    await migrate.upgrade(url)
+    db = Database(url)
+    try:
+        started = time.perf_counter()
+        made = await generate(db, sites, per_site)
+        took = time.perf_counter() - started
+        print(
+            f"[{label}] generated {made['sites']:,} sites, {made['devices']:,} devices in {took:.1f} s"
+        )
+        floor_before = min([await read_floor(db) for _ in range(3)])
+        first, summary = await timed_assessment(db)
+        floor_after = min([await read_floor(db) for _ in range(3)])
+        second, again = await timed_assessment(db)
+        print(
+            f"[{label}] read floor: {floor_before:.2f} s (empty gap table), "
+            f"{floor_after:.2f} s (with the open gaps)"
+        )
+        print(
+            f"[{label}] first assessment: {first:.2f} s = {first / floor_after:.2f}x the floor "
+            f"({summary.opened:,} gaps opened, {summary.work_orders_created:,} work orders)"
+        )
+        print(
+            f"[{label}] second assessment: {second:.2f} s = {second / floor_after:.2f}x the floor "
+            f"({again.opened} opened, {again.still_open:,} still open)"
+        )
+    finally:
+        await db.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=10_000)
+    parser.add_argument("--devices-per-site", type=int, default=20)
+    parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        await bench(
+            f"sqlite+aiosqlite:///{folder}/bench.db", "sqlite", args.sites, args.devices_per_site
+        )
+    if args.skip_postgres:
+        return
+    name = f"fleet_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+        await bench(url, "postgresql", args.sites, args.devices_per_site)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
