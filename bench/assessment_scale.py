@@ -276,9 +276,8 @@ async def bench(url: str, label: str, sites: int, per_site: int) -> None:
         started = time.perf_counter()
         made = await generate(db, sites, per_site)
         took = time.perf_counter() - started
-        print(
-            f"[{label}] generated {made['sites']:,} sites, {made['devices']:,} devices in {took:.1f} s"
-        )
+        sizes = f"{made['sites']:,} sites, {made['devices']:,} devices"
+        print(f"[{label}] generated {sizes} in {took:.1f} s")
         floor_before = min([await read_floor(db) for _ in range(3)])
         first, summary = await timed_assessment(db)
         floor_after = min([await read_floor(db) for _ in range(3)])
