@@ -73,3 +73,41 @@ class Settings(BaseSettings):
         default=True,
         description="On start, when no token exists, create an admin token and print it once.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics needs `Authorization: Bearer <this value>`; unset, it is "
+        "open (it shows site codes and states, no secrets).",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark the board's sign-in cookie Secure (sent over HTTPS only; browsers also "
+        "send it to http://localhost). Turn off only on a trusted plain-HTTP network.",
+    )
+    signin_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long a board sign-in lasts (never past the token's expiry).",
+    )
+    stream_poll_interval_s: float = Field(
+        default=0.5, gt=0, le=10, description="How often the status stream reads new state events."
+    )
+    stream_heartbeat_s: float = Field(
+        default=15, gt=0, description="A quiet status stream sends a heartbeat this often."
+    )
+    stream_client_buffer: int = Field(
+        default=256,
+        ge=1,
+        description="Events held per stream client; a client further behind is dropped.",
+    )
+    stream_max_clients: int = Field(
+        default=1000, ge=1, description="Status stream clients one process serves at once."
+    )
+    stream_replay_max: int = Field(
+        default=5000,
+        ge=0,
+        description="Missed events replayed to a client that reconnects with Last-Event-ID; "
+        "further behind, it is told to reload.",
+    )
+    stream_max_seconds: float = Field(
+        default=3600, gt=0, description="A stream ends after this long (clients reconnect)."
+    )

@@ -23,12 +23,15 @@ from fleet.api.auth import (
     rate_limit_middleware,
 )
 from fleet.api.batch import apply_batch
+from fleet.api.board import board_router, static_files_router, template_config
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
 from fleet.api.deps import DEPENDENCIES
+from fleet.api.geo import status_sites_geojson
 from fleet.api.idempotency import idempotency_middleware
 from fleet.api.inventory import inventory_routers, resource_router
+from fleet.api.metrics import metrics, metrics_middleware
 from fleet.api.middleware import request_id_middleware
 from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS
 from fleet.api.problems import EXCEPTION_HANDLERS
@@ -40,6 +43,7 @@ from fleet.api.status import (
     status_events,
     status_sites,
 )
+from fleet.api.stream import StreamHub, status_stream
 from fleet.api.tokens import list_audit_events, token_router
 from fleet.api.upgrades import (
     add_journal_entry,
@@ -112,9 +116,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         if scheduler is not None:
             await scheduler.start()
             app.state.probes = scheduler
+        app.state.stream = StreamHub.from_settings(db, settings)
         try:
             yield
         finally:
+            await app.state.stream.close()
             if scheduler is not None:
                 await scheduler.stop()
             if database is None:
@@ -126,6 +132,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             *inventory_routers(),
             resource_router(MAINTENANCE_WINDOW),
             status_sites,
+            status_sites_geojson,
+            status_stream,
             site_status,
             device_results,
             status_events,
@@ -154,19 +162,25 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         security=SECURITY,
     )
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, board_router(), static_files_router(), metrics],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            metrics_middleware,
             request_id_middleware,
             DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS),
             rate_limit_middleware,
             idempotency_middleware,
         ],
         plugins=[SchemaStrictPydanticPlugin()],
-        state=State({"db": db, "settings": settings, "cipher": cipher, "probes": None}),
+        state=State(
+            {"db": db, "settings": settings, "cipher": cipher, "probes": None, "stream": None}
+        ),
         lifespan=[lifespan],
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1000, exclude_opt_key="skip_compression"
+        ),
+        template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="fleet",

@@ -26,8 +26,19 @@ from fleet.errors import FleetError
 from fleet.models import utcnow
 from fleet.settings import Settings
 
-PUBLIC_PATHS = ["^/schema", "^/api/v1/health$"]
+PUBLIC_PATHS = [
+    "^/schema",
+    "^/api/v1/health$",
+    "^/signin$",
+    "^/signout$",
+    "^/static/",
+    "^/metrics$",
+]
 LAST_USED_EVERY_S = 60
+# The board's sign-in cookie holds the token. It is taken on reads only (and only without an
+# Authorization header), so a page elsewhere cannot make a signed-in browser change anything.
+SESSION_COOKIE = "fleet_session"
+COOKIE_METHODS = ("GET", "HEAD")
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -37,8 +48,12 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         db: Database = connection.app.state.db
-        scheme, _, secret = connection.headers.get("authorization", "").partition(" ")
+        header = connection.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
         secret = secret.strip()
+        if not header and connection.scope.get("method") in COOKIE_METHODS:
+            secret = connection.cookies.get(SESSION_COOKIE, "").strip()
+            scheme = "bearer" if secret else ""
         if scheme.lower() != "bearer" or not secret:
             await audit.record(db, "auth_failed", connection, reason="no bearer token")
             raise NotAuthorizedException(

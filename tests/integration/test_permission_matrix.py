@@ -309,6 +309,13 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     # the live view and probes
     ("GET", "/api/v1/status/sites"): lambda w, i: Call("GET", "/api/v1/status/sites"),
     ("GET", "/api/v1/status/events"): lambda w, i: Call("GET", "/api/v1/status/events"),
+    ("GET", "/api/v1/status/sites.geojson"): lambda w, i: Call(
+        "GET", "/api/v1/status/sites.geojson"
+    ),
+    # timeout=0: what was missed, then the stream ends (a test client reads whole bodies)
+    ("GET", "/api/v1/status/stream"): lambda w, i: Call(
+        "GET", "/api/v1/status/stream?after=0&timeout=0"
+    ),
     ("GET", "/api/v1/sites/{code:str}/status"): lambda w, i: Call(
         "GET", f"/api/v1/sites/{_site(w, i)}/status", out_of_scope=404
     ),
