@@ -36,6 +36,7 @@ typecheck: install-test
 
 test: install-test lint typecheck
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(BIN)/pytest
 
 test-fast: install-test
