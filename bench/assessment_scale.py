@@ -254,7 +254,14 @@ async def read_floor(db: Database) -> float:
             sa.select(
                 col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.new_state)
             ).where(col(StateEvent.object_type) == "site", col(StateEvent.at) >= since),
-            sa.select(Gap).where(col(Gap.resolved_at).is_(None)),
+            sa.select(
+                col(Gap.id),
+                col(Gap.site_id),
+                col(Gap.rule_id),
+                col(Gap.subject),
+                col(Gap.actual),
+                col(Gap.quantity),
+            ).where(col(Gap.resolved_at).is_(None)),
         ):
             (await session.execute(statement)).all()
     return time.perf_counter() - started
