@@ -241,3 +241,61 @@ def test_assessment_marks_age(sample: TestClient[Any], db_url: str) -> None:
     sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
     after = {o["id"]: o["priority"] for o in sample.get("/api/v1/work-orders").json()["items"]}
     assert all(after[i] > before[i] for i in before)
+
+
+def test_evaluation_compares_availability_before_and_after(
+    sample: TestClient[Any], db_url: str
+) -> None:
+    """A verified order at a site that was disconnected half the time before the work and
+    connected all the time after it."""
+    from datetime import timedelta
+
+    from fleet.probes.models import StateEvent
+
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    order = sample.get("/api/v1/work-orders", params={"site": "NE-BCS-01"}).json()["items"][0]
+    now = utcnow()
+    started, verified = now - timedelta(days=12), now - timedelta(days=10)
+
+    async def history() -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                site_id = await session.scalar(
+                    sa.text("SELECT id FROM site WHERE code = 'NE-BCS-01'")
+                )
+                for at, state in (
+                    (started - timedelta(days=12), "connected"),
+                    (started - timedelta(days=6), "disconnected"),
+                    (started - timedelta(days=3), "connected"),
+                    (started - timedelta(days=2), "disconnected"),
+                    (started - timedelta(days=1), "connected"),
+                ):
+                    session.add(
+                        StateEvent(
+                            at=at,
+                            object_type="site",
+                            object_id=site_id,
+                            object_key="NE-BCS-01",
+                            site_id=site_id,
+                            country_code="NE",
+                            old_state="x",
+                            new_state=state,
+                            cause="test",
+                        )
+                    )
+                await session.execute(
+                    sa.update(WorkOrder)
+                    .where(WorkOrder.id == order["id"])  # type: ignore[arg-type]
+                    .values(state="verified", started_at=started, verified_at=verified)
+                )
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(history())
+    report = sample.get("/api/v1/evaluation", params={"days": 8}).json()
+    item = next(i for i in report["items"] if i["work_order"] == order["id"])
+    # Before: 8 days, of which 3 + 1 disconnected (6..3 and 2..1 days before the start).
+    assert item["availability_before"] == pytest.approx(4 / 8, abs=1e-3)
+    assert item["availability_after"] == pytest.approx(1.0)
