@@ -419,8 +419,9 @@ def demo(ctx: click.Context, host: str, port: int, cut_after: float, restore_aft
     """Serve the sample fleet on simulated devices (real SNMP agents on 127.0.0.0/8).
 
     Uses a throw-away database. Every networked sample device answers SNMP at its own
-    loopback address; one border site loses its satellite link on a timeline (its modem goes
-    down, the rest of the site unreachable) and comes back; a camera flaps and is damped.
+    loopback address (routers SSH too); one border site loses its satellite link on a timeline
+    (the device it is reached by goes down, the rest of the site unreachable) and comes back; a
+    camera flaps and is damped.
     Watch /api/v1/status/sites and /api/v1/status/events.
     """
     from fleet.demo.run import run

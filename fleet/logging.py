@@ -42,6 +42,13 @@ def configure(log_format: str = "auto", level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Libraries that log every job run or request at INFO through the standard logging."""
+    for name in ("apscheduler", "httpx", "paramiko", "netmiko"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> Any:

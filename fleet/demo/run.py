@@ -3,8 +3,10 @@
 It loads the sample fleet into a fresh SQLite file, starts a real SNMP agent for every device
 with a management address (each on its own 127.0.0.0/8 address), gives every device an SNMP
 probe and a credential profile, and serves the API with the scheduler. Then, on a timeline, one
-border site loses its satellite link (every device there stops answering: the modem is blamed,
-the rest turn unreachable) and gets it back, while one camera elsewhere flaps and is damped.
+border site loses its satellite link (every device there stops answering: the device the site
+is reached by is blamed, the rest turn unreachable) and gets it back, while one camera elsewhere
+flaps and is damped. Routers answer SSH too (as Cisco IOS): their firmware is read from
+`show version` and their host keys are pinned on first contact.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from fleet.demo.snmprec import community_for
 from fleet.inventory import configs, credentials, service, sync
 from fleet.inventory.credentials import Cipher, CredentialProfileCreate, CredentialSecret
 from fleet.inventory.models import Device, DeviceModel, Link, Site
-from fleet.inventory.resources import DEVICE
+from fleet.inventory.resources import DEVICE, DEVICE_MODEL
 from fleet.logging import get_logger
 from fleet.settings import Settings
 from fleet.upgrades import profiles
@@ -40,6 +42,8 @@ from fleet.upgrades import profiles
 log = get_logger("fleet.demo")
 ACTOR = "demo"
 SNMP_PORT = 16161
+SSH_PORT = 2222
+SSH_KINDS = ("router",)  # answer SSH as cisco_ios; every device answers SNMP
 
 
 @dataclass
@@ -78,7 +82,25 @@ async def _prepare(settings: Settings, cipher: Cipher) -> tuple[Plan, str]:
                 )
             ).all()
             with context.acting_as(ACTOR):
-                for device, _model, _ in rows:
+                await credentials.create(
+                    session,
+                    cipher,
+                    CredentialProfileCreate(
+                        name="demo-ssh",
+                        kind="ssh",
+                        username=SimulatedFleet.ssh_username,
+                        secret=CredentialSecret(password=SecretStr(SimulatedFleet.ssh_password)),
+                    ),
+                )
+                for model in {m.slug: m for _, m, _ in rows if m.kind in SSH_KINDS}.values():
+                    await service.update(
+                        session,
+                        DEVICE_MODEL,
+                        model.slug,
+                        {"ssh_platform": "cisco_ios"},
+                        service.etag(model.version),
+                    )
+                for device, model, _ in rows:
                     name = f"demo-{community_for(device.serial)}"[:80]
                     await credentials.create(
                         session,
@@ -92,12 +114,17 @@ async def _prepare(settings: Settings, cipher: Cipher) -> tuple[Plan, str]:
                         ),
                     )
                     assert device.id is not None
+                    probes: dict[str, Any] = {
+                        "probes": ["snmp"],
+                        "snmp_profile": name,
+                        "probe_port": SNMP_PORT,
+                    }
+                    if model.kind in SSH_KINDS:
+                        probes.update(
+                            probes=["snmp", "ssh"], ssh_profile="demo-ssh", ssh_port=SSH_PORT
+                        )
                     await service.update(
-                        session,
-                        DEVICE,
-                        device.id,
-                        {"probes": ["snmp"], "snmp_profile": name, "probe_port": SNMP_PORT},
-                        service.etag(device.version),
+                        session, DEVICE, device.id, probes, service.etag(device.version)
                     )
             cut_site = await _satellite_site(session)
             await session.commit()
@@ -112,6 +139,7 @@ async def _prepare(settings: Settings, cipher: Cipher) -> tuple[Plan, str]:
             model=model.model,
             address=device.management_address or "",
             firmware=device.firmware_version,
+            ssh=model.kind in SSH_KINDS,
             hostname=device.hostname,
         )
         for device, model, _ in rows
@@ -177,7 +205,9 @@ async def run(
         cipher = Cipher(key)
         plan, secret = await _prepare(settings, cipher)
         controllable = {*plan.cut_devices, *([plan.flapping] if plan.flapping else [])}
-        sim = SimulatedFleet(plan.devices, controllable=controllable, snmp_port=SNMP_PORT)
+        sim = SimulatedFleet(
+            plan.devices, controllable=controllable, snmp_port=SNMP_PORT, ssh_port=SSH_PORT
+        )
         click.echo(f"Starting {len(plan.devices)} simulated devices on 127.0.0.0/8 ...")
         await sim.start()
         try:

@@ -106,6 +106,7 @@ class Device(Versioned, table=True):
         ),
     )
     probe_port: int | None = Field(default=None)
+    ssh_port: int | None = Field(default=None)
     probe_interval_s: int | None = Field(default=None)
     ssh_host_key: str | None = Field(default=None, sa_type=sa.Text)
 

@@ -346,6 +346,7 @@ DEVICE = Resource(
         "ssh_profile",
         "http_profile",
         "probe_port",
+        "ssh_port",
         "probe_interval_s",
         "ssh_host_key",
     ),

@@ -165,6 +165,9 @@ class DeviceCreate(Strict):
     probe_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = Field(
         default=None, description="Port for the probes when not the protocol's own"
     )
+    ssh_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="Port of the SSH probe, when not probe_port or 22"
+    )
     probe_interval_s: Annotated[StrictInt, Field(ge=10, le=86_400)] | None = Field(
         default=None, description="Seconds between probes (default: the service's)"
     )

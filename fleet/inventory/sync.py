@@ -83,6 +83,7 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
         "ssh_profile",
         "http_profile",
         "probe_port",
+        "ssh_port",
         "probe_interval_s",
     ),
     "link": (

@@ -153,6 +153,7 @@ async def load(
                     device_id=device.id,
                     address=device.management_address or "",
                     port=device.probe_port,
+                    ports={"ssh": device.ssh_port} if device.ssh_port else {},
                     snmp=snmp,
                     ssh=ssh,
                     http=http,

@@ -133,9 +133,12 @@ class ProbeTarget:
     ssh: SshOptions | None = None
     http: HttpOptions | None = None
     interface_index: int | None = None
+    ports: dict[str, int] = field(default_factory=dict)  # per kind, before ``port``
 
     def port_for(self, kind: str) -> int:
         """The port to use for ``kind`` (HTTP defaults to 80 for plain http)."""
+        if kind in self.ports:
+            return self.ports[kind]
         if self.port is not None:
             return self.port
         if kind == "http" and self.http is not None and self.http.scheme == "http":

@@ -54,3 +54,12 @@ def test_status_values() -> None:
         "parse_error",
         "error",
     ]
+
+
+def test_ports_per_kind_come_first() -> None:
+    from fleet.probes.types import ProbeTarget
+
+    target = ProbeTarget(device_id=1, address="127.0.0.1", port=16161, ports={"ssh": 2222})
+    assert target.port_for("ssh") == 2222
+    assert target.port_for("snmp") == 16161
+    assert ProbeTarget(device_id=1, address="127.0.0.1").port_for("ssh") == 22
