@@ -40,7 +40,7 @@ def test_openapi_conformance(served: Served, tmp_path: Path) -> None:
             "--max-examples",
             "8",
             "--workers",
-            "1",
+            "2",
             "--seed",
             "1",
         ],
