@@ -175,6 +175,8 @@ def _local(target: str | None) -> str:
     """``target`` when it is a path on this server, else the board (no open redirects)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return "/"
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else "/"
 

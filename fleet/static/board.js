@@ -210,8 +210,14 @@
     source.addEventListener("error", function () {
       markStale("the status stream was lost; reconnecting");
       if (source.readyState === EventSource.CLOSED) {
-        // Refused (signed out, or the server is full): try again later, from the last event.
+        // Refused: when the token is no longer good, reloading leads to the sign-in page;
+        // otherwise (the server is full, or away) try again later, from the last event.
         source = null;
+        window.fetch("/api/v1/status/sites?limit=1", { credentials: "same-origin" })
+          .then(function (response) {
+            if (response.status === 401) { window.location.reload(); }
+          })
+          .catch(function () { return null; });
         window.setTimeout(connect, 10000);
       }
     });
