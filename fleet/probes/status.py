@@ -166,6 +166,7 @@ class Health:
     # What the probes observed, for the needs assessment: firmware and last success.
     firmware: str | None = None
     last_ok_at: datetime | None = None
+    failing_since: datetime | None = None  # the first failed round of the current failure
 
 
 @dataclass
@@ -256,6 +257,10 @@ class StatusEngine:
             return
         health = self.health.setdefault(device_id, Health())
         state, reason = round_health(readings)
+        if state == DOWN and health.last != DOWN:
+            health.failing_since = now
+        elif state != DOWN:
+            health.failing_since = None
         health.last, health.reason, health.at = state, reason, now
         firmware = next((r.firmware_version for r in readings if r.ok and r.firmware_version), None)
         health.firmware = firmware or health.firmware
@@ -294,6 +299,27 @@ class StatusEngine:
                 found.add(parent.parent_id)
                 parent = self.topology.devices.get(parent.parent_id)
         return found
+
+    def _upstream_heard(self, device: DeviceInfo, way_in: set[int], since: datetime | None) -> bool:
+        """Whether everything the device depends on reported since its failure began: only
+        then is the device itself to blame (not a link or parent that has not been probed
+        since)."""
+        if since is None:
+            return True
+        upstream: set[int] = set()
+        parent_id = device.parent_id
+        while parent_id is not None and parent_id not in upstream:
+            upstream.add(parent_id)
+            parent = self.topology.devices.get(parent_id)
+            parent_id = parent.parent_id if parent is not None else None
+        if device.device_id not in way_in:
+            site = self.topology.sites[device.site_id]
+            upstream |= self._terminators(site)
+        for other in upstream - {device.device_id}:
+            heard = self.health.get(other, Health()).at
+            if heard is not None and heard < since:
+                return False
+        return True
 
     def _failing_upstream(
         self, device: DeviceInfo, terminators: set[int], links_down: bool
@@ -368,7 +394,11 @@ class StatusEngine:
                     and observed != device_id
                 ):
                     state, reason = UNREACHABLE, previous.reason or ""
-                elif health.confirmed == DOWN and health.last == DOWN:
+                elif (
+                    health.confirmed == DOWN
+                    and health.last == DOWN
+                    and self._upstream_heard(device, terminators, health.failing_since)
+                ):
                     state, reason = DOWN, health.reason
                 else:
                     # Failing or recovering but not yet confirmed: keep what was shown.

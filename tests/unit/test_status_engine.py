@@ -80,9 +80,24 @@ def test_first_round_counts_and_changes_need_confirmation() -> None:
     rounds(e, {SCANNER: False})
     assert e.state_of("device", SCANNER) == "up"  # one failure is not yet a state
     rounds(e, {SCANNER: False})
+    assert e.state_of("device", SCANNER) == "up"  # nor before its way in was heard of again
+    rounds(e, {MODEM: True})
     assert e.state_of("device", SCANNER) == "down"
     assert e.state_of("site", 1) == "degraded"
     assert events(e, "device", SCANNER) == [("unknown", "up"), ("up", "down")]
+
+
+def test_a_failure_waits_for_the_way_in_to_report() -> None:
+    """The camera's failure is confirmed before the modem was probed again: it is not called
+    down until the modem has answered (or failed, and then it is unreachable)."""
+    e = engine(topology())
+    rounds(e, ALL_OK)
+    for _ in range(3):
+        rounds(e, {SCANNER: False})
+    assert e.state_of("device", SCANNER) == "up"
+    rounds(e, {MODEM: False})
+    assert e.state_of("device", SCANNER) == "unreachable"
+    assert all(new != "down" for _, new in events(e, "device", SCANNER))
 
 
 def test_flapping_does_not_flap_the_state() -> None:
@@ -126,6 +141,7 @@ def test_a_dead_parent_is_blamed_not_its_children() -> None:
     rounds(e, ALL_OK)
     for _ in range(2):
         rounds(e, {ROUTER: False, CAMERA: False})
+    rounds(e, {MODEM: True})  # the way in answers: the router is to blame
     assert e.state_of("device", ROUTER) == "down"
     assert e.state_of("device", CAMERA) == "unreachable"
     assert e.state_of("link", SAT) == "up"
