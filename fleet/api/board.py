@@ -41,6 +41,7 @@ from fleet.pagination import ListParams, apply
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
 from fleet.probes.status import CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN
 from fleet.settings import Settings
+from fleet.upgrades.models import Gap, WorkOrder
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
@@ -376,6 +377,14 @@ async def site_page(request: Request[Any, Any, Any], db: Database, code: str) ->
                 .order_by(col(Link.role).desc(), col(Link.circuit_id))  # primary first
             )
         ).all()
+        gaps = (
+            await session.execute(
+                sa.select(Gap, WorkOrder)
+                .outerjoin(WorkOrder, col(WorkOrder.gap_id) == col(Gap.id))
+                .where(col(Gap.site_id) == site["id"], col(Gap.resolved_at).is_(None))
+                .order_by(col(WorkOrder.priority).desc(), col(Gap.id))
+            )
+        ).all()
         serials = {d.id: d.serial for d, _, _ in devices}
         results = (
             await session.scalars(
@@ -389,6 +398,7 @@ async def site_page(request: Request[Any, Any, Any], db: Database, code: str) ->
         "site.html",
         request,
         site=site,
+        gaps=[{"gap": gap, "order": order} for gap, order in gaps],
         country_name=country_name or site["country"],
         devices=[
             {

@@ -258,7 +258,7 @@ def test_board_and_map_live_in_chromium(chromium: str, server: Server) -> None:
             popup.get_by_role("link").click()
             page.wait_for_url(f"{server.base}/sites/TD-NCB-01")
             expect(page.locator("[data-section=gaps-work-orders]")).to_contain_text(
-                "Not available yet"
+                "No open gap"
             )
 
             # On a phone: no sideways scrolling.

@@ -223,7 +223,7 @@ def test_board_geojson_and_metrics_show_the_probed_states(live: Live) -> None:
         ]
         assert 'data-status="refused"' in recent  # the primary modem's recent results
         gaps = site.text[site.text.index('data-section="gaps-work-orders"') :]
-        assert "Not available yet" in gaps
+        assert "No open gap" in gaps  # not assessed yet
         assert "<table" not in gaps
 
         world_map = browser.get("/map")

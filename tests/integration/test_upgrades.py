@@ -61,6 +61,16 @@ def test_sample_assessment_is_realistic_and_idempotent(sample: TestClient[Any]) 
     )
 
 
+def test_the_site_page_lists_open_gaps_and_work_orders(sample: TestClient[Any]) -> None:
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    page = sample.get("/sites/NE-BCS-01")
+    assert page.status_code == 200
+    section = page.text[page.text.index('data-section="gaps-work-orders"') :]
+    assert "document-reader" in section
+    assert "Install 1 document reader(s)" in section
+    assert "proposed" in section
+
+
 def test_a_gap_that_closes_is_resolved(sample: TestClient[Any]) -> None:
     sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
     gap = next(
