@@ -257,9 +257,7 @@ def test_board_and_map_live_in_chromium(chromium: str, server: Server) -> None:
             expect(popup.get_by_role("link")).to_be_focused()
             popup.get_by_role("link").click()
             page.wait_for_url(f"{server.base}/sites/TD-NCB-01")
-            expect(page.locator("[data-section=gaps-work-orders]")).to_contain_text(
-                "No open gap"
-            )
+            expect(page.locator("[data-section=gaps-work-orders]")).to_contain_text("No open gap")
 
             # On a phone: no sideways scrolling.
             phone = browser.new_context(
