@@ -25,12 +25,11 @@ from fleet.inventory import configs, credentials, sync
 from fleet.inventory.models import Country, Device, Site
 from fleet.logging import configure, get_logger
 from fleet.probes import targets
-from fleet.probes.availability import availability
 from fleet.probes.base import get_probe, run_probe
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.types import Reading
 from fleet.settings import Settings
-from fleet.upgrades import assess, profiles, workorders
+from fleet.upgrades import assess, evaluation, profiles, workorders
 from fleet.upgrades.models import WorkOrder
 
 log = get_logger("fleet.cli")
@@ -521,35 +520,13 @@ def evaluate_command(ctx: click.Context, days: int) -> None:
     settings = _settings(ctx)
     configure(settings.log_format, "WARNING")
 
-    async def run() -> list[tuple[Any, ...]]:
+    async def run() -> list[dict[str, Any]]:
         db = Database(settings.database_url)
         try:
             async with db.session() as session:
-                rows = (
-                    await session.execute(
-                        sa.select(WorkOrder, col(Site.code))
-                        .join(Site, col(WorkOrder.site_id) == col(Site.id))
-                        .where(col(WorkOrder.state) == "verified")
-                        .order_by(col(WorkOrder.verified_at))
-                    )
-                ).all()
-                found = []
-                for order, code in rows:
-                    started = order.started_at or order.created_at
-                    verified = order.verified_at or order.updated_at
-                    before = await availability(
-                        session, "site", order.site_id, started - timedelta(days=days), started
-                    )
-                    until = min(verified + timedelta(days=days), datetime.now(UTC))
-                    after = (
-                        await availability(session, "site", order.site_id, verified, until)
-                        if until > verified
-                        else {"availability": None}
-                    )
-                    found.append(
-                        (order.id, code, order.title, before["availability"], after["availability"])
-                    )
-                return found
+                return await evaluation.before_and_after(
+                    session, evaluation.verified_orders(), days
+                )
         finally:
             await db.dispose()
 
@@ -557,8 +534,11 @@ def evaluate_command(ctx: click.Context, days: int) -> None:
         return "   n/a" if value is None else f"{value:6.1%}"
 
     click.echo(f"{'order':>6} {'site':14} {'before':>7} {'after':>7}  title")
-    for order_id, code, title, before, after in asyncio.run(run()):
-        click.echo(f"{order_id:6d} {code:14} {pct(before):>7} {pct(after):>7}  {title}")
+    for item in asyncio.run(run()):
+        before, after = pct(item["availability_before"]), pct(item["availability_after"])
+        click.echo(
+            f"{item['work_order']:6d} {item['site']:14} {before:>7} {after:>7}  {item['title']}"
+        )
 
 
 @main.group(name="credentials")

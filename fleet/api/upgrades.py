@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -25,9 +24,9 @@ from fleet.inventory.resources import SITE
 from fleet.inventory.schemas import CountryCode, SiteCode, Strict
 from fleet.models import fits_int32, utcnow
 from fleet.pagination import Filter, ListSpec, paginate
-from fleet.probes.availability import availability
 from fleet.settings import Settings
 from fleet.upgrades import assess, profiles, workorders
+from fleet.upgrades import evaluation as evaluation_module
 from fleet.upgrades.models import Gap, JournalEntry, SiteProfile, WorkOrder
 
 IfMatch = Annotated[str | None, Parameter(header="If-Match", required=False)]
@@ -484,37 +483,8 @@ async def evaluation(
     db: Database,
     days: Annotated[int, Parameter(query="days", ge=1, le=365)] = 30,
 ) -> dict[str, Any]:
-    items = []
     async with db.session() as session:
-        rows = (
-            await session.execute(
-                _scoped(_orders_select(), request)
-                .where(col(WorkOrder.state) == "verified")
-                .order_by(col(WorkOrder.verified_at))
-            )
-        ).all()
-        for order, site, country in rows:
-            started = order.started_at or order.created_at
-            verified = order.verified_at or order.updated_at
-            before = await availability(
-                session, "site", order.site_id, started - timedelta(days=days), started
-            )
-            until = min(verified + timedelta(days=days), utcnow())
-            after = (
-                await availability(session, "site", order.site_id, verified, until)
-                if until > verified
-                else {"availability": None}
-            )
-            items.append(
-                {
-                    "work_order": order.id,
-                    "site": site,
-                    "country": country,
-                    "title": order.title,
-                    "started_at": started,
-                    "verified_at": verified,
-                    "availability_before": before["availability"],
-                    "availability_after": after["availability"],
-                }
-            )
+        items = await evaluation_module.before_and_after(
+            session, _scoped(evaluation_module.verified_orders(), request), days
+        )
     return {"days": days, "items": items}

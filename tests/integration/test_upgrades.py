@@ -309,3 +309,13 @@ def test_evaluation_compares_availability_before_and_after(
     # Before: 8 days, of which 3 + 1 disconnected (6..3 and 2..1 days before the start).
     assert item["availability_before"] == pytest.approx(4 / 8, abs=1e-3)
     assert item["availability_after"] == pytest.approx(1.0)
+    # The CLI reports the same.
+    from click.testing import CliRunner
+
+    from fleet.cli import main
+
+    shown = CliRunner().invoke(main, ["--database-url", db_url, "evaluate", "--days", "8"])
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if line.split()[0] == str(order["id"]))
+    assert " 50.0% " in row
+    assert "100.0%" in row
