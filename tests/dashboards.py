@@ -19,22 +19,48 @@ from litestar import Litestar
 
 
 class Peer:
-    """A TCP listener on 127.0.0.1 standing in for a device's management interface."""
+    """A TCP listener on 127.0.0.1 standing in for a device's management interface. It accepts
+    and closes every connection, so its accept queue never fills however long a test runs."""
 
     def __init__(self, *, up: bool = True) -> None:
-        self.server: socket.socket | None = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.server.getsockname()[1])
+        self.server: socket.socket | None = None
+        self.port = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listen(socket.create_server(("127.0.0.1", 0)))
         if not up:
             self.cut()
 
+    def _listen(self, server: socket.socket) -> None:
+        server.settimeout(0.05)
+        self.server = server
+        self.port = int(server.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, args=(server, self._stop), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _accept(server: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connection.close()
+
     def cut(self) -> None:
         if self.server is not None:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join()
             self.server.close()
             self.server = None
 
     def restore(self) -> None:
         if self.server is None:
-            self.server = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
+            self._listen(socket.create_server(("127.0.0.1", self.port), reuse_port=True))
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 15, what: str = "") -> None:

@@ -3,7 +3,6 @@ cut off from the network is unreachable, not down."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,23 +14,7 @@ from fleet.api.app import create_app
 from fleet.settings import Settings
 from tests import factories
 from tests.conftest import auth
-
-
-class Peer:
-    """A TCP listener standing in for a device's management interface."""
-
-    def __init__(self) -> None:
-        self.server: socket.socket | None = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.server.getsockname()[1])
-
-    def cut(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-
-    def restore(self) -> None:
-        if self.server is None:
-            self.server = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
+from tests.dashboards import Peer
 
 
 @pytest.fixture
