@@ -25,7 +25,7 @@ from fleet.inventory import configs, credentials, sync
 from fleet.inventory.models import Country, Device, Site
 from fleet.logging import configure, get_logger
 from fleet.probes import targets
-from fleet.probes.base import get_probe, run_probe
+from fleet.probes.base import probe_for, run_probe
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.types import Reading
 from fleet.settings import Settings
@@ -225,7 +225,7 @@ def probe(ctx: click.Context, device: str) -> None:
                 raise click.ClickException(f"device {device} has no probe that can run ({why})")
             return [
                 await run_probe(
-                    get_probe(kind),
+                    probe_for(kind, settings),
                     specs[0].target,
                     settings.probe_timeout_s,
                     settings.probe_retries,

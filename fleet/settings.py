@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleet.probes.snmp import DEFAULT_SNMP_DRIVER, SnmpDriver
+
 
 class Settings(BaseSettings):
     """Service settings; every field can be set as ``FLEET_<NAME>`` in the environment."""
@@ -58,6 +60,11 @@ class Settings(BaseSettings):
     probe_concurrency: int = Field(default=200, ge=1, description="Probes in flight at once.")
     probe_site_concurrency: int = Field(
         default=8, ge=1, description="Probes in flight at once per site (slow links)."
+    )
+    probe_snmp_driver: SnmpDriver = Field(
+        default=DEFAULT_SNMP_DRIVER,
+        description="SNMP driver of the scheduler and of probe-now: gufo (gufo-snmp, the cheaper) "
+        "or pysnmp (needed for SNMPv3 context names).",
     )
     state_confirmations: int = Field(
         default=2, ge=1, description="Consecutive results needed before a state changes."

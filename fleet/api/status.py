@@ -24,7 +24,7 @@ from fleet.models import utcnow
 from fleet.pagination import Filter, ListSpec, paginate
 from fleet.probes import availability as availability_module
 from fleet.probes import targets
-from fleet.probes.base import get_probe, run_probe
+from fleet.probes.base import probe_for, run_probe
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.status import UNKNOWN, result_row
@@ -376,7 +376,10 @@ async def probe_device(
         settings: Settings = state.settings
         readings = [
             await run_probe(
-                get_probe(kind), specs[0].target, settings.probe_timeout_s, settings.probe_retries
+                probe_for(kind, settings),
+                specs[0].target,
+                settings.probe_timeout_s,
+                settings.probe_retries,
             )
             for kind in specs[0].kinds
         ]

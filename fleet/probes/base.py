@@ -11,7 +11,7 @@ import asyncio
 import importlib
 import time
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from fleet.probes.types import (
     ProbeConfigError,
@@ -21,6 +21,9 @@ from fleet.probes.types import (
     Reading,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from fleet.settings import Settings
 
 #: Statuses worth another attempt; auth, host key and parse failures would fail again.
 RETRYABLE: frozenset[ProbeStatus] = frozenset(
@@ -182,3 +185,9 @@ def get_probe(kind: str, driver: str | None = None) -> Probe:
         probe = getattr(importlib.import_module(module_name), class_name)()
         _instances[key] = probe
     return probe
+
+
+def probe_for(kind: str, settings: Settings) -> Probe:
+    """The driver ``settings`` choose for ``kind``: ``probe_snmp_driver`` for SNMP, the
+    default for the others."""
+    return get_probe(kind, settings.probe_snmp_driver if kind == "snmp" else None)

@@ -32,7 +32,7 @@ from fleet.inventory.resources import DEVICE
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import targets
-from fleet.probes.base import get_probe, run_probe
+from fleet.probes.base import probe_for, run_probe
 from fleet.probes.models import MaintenanceWindow, ProbeResult
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import Reading
@@ -191,7 +191,7 @@ class ProbeScheduler:
                 await asyncio.gather(
                     *(
                         run_probe(
-                            get_probe(kind),
+                            probe_for(kind, self.settings),
                             spec.target,
                             self.settings.probe_timeout_s,
                             retries=self.settings.probe_retries,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from fleet.probes.types import (
     InterfaceReading,
@@ -24,6 +25,9 @@ from fleet.probes.types import (
     SnmpOptions,
     Value,
 )
+
+#: The SNMP drivers registered in :data:`fleet.probes.base.DRIVERS` (``FLEET_PROBE_SNMP_DRIVER``).
+SnmpDriver = Literal["gufo", "pysnmp"]
 
 #: The driver :func:`fleet.probes.base.get_probe` returns for ``"snmp"``: the cheaper one.
 #: Measured by ``bench/probe_throughput.py`` (2,000 devices on 4 snmpd processes, one v2c
@@ -39,7 +43,7 @@ from fleet.probes.types import (
 #: 1.7-1.8x the floor (polls/s are bounded by snmpd on 2 cores). pysnmp also needed 165 s
 #: for its first round over 2,000 new communities. pysnmp stays as the reference and for
 #: what gufo-snmp cannot do (SNMPv3 context names).
-DEFAULT_SNMP_DRIVER = "gufo"
+DEFAULT_SNMP_DRIVER: SnmpDriver = "gufo"
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
