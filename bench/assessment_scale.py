@@ -216,10 +216,11 @@ async def generate(db: Database, sites: int, per_site: int, seed: int = 7) -> di
 
 
 async def read_floor(db: Database) -> float:
-    """Read the rows the assessment reads, and nothing more."""
+    """Read the rows the assessment reads, and nothing more, the cheapest way SQLAlchemy offers
+    (a connection, no ORM session)."""
     started = time.perf_counter()
     since = datetime.now(UTC) - timedelta(days=30)
-    async with db.session() as session:
+    async with db.engine.connect() as connection:
         for statement in (
             sa.select(
                 col(Site.id),
@@ -263,7 +264,7 @@ async def read_floor(db: Database) -> float:
                 col(Gap.quantity),
             ).where(col(Gap.resolved_at).is_(None)),
         ):
-            (await session.execute(statement)).all()
+            (await connection.execute(statement)).all()
     return time.perf_counter() - started
 
 

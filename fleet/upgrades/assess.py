@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
-from fleet import context
+from fleet import bulk, context
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.models import utcnow
 from fleet.probes.models import ObjectStatus, StateEvent
@@ -37,6 +37,9 @@ from fleet.upgrades.rules import (
 from fleet.upgrades.workorders import priority, title_of
 
 ACTOR = "assessment"
+GAP: sa.Table = Gap.__table__  # type: ignore[attr-defined]
+WORK_ORDER: sa.Table = WorkOrder.__table__  # type: ignore[attr-defined]
+JOURNAL: sa.Table = JournalEntry.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -55,11 +58,23 @@ class Summary:
         return dict(self.__dict__)
 
 
+def _assessed(site_filter: Any) -> Any:
+    """The ids of the sites an assessment covers, as a subquery: the fleet's tables are read
+    with it rather than with a list of ten thousand ids."""
+    return (
+        sa.select(col(Site.id))
+        .join(Country, col(Site.country_id) == col(Country.id))
+        .where(col(Site.lifecycle) == "active")
+        .where(site_filter)
+    )
+
+
 async def _facts(
-    session: AsyncSession, site_filter: Any, days: set[int], now: datetime
+    connection: AsyncConnection, site_filter: Any, days: set[int], now: datetime
 ) -> dict[int, SiteFacts]:
     sites: dict[int, SiteFacts] = {}
-    rows: Any = await session.execute(
+    assessed = _assessed(site_filter)
+    rows: Any = await connection.execute(
         sa.select(
             col(Site.id), col(Site.code), col(Site.kind), col(Site.criticality), col(Country.code)
         )
@@ -71,14 +86,13 @@ async def _facts(
         sites[site_id] = SiteFacts(site_id, code, kind, criticality, country)
     if not sites:
         return sites
-    ids = sorted(sites)
-    statuses = await session.execute(
+    statuses = await connection.execute(
         sa.select(col(ObjectStatus.object_id), col(ObjectStatus.detail))
         .where(col(ObjectStatus.object_type) == "device")
-        .where(col(ObjectStatus.site_id).in_(ids))
+        .where(col(ObjectStatus.site_id).in_(assessed))
     )
     observed: dict[int, dict[str, Any]] = {row[0]: row[1] for row in statuses}
-    devices: Any = await session.execute(
+    devices: Any = await connection.execute(
         sa.select(
             col(Device.id),
             col(Device.site_id),
@@ -92,7 +106,7 @@ async def _facts(
             col(DeviceModel.end_of_support),
         )
         .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
-        .where(col(Device.site_id).in_(ids))
+        .where(col(Device.site_id).in_(assessed))
     )
     for (
         device_id,
@@ -122,7 +136,7 @@ async def _facts(
                 last_ok_at=datetime.fromisoformat(last_ok) if last_ok else None,
             )
         )
-    links = await session.execute(
+    links = await connection.execute(
         sa.select(
             col(Link.site_id),
             col(Link.circuit_id),
@@ -131,41 +145,47 @@ async def _facts(
             col(Link.bandwidth_kbps),
             col(Link.encrypted),
         )
-        .where(col(Link.site_id).in_(ids))
+        .where(col(Link.site_id).in_(assessed))
         .where(col(Link.lifecycle) == "active")
     )
     for site_id, circuit, medium, role, bandwidth, encrypted in links:
         sites[site_id].links.append(LinkFacts(circuit, medium, role, bandwidth, encrypted))
     for window in days:
         for site_id, value in (
-            await _availability(session, ids, now - timedelta(days=window), now)
+            await _availability(
+                connection, assessed, sorted(sites), now - timedelta(days=window), now
+            )
         ).items():
             sites[site_id].availability[window] = value
     return sites
 
 
 async def _availability(
-    session: AsyncSession, site_ids: list[int], since: datetime, until: datetime
+    connection: AsyncConnection,
+    assessed: Any,
+    site_ids: list[int],
+    since: datetime,
+    until: datetime,
 ) -> dict[int, float | None]:
     """Every site's connectivity availability over a period, in two queries."""
     before = (
         sa.select(col(StateEvent.object_id), sa.func.max(col(StateEvent.id)).label("last"))
         .where(col(StateEvent.object_type) == "site", col(StateEvent.at) < since)
-        .where(col(StateEvent.object_id).in_(site_ids))
+        .where(col(StateEvent.object_id).in_(assessed))
         .group_by(col(StateEvent.object_id))
         .subquery()
     )
-    starts = await session.execute(
+    starts = await connection.execute(
         sa.select(col(StateEvent.object_id), col(StateEvent.new_state)).join(
             before, col(StateEvent.id) == before.c.last
         )
     )
     start_state = {row[0]: row[1] for row in starts}
     events: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
-    for object_id, at, state in await session.execute(
+    for object_id, at, state in await connection.execute(
         sa.select(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.new_state))
         .where(col(StateEvent.object_type) == "site")
-        .where(col(StateEvent.object_id).in_(site_ids))
+        .where(col(StateEvent.object_id).in_(assessed))
         .where(col(StateEvent.at) >= since, col(StateEvent.at) < until)
         .order_by(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.id))
     ):
@@ -208,7 +228,9 @@ async def run(
         for rule in parsed.rules
         if rule.type == "availability"
     }
-    facts = await _facts(session, site_filter, days, now)
+    connection = await session.connection()
+    assessed = _assessed(site_filter)
+    facts = await _facts(connection, site_filter, days, now)
     summary.sites = len(facts)
     ctx = Context(today=now.date(), now=now)
     failing: dict[tuple[int, str, str], tuple[Finding, str, int]] = {}
@@ -227,7 +249,7 @@ async def run(
                     )
     open_gaps = {
         (row.site_id, row.rule_id, row.subject): row
-        for row in await session.execute(
+        for row in await connection.execute(
             sa.select(
                 col(Gap.id),
                 col(Gap.site_id),
@@ -237,7 +259,7 @@ async def run(
                 col(Gap.quantity),
             )
             .where(col(Gap.resolved_at).is_(None))
-            .where(col(Gap.site_id).in_(sorted(facts)))
+            .where(col(Gap.site_id).in_(assessed))
         )
     }
     # Gaps that no longer hold are resolved; those still there are seen again (in bulk: a fleet
@@ -254,14 +276,18 @@ async def run(
                 changed.append({"gap": gap.id, "actual": actual, "quantity": quantity})
         else:
             resolved.append(gap.id)
-    for chunk in _chunks(seen):
-        await session.execute(sa.update(Gap).where(col(Gap.id).in_(chunk)).values(last_seen=now))
     for chunk in _chunks(resolved):
-        await session.execute(sa.update(Gap).where(col(Gap.id).in_(chunk)).values(resolved_at=now))
+        await connection.execute(sa.update(GAP).where(GAP.c.id.in_(chunk)).values(resolved_at=now))
+    # What is still open in the assessed sites is what was seen again: one statement.
+    await connection.execute(
+        sa.update(GAP)
+        .where(GAP.c.resolved_at.is_(None), GAP.c.site_id.in_(assessed))
+        .values(last_seen=now)
+    )
     if changed:
-        await session.execute(
-            sa.update(Gap.__table__)  # type: ignore[attr-defined]
-            .where(Gap.__table__.c.id == sa.bindparam("gap"))  # type: ignore[attr-defined]
+        await connection.execute(
+            sa.update(GAP)
+            .where(GAP.c.id == sa.bindparam("gap"))
             .values(actual=sa.bindparam("actual"), quantity=sa.bindparam("quantity")),
             changed,
         )
@@ -286,22 +312,18 @@ async def run(
         }
         for key, (finding, profile, version) in new
     ]
-    await _insert(session, Gap, gap_rows)
-    opened = {
-        (row.site_id, row.rule_id, row.subject): row.id
-        for row in await session.execute(
-            sa.select(col(Gap.id), col(Gap.site_id), col(Gap.rule_id), col(Gap.subject))
-            .where(col(Gap.resolved_at).is_(None), col(Gap.first_seen) == now)
-            .where(col(Gap.site_id).in_(sorted(facts)))
-        )
-    }
-    gap_ids = [opened[key] for key, _ in new]
+    gap_ids = await bulk.new_ids(session, GAP, len(gap_rows))
+    for gap_id, gap_row in zip(gap_ids, gap_rows, strict=True):
+        gap_row["id"] = gap_id
+    await bulk.insert_many(session, GAP, gap_rows)
     for _, (finding, _, _) in new:
         summary.by_rule_type[finding.rule_type] = summary.by_rule_type.get(finding.rule_type, 0) + 1
     summary.opened = len(gap_rows)
     programmes = {row.name: row.programme for row, _ in by_kind.values()}
+    order_ids = await bulk.new_ids(session, WORK_ORDER, len(new))
     order_rows = [
         {
+            "id": order_id,
             "gap_id": gap_id,
             "site_id": key[0],
             "kind": finding.work,
@@ -317,21 +339,14 @@ async def run(
             "created_at": now,
             "updated_at": now,
         }
-        for gap_id, (key, (finding, profile, _)) in zip(gap_ids, new, strict=True)
-    ]
-    await _insert(session, WorkOrder, order_rows)
-    order_of = {
-        row.gap_id: row.id
-        for row in await session.execute(
-            sa.select(col(WorkOrder.id), col(WorkOrder.gap_id)).where(
-                col(WorkOrder.created_at) == now, col(WorkOrder.site_id).in_(sorted(facts))
-            )
+        for order_id, gap_id, (key, (finding, profile, _)) in zip(
+            order_ids, gap_ids, new, strict=True
         )
-    }
-    order_ids = [order_of[gap_id] for gap_id in gap_ids]
-    await _insert(
+    ]
+    await bulk.insert_many(session, WORK_ORDER, order_rows)
+    await bulk.insert_many(
         session,
-        JournalEntry,
+        JOURNAL,
         [
             {
                 "work_order_id": order_id,
@@ -346,9 +361,9 @@ async def run(
     )
     summary.work_orders_created = len(order_ids)
     with context.acting_as(ACTOR):
-        await _verify(session, sorted(facts), failing, now, summary)
-    await _reprioritise(session, facts, now)
-    await session.flush()
+        await _verify(session, assessed, failing, now, summary)
+    await session.flush()  # what was verified or sent back, before the priorities are read
+    await _reprioritise(connection, assessed, facts, now)
     return summary
 
 
@@ -356,16 +371,9 @@ def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-async def _insert(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows in one executemany (ids are read back by their natural keys: asking
-    for them in order would make SQLite insert row by row)."""
-    if rows:
-        await session.execute(sa.insert(table), rows)
-
-
 async def _verify(
     session: AsyncSession,
-    site_ids: list[int],
+    assessed: Any,
     failing: dict[tuple[int, str, str], tuple[Finding, str, int]],
     now: datetime,
     summary: Summary,
@@ -376,7 +384,7 @@ async def _verify(
             sa.select(WorkOrder, Gap)
             .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
             .where(col(WorkOrder.state) == "completed")
-            .where(col(WorkOrder.site_id).in_(site_ids))
+            .where(col(WorkOrder.site_id).in_(assessed))
         )
     ).all()
     for order, gap in completed:
@@ -411,10 +419,12 @@ async def _verify(
         order.updated_at = now
 
 
-async def _reprioritise(session: AsyncSession, facts: dict[int, SiteFacts], now: datetime) -> None:
+async def _reprioritise(
+    connection: AsyncConnection, assessed: Any, facts: dict[int, SiteFacts], now: datetime
+) -> None:
     """Priorities grow with a gap's age: refresh those of open work in the assessed sites."""
     rows = (
-        await session.execute(
+        await connection.execute(
             sa.select(
                 col(WorkOrder.id),
                 col(WorkOrder.priority),
@@ -425,7 +435,8 @@ async def _reprioritise(session: AsyncSession, facts: dict[int, SiteFacts], now:
             )
             .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
             .where(col(WorkOrder.state).in_(("proposed", "approved", "scheduled", "in_progress")))
-            .where(col(WorkOrder.site_id).in_(sorted(facts)))
+            .where(col(WorkOrder.site_id).in_(assessed))
+            .where(col(WorkOrder.created_at) != now)  # those just proposed are up to date
         )
     ).all()
     updates = []
@@ -435,10 +446,9 @@ async def _reprioritise(session: AsyncSession, facts: dict[int, SiteFacts], now:
         if abs(current - value) > 1e-9:
             updates.append({"order": order_id, "priority": value})
     if updates:
-        table: Any = WorkOrder.__table__  # type: ignore[attr-defined]
-        await session.execute(
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("order"))
+        await connection.execute(
+            sa.update(WORK_ORDER)
+            .where(WORK_ORDER.c.id == sa.bindparam("order"))
             .values(priority=sa.bindparam("priority")),
             updates,
         )
