@@ -5,11 +5,14 @@ without being read back, and inserts that go to the driver's executemany in one 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 async def new_ids(session: AsyncSession, table: sa.Table, count: int) -> list[int]:
@@ -82,6 +85,9 @@ async def insert_many(
         raise ValueError(f"no values for {sorted(missing)} in the rows for {table.name}")
     pairs = [(key, converters[key]) for key in order]
     values: list[Any]
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        await _copy(connection, table, [key for key, _ in pairs], pairs, rows)
+        return
     if compiled.positional:
         values = [
             tuple(row[key] if convert is None else convert(row[key]) for key, convert in pairs)
@@ -93,3 +99,42 @@ async def insert_many(
             for row in rows
         ]
     await connection.exec_driver_sql(compiled.string, values)
+
+
+async def _copy(
+    connection: AsyncConnection,
+    table: sa.Table,
+    columns: list[str],
+    pairs: list[tuple[str, Callable[[Any], Any] | None]],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """PostgreSQL's COPY (binary, through asyncpg), several times faster than an executemany,
+    inside the session's transaction."""
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction():  # the driver begins lazily, on the first statement
+        await connection.execute(sa.text("SELECT 1"))
+    records = [
+        tuple(row[key] if convert is None else convert(row[key]) for key, convert in pairs)
+        for row in rows
+    ]
+    try:
+        await driver.copy_records_to_table(table.name, records=records, columns=columns)
+    except asyncpg.IntegrityConstraintViolationError as exc:  # as SQLAlchemy would raise them
+        raise sa.exc.IntegrityError(f"COPY {table.name}", None, exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise sa.exc.DatabaseError(f"COPY {table.name}", None, exc) from exc
+
+
+def among(dialect: sa.Dialect, column: Any, ids: Sequence[int]) -> Any:
+    """``column IN ids`` for thousands of ids, as one parameter: an integer array on PostgreSQL
+    (``= ANY``, which it estimates well), a JSON array read with ``json_each`` on SQLite. A plain
+    ``IN`` list costs a bind parameter per id to build, and ``IN (subquery)`` can be planned as
+    a nested loop over the whole fleet by a PostgreSQL that has no statistics yet."""
+    values = [int(i) for i in ids]
+    if dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.Integer)))
+    if dialect.name == "sqlite":
+        each = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.String))
+        return column.in_(sa.select(sa.column("value")).select_from(each))
+    return column.in_(values)

@@ -58,58 +58,65 @@ class Summary:
         return dict(self.__dict__)
 
 
-def _assessed(site_filter: Any) -> Any:
-    """The ids of the sites an assessment covers, as a subquery: the fleet's tables are read
-    with it rather than with a list of ten thousand ids."""
-    return (
-        sa.select(col(Site.id))
-        .join(Country, col(Site.country_id) == col(Country.id))
-        .where(col(Site.lifecycle) == "active")
-        .where(site_filter)
-    )
+@dataclass
+class _Scope:
+    """The sites an assessment covers (active ones: all, a country's or one). Once they are
+    read, the other tables are read for their ids only, passed as one parameter."""
+
+    site_filter: Any
+    dialect: sa.Dialect
+    ids: list[int] = field(default_factory=list)
+
+    def condition(self, site_id: Any) -> Any:
+        return bulk.among(self.dialect, site_id, self.ids)
+
+    def only(self, statement: Any, site_id: Any) -> Any:
+        return statement.where(self.condition(site_id))
 
 
 async def _facts(
-    connection: AsyncConnection, site_filter: Any, days: set[int], now: datetime
+    connection: AsyncConnection, scope: _Scope, days: set[int], now: datetime
 ) -> dict[int, SiteFacts]:
     sites: dict[int, SiteFacts] = {}
-    assessed = _assessed(site_filter)
     rows: Any = await connection.execute(
         sa.select(
             col(Site.id), col(Site.code), col(Site.kind), col(Site.criticality), col(Country.code)
         )
         .join(Country, col(Site.country_id) == col(Country.id))
         .where(col(Site.lifecycle) == "active")
-        .where(site_filter)
+        .where(scope.site_filter)
     )
     for site_id, code, kind, criticality, country in rows:
         sites[site_id] = SiteFacts(site_id, code, kind, criticality, country)
+    scope.ids = sorted(sites)
     if not sites:
         return sites
-    statuses = await connection.execute(
-        sa.select(col(ObjectStatus.object_id), col(ObjectStatus.detail))
-        .where(col(ObjectStatus.object_type) == "device")
-        .where(col(ObjectStatus.site_id).in_(assessed))
-    )
-    observed: dict[int, dict[str, Any]] = {row[0]: row[1] for row in statuses}
     devices: Any = await connection.execute(
-        sa.select(
-            col(Device.id),
+        scope.only(
+            sa.select(
+                col(Device.site_id),
+                col(Device.serial),
+                col(Device.lifecycle),
+                col(Device.firmware_version),
+                col(Device.probes),
+                col(DeviceModel.kind),
+                col(DeviceModel.slug),
+                col(DeviceModel.minimum_firmware),
+                col(DeviceModel.end_of_support),
+                col(ObjectStatus.detail),
+            )
+            .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
+            .outerjoin(
+                ObjectStatus,
+                sa.and_(
+                    col(ObjectStatus.object_type) == "device",
+                    col(ObjectStatus.object_id) == col(Device.id),
+                ),
+            ),
             col(Device.site_id),
-            col(Device.serial),
-            col(Device.lifecycle),
-            col(Device.firmware_version),
-            col(Device.probes),
-            col(DeviceModel.kind),
-            col(DeviceModel.slug),
-            col(DeviceModel.minimum_firmware),
-            col(DeviceModel.end_of_support),
         )
-        .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
-        .where(col(Device.site_id).in_(assessed))
     )
     for (
-        device_id,
         site_id,
         serial,
         lifecycle,
@@ -119,8 +126,9 @@ async def _facts(
         slug,
         minimum,
         eos,
-    ) in devices:
-        seen = observed.get(device_id, {})
+        detail,
+    ) in devices.all():
+        seen = detail or {}
         last_ok = seen.get("last_ok_at")
         sites[site_id].devices.append(
             DeviceFacts(
@@ -137,24 +145,23 @@ async def _facts(
             )
         )
     links = await connection.execute(
-        sa.select(
+        scope.only(
+            sa.select(
+                col(Link.site_id),
+                col(Link.circuit_id),
+                col(Link.medium),
+                col(Link.role),
+                col(Link.bandwidth_kbps),
+                col(Link.encrypted),
+            ).where(col(Link.lifecycle) == "active"),
             col(Link.site_id),
-            col(Link.circuit_id),
-            col(Link.medium),
-            col(Link.role),
-            col(Link.bandwidth_kbps),
-            col(Link.encrypted),
         )
-        .where(col(Link.site_id).in_(assessed))
-        .where(col(Link.lifecycle) == "active")
     )
     for site_id, circuit, medium, role, bandwidth, encrypted in links:
         sites[site_id].links.append(LinkFacts(circuit, medium, role, bandwidth, encrypted))
     for window in days:
         for site_id, value in (
-            await _availability(
-                connection, assessed, sorted(sites), now - timedelta(days=window), now
-            )
+            await _availability(connection, scope, sorted(sites), now - timedelta(days=window), now)
         ).items():
             sites[site_id].availability[window] = value
     return sites
@@ -162,16 +169,19 @@ async def _facts(
 
 async def _availability(
     connection: AsyncConnection,
-    assessed: Any,
+    scope: _Scope,
     site_ids: list[int],
     since: datetime,
     until: datetime,
 ) -> dict[int, float | None]:
     """Every site's connectivity availability over a period, in two queries."""
     before = (
-        sa.select(col(StateEvent.object_id), sa.func.max(col(StateEvent.id)).label("last"))
-        .where(col(StateEvent.object_type) == "site", col(StateEvent.at) < since)
-        .where(col(StateEvent.object_id).in_(assessed))
+        scope.only(
+            sa.select(
+                col(StateEvent.object_id), sa.func.max(col(StateEvent.id)).label("last")
+            ).where(col(StateEvent.object_type) == "site", col(StateEvent.at) < since),
+            col(StateEvent.object_id),
+        )
         .group_by(col(StateEvent.object_id))
         .subquery()
     )
@@ -183,11 +193,12 @@ async def _availability(
     start_state = {row[0]: row[1] for row in starts}
     events: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
     for object_id, at, state in await connection.execute(
-        sa.select(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.new_state))
-        .where(col(StateEvent.object_type) == "site")
-        .where(col(StateEvent.object_id).in_(assessed))
-        .where(col(StateEvent.at) >= since, col(StateEvent.at) < until)
-        .order_by(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.id))
+        scope.only(
+            sa.select(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.new_state))
+            .where(col(StateEvent.object_type) == "site")
+            .where(col(StateEvent.at) >= since, col(StateEvent.at) < until),
+            col(StateEvent.object_id),
+        ).order_by(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.id))
     ):
         events[object_id].append((at, state))
     result: dict[int, float | None] = {}
@@ -229,8 +240,8 @@ async def run(
         if rule.type == "availability"
     }
     connection = await session.connection()
-    assessed = _assessed(site_filter)
-    facts = await _facts(connection, site_filter, days, now)
+    scope = _Scope(site_filter, connection.dialect)
+    facts = await _facts(connection, scope, days, now)
     summary.sites = len(facts)
     ctx = Context(today=now.date(), now=now)
     failing: dict[tuple[int, str, str], tuple[Finding, str, int]] = {}
@@ -250,16 +261,17 @@ async def run(
     open_gaps = {
         (row.site_id, row.rule_id, row.subject): row
         for row in await connection.execute(
-            sa.select(
-                col(Gap.id),
+            scope.only(
+                sa.select(
+                    col(Gap.id),
+                    col(Gap.site_id),
+                    col(Gap.rule_id),
+                    col(Gap.subject),
+                    col(Gap.actual),
+                    col(Gap.quantity),
+                ).where(col(Gap.resolved_at).is_(None)),
                 col(Gap.site_id),
-                col(Gap.rule_id),
-                col(Gap.subject),
-                col(Gap.actual),
-                col(Gap.quantity),
             )
-            .where(col(Gap.resolved_at).is_(None))
-            .where(col(Gap.site_id).in_(assessed))
         )
     }
     # Gaps that no longer hold are resolved; those still there are seen again (in bulk: a fleet
@@ -281,7 +293,7 @@ async def run(
     # What is still open in the assessed sites is what was seen again: one statement.
     await connection.execute(
         sa.update(GAP)
-        .where(GAP.c.resolved_at.is_(None), GAP.c.site_id.in_(assessed))
+        .where(GAP.c.resolved_at.is_(None), scope.condition(GAP.c.site_id))
         .values(last_seen=now)
     )
     if changed:
@@ -361,9 +373,9 @@ async def run(
     )
     summary.work_orders_created = len(order_ids)
     with context.acting_as(ACTOR):
-        await _verify(session, assessed, failing, now, summary)
+        await _verify(session, scope, failing, now, summary)
     await session.flush()  # what was verified or sent back, before the priorities are read
-    await _reprioritise(connection, assessed, facts, now)
+    await _reprioritise(connection, scope, facts, now)
     return summary
 
 
@@ -373,7 +385,7 @@ def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
 
 async def _verify(
     session: AsyncSession,
-    assessed: Any,
+    scope: _Scope,
     failing: dict[tuple[int, str, str], tuple[Finding, str, int]],
     now: datetime,
     summary: Summary,
@@ -381,10 +393,12 @@ async def _verify(
     """Completed work is verified when the evidence shows its gap closed, else sent back."""
     completed = (
         await session.execute(
-            sa.select(WorkOrder, Gap)
-            .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
-            .where(col(WorkOrder.state) == "completed")
-            .where(col(WorkOrder.site_id).in_(assessed))
+            scope.only(
+                sa.select(WorkOrder, Gap)
+                .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
+                .where(col(WorkOrder.state) == "completed"),
+                col(WorkOrder.site_id),
+            )
         )
     ).all()
     for order, gap in completed:
@@ -420,23 +434,27 @@ async def _verify(
 
 
 async def _reprioritise(
-    connection: AsyncConnection, assessed: Any, facts: dict[int, SiteFacts], now: datetime
+    connection: AsyncConnection, scope: _Scope, facts: dict[int, SiteFacts], now: datetime
 ) -> None:
     """Priorities grow with a gap's age: refresh those of open work in the assessed sites."""
     rows = (
         await connection.execute(
-            sa.select(
-                col(WorkOrder.id),
-                col(WorkOrder.priority),
-                col(Gap.site_id),
-                col(Gap.severity),
-                col(Gap.rule_type),
-                col(Gap.first_seen),
+            scope.only(
+                sa.select(
+                    col(WorkOrder.id),
+                    col(WorkOrder.priority),
+                    col(Gap.site_id),
+                    col(Gap.severity),
+                    col(Gap.rule_type),
+                    col(Gap.first_seen),
+                )
+                .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
+                .where(
+                    col(WorkOrder.state).in_(("proposed", "approved", "scheduled", "in_progress"))
+                )
+                .where(col(WorkOrder.created_at) != now),  # those just proposed are up to date
+                col(WorkOrder.site_id),
             )
-            .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
-            .where(col(WorkOrder.state).in_(("proposed", "approved", "scheduled", "in_progress")))
-            .where(col(WorkOrder.site_id).in_(assessed))
-            .where(col(WorkOrder.created_at) != now)  # those just proposed are up to date
         )
     ).all()
     updates = []

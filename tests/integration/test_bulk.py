@@ -1,0 +1,131 @@
+"""Bulk writes on both backends: ids handed out ahead never collide with the database's own, rows
+inserted at the driver read back exactly as the ORM writes them, and ``among`` selects by a list
+of ids passed as one parameter."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col
+
+from fleet import bulk
+from fleet.database import Database
+from fleet.inventory.models import Country
+from tests.conftest import run
+
+COUNTRY: sa.Table = Country.__table__  # type: ignore[attr-defined]
+
+
+def _row(code: str, at: datetime) -> dict[str, object]:
+    return {
+        "code": code,
+        "name": f"Country {code}",
+        "region": "Sahel",
+        "version": 1,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def test_ids_ahead_inserts_and_among(db_url: str) -> None:
+    at = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+    async def scenario() -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                session.add(
+                    Country(code="AA", name="First", region="Sahel")
+                )  # the database's own id
+                await session.flush()
+                ids = await bulk.new_ids(session, COUNTRY, 3)
+                assert len(set(ids)) == 3
+                rows = [{"id": i, **_row(code, at)} for i, code in zip(ids, ("BB", "CC", "DD"))]
+                await bulk.insert_many(session, COUNTRY, rows)
+                session.add(
+                    Country(code="EE", name="After", region="Sahel")
+                )  # and the database's own again
+                await session.flush()
+                assert await bulk.new_ids(session, COUNTRY, 0) == []
+                await session.commit()
+            async with db.session() as session:
+                stored = {c.code: c for c in (await session.execute(sa.select(Country))).scalars()}
+                assert [stored[code].id for code in ("BB", "CC", "DD")] == ids
+                assert stored["AA"].id not in ids
+                assert stored["EE"].id not in ids
+                assert len({c.id for c in stored.values()}) == 5
+                # Values went through the column types: an aware UTC timestamp, to the microsecond.
+                assert stored["CC"].created_at == at
+                assert stored["CC"].region == "Sahel"
+                connection = await session.connection()
+                chosen = await session.scalars(
+                    sa.select(col(Country.code))
+                    .where(bulk.among(connection.dialect, col(Country.id), [ids[0], ids[2], -1]))
+                    .order_by(col(Country.code))
+                )
+                assert list(chosen) == ["BB", "DD"]
+                none = await session.scalars(
+                    sa.select(col(Country.code)).where(
+                        bulk.among(connection.dialect, col(Country.id), [])
+                    )
+                )
+                assert list(none) == []
+        finally:
+            await db.dispose()
+
+    run(scenario())
+
+
+def test_insert_many_failure_changes_nothing(db_url: str) -> None:
+    """A duplicate in a bulk insert fails the whole statement; the transaction is rolled back."""
+    at = datetime.now(UTC) - timedelta(days=1)
+
+    async def scenario() -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                ids = await bulk.new_ids(session, COUNTRY, 2)
+                rows = [{"id": i, **_row("XX", at)} for i in ids]  # the code is unique
+                with pytest.raises(sa.exc.IntegrityError):
+                    await bulk.insert_many(session, COUNTRY, rows)
+                await session.rollback()
+            async with db.session() as session:
+                assert await session.scalar(sa.select(sa.func.count()).select_from(Country)) == 0
+        finally:
+            await db.dispose()
+
+    run(scenario())
+
+
+def test_insert_many_names_a_missing_column(db_url: str) -> None:
+    async def scenario() -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                with pytest.raises(ValueError, match=r"no values for .*created_at"):
+                    await bulk.insert_many(session, COUNTRY, [{"code": "ZZ", "name": "Zed"}])
+                await session.rollback()
+        finally:
+            await db.dispose()
+
+    run(scenario())
+
+
+def test_ids_ahead_need_the_write_lock_on_sqlite(tmp_path: Path, sqlite_template: Path) -> None:
+    """On SQLite the ids continue after the largest one: only safe under the write lock."""
+    shutil.copy(sqlite_template, tmp_path / "fleet.db")
+
+    async def scenario() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fleet.db'}")
+        try:
+            async with db.session() as session:
+                with pytest.raises(RuntimeError, match="write session"):
+                    await bulk.new_ids(session, COUNTRY, 1)
+        finally:
+            await db.dispose()
+
+    run(scenario())
