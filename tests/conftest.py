@@ -54,6 +54,7 @@ TABLES = (
     "work_order_journal",
     "work_order",
     "gap",
+    "site_assessment",
     "site_profile",
 )
 

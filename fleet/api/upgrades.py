@@ -27,7 +27,7 @@ from fleet.pagination import Filter, ListSpec, paginate
 from fleet.settings import Settings
 from fleet.upgrades import assess, profiles, workorders
 from fleet.upgrades import evaluation as evaluation_module
-from fleet.upgrades.models import Gap, JournalEntry, SiteProfile, WorkOrder
+from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, SiteProfile, WorkOrder
 
 IfMatch = Annotated[str | None, Parameter(header="If-Match", required=False)]
 CSV = "text/csv"
@@ -76,7 +76,10 @@ def _scoped(statement: Any, request: Request[Any, Any, Any]) -> Any:
 
 
 def _gap(row: Any) -> dict[str, Any]:
-    gap, site, country = row[0], row[1], row[2]
+    gap, site, country, assessed_at = row[0], row[1], row[2], row[3]
+    last_seen = gap.last_seen
+    if gap.resolved_at is None and assessed_at is not None:
+        last_seen = max(last_seen, assessed_at)  # open: seen at the site's last assessment
     return {
         "id": gap.id,
         "site": site,
@@ -92,7 +95,7 @@ def _gap(row: Any) -> dict[str, Any]:
         "actual": gap.actual,
         "quantity": gap.quantity,
         "first_seen": gap.first_seen,
-        "last_seen": gap.last_seen,
+        "last_seen": last_seen,
         "resolved_at": gap.resolved_at,
     }
 
@@ -215,9 +218,15 @@ async def list_gaps(
     request: Request[Any, Any, Any], db: Database, settings: Settings
 ) -> Response[Any]:
     statement = _scoped(
-        sa.select(Gap, col(Site.code).label("site"), col(Country.code).label("country"))
+        sa.select(
+            Gap,
+            col(Site.code).label("site"),
+            col(Country.code).label("country"),
+            col(SiteAssessment.assessed_at),
+        )
         .join(Site, col(Gap.site_id) == col(Site.id))
-        .join(Country, col(Site.country_id) == col(Country.id)),
+        .join(Country, col(Site.country_id) == col(Country.id))
+        .outerjoin(SiteAssessment, col(SiteAssessment.site_id) == col(Gap.site_id)),
         request,
     )
     return await _listing(request, db, settings, statement, GAPS, _gap)

@@ -4,7 +4,8 @@ It reads everything in a handful of bulk queries (no query per site), evaluates 
 memory, then records the difference: new gaps are opened (each with one work order, proposed),
 gaps still there are seen again, gaps that no longer hold are resolved. Completed work orders
 of the assessed sites are verified when their gap is closed, or sent back with the reason.
-Running it twice changes nothing but ``last_seen``.
+Running it twice changes nothing but the time the sites were last assessed (which is the
+``last_seen`` of their open gaps).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.models import utcnow
 from fleet.probes.models import ObjectStatus, StateEvent
 from fleet.upgrades import profiles as profiles_module
-from fleet.upgrades.models import Gap, JournalEntry, WorkOrder
+from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, WorkOrder
 from fleet.upgrades.profiles import PriceList
 from fleet.upgrades.rules import (
     AVAILABLE_STATES,
@@ -40,6 +41,7 @@ ACTOR = "assessment"
 GAP: sa.Table = Gap.__table__  # type: ignore[attr-defined]
 WORK_ORDER: sa.Table = WorkOrder.__table__  # type: ignore[attr-defined]
 JOURNAL: sa.Table = JournalEntry.__table__  # type: ignore[attr-defined]
+SITE_ASSESSMENT: sa.Table = SiteAssessment.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -288,13 +290,23 @@ async def run(
                 changed.append({"gap": gap.id, "actual": actual, "quantity": quantity})
         else:
             resolved.append(gap.id)
-    for chunk in _chunks(resolved):
-        await connection.execute(sa.update(GAP).where(GAP.c.id.in_(chunk)).values(resolved_at=now))
-    # What is still open in the assessed sites is what was seen again: one statement.
+    if resolved:  # last seen failing at the site's previous assessment
+        previous = (
+            sa.select(SITE_ASSESSMENT.c.assessed_at)
+            .where(SITE_ASSESSMENT.c.site_id == GAP.c.site_id)
+            .scalar_subquery()
+        )
+        await connection.execute(
+            sa.update(GAP)
+            .where(bulk.among(connection.dialect, GAP.c.id, resolved))
+            .values(resolved_at=now, last_seen=sa.func.coalesce(previous, GAP.c.last_seen))
+        )
+    # The gaps still open were seen now: that is the sites' assessment time, one row a site.
     await connection.execute(
-        sa.update(GAP)
-        .where(GAP.c.resolved_at.is_(None), scope.condition(GAP.c.site_id))
-        .values(last_seen=now)
+        sa.delete(SITE_ASSESSMENT).where(scope.condition(SITE_ASSESSMENT.c.site_id))
+    )
+    await bulk.insert_many(
+        session, SITE_ASSESSMENT, [{"site_id": i, "assessed_at": now} for i in scope.ids]
     )
     if changed:
         await connection.execute(
@@ -377,10 +389,6 @@ async def run(
     await session.flush()  # what was verified or sent back, before the priorities are read
     await _reprioritise(connection, scope, facts, now)
     return summary
-
-
-def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 async def _verify(

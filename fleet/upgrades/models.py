@@ -64,6 +64,21 @@ class Gap(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
+class SiteAssessment(SQLModel, table=True):
+    """When a site was last assessed. Every gap of the site still open was seen then: an open
+    gap's ``last_seen`` is read from here, so that an assessment writes one row per site rather
+    than one per open gap."""
+
+    __tablename__ = "site_assessment"
+
+    site_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("site.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    assessed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class WorkOrder(Versioned, table=True):
     """One piece of upgrade work for one gap (never two for the same gap)."""
 

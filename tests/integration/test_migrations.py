@@ -67,3 +67,44 @@ async def _upgrade_in_schema(url: str, schema: str) -> None:
             await connection.commit()
     finally:
         await engine.dispose()
+
+
+def test_site_assessment_carries_over_when_open_gaps_were_last_seen(tmp_path: Path) -> None:
+    """0006 moves ``last_seen`` of open gaps to one row per site: the latest of them."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    asyncio.run(migrate.upgrade(url, "0005"))
+    now = "2026-11-01 10:00:00.000000"
+    gap = (
+        "INSERT INTO gap (id, site_id, profile, profile_version, rule_id, rule_type, subject, "
+        "severity, work, required, actual, quantity, first_seen, last_seen, resolved_at) VALUES "
+        "({id}, 1, 'p', 1, 'r{id}', 'min_devices', 'site', 'high', 'install', '1', '0', 1, "
+        "'{now}', '{seen}', {resolved})"
+    )
+    asyncio.run(
+        _execute(
+            url,
+            f"INSERT INTO country (id, code, name, region, version, created_at, updated_at) "
+            f"VALUES (1, 'NE', 'Niger', 'Sahel', 1, '{now}', '{now}')",
+            f"INSERT INTO site (id, code, name, kind, country_id, latitude, longitude, "
+            f"criticality, lifecycle, timezone, tags, version, created_at, updated_at) VALUES "
+            f"(1, 'NE-BCL-01', 'Post', 'border_crossing_land', 1, 12.8, 1.7, 3, 'active', 'UTC', "
+            f"'[]', 1, '{now}', '{now}')",
+            gap.format(id=1, now=now, seen="2026-11-02 10:00:00.000000", resolved="NULL"),
+            gap.format(id=2, now=now, seen="2026-11-03 10:00:00.000000", resolved="NULL"),
+            gap.format(id=3, now=now, seen="2026-11-09 10:00:00.000000", resolved=f"'{now}'"),
+        )
+    )
+    asyncio.run(migrate.upgrade(url))
+
+    async def rows() -> list[tuple[object, ...]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                result = await connection.execute(
+                    sa.text("SELECT site_id, assessed_at FROM site_assessment")
+                )
+                return [tuple(row) for row in result]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(rows()) == [(1, "2026-11-03 10:00:00.000000")]

@@ -72,14 +72,27 @@ def test_the_site_page_lists_open_gaps_and_work_orders(sample: TestClient[Any]) 
 
 
 def test_a_gap_that_closes_is_resolved(sample: TestClient[Any]) -> None:
-    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
-    gap = next(
-        g
-        for g in sample.get(
+    """An open gap was last seen at its site's latest assessment; a resolved one at the
+    assessment before the one that found it closed."""
+
+    def the_gap() -> dict[str, Any]:
+        items = sample.get(
             "/api/v1/gaps", params={"site": "NE-BCS-01", "rule": "document-reader"}
         ).json()["items"]
-    )
+        assert len(items) == 1
+        return dict(items[0])
+
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    gap = the_gap()
     assert gap["resolved_at"] is None
+    assert gap["last_seen"] == gap["first_seen"]
+    other = sample.post("/api/v1/assessments", json={"site": "NE-BCL-02"})  # another site's
+    assert other.status_code == 200, other.text
+    assert the_gap()["last_seen"] == gap["first_seen"]
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    seen_again = the_gap()
+    assert seen_again["last_seen"] > gap["first_seen"]
+    assert seen_again["first_seen"] == gap["first_seen"]
     model = sample.get("/api/v1/device-models", params={"kind": "document_reader"}).json()["items"][
         0
     ]
@@ -95,10 +108,11 @@ def test_a_gap_that_closes_is_resolved(sample: TestClient[Any]) -> None:
     assert made.status_code == 201
     result = sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"}).json()
     assert result["resolved"] == 1
-    resolved = sample.get(
-        "/api/v1/gaps", params={"site": "NE-BCS-01", "rule": "document-reader"}
-    ).json()["items"][0]
-    assert resolved["resolved_at"] is not None
+    resolved = the_gap()
+    assert resolved["resolved_at"] > seen_again["last_seen"]
+    assert resolved["last_seen"] == seen_again["last_seen"]
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    assert the_gap() == resolved  # a resolved gap stays as it was
 
 
 def test_the_database_refuses_a_second_open_gap_or_order(
