@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -83,30 +84,43 @@ async def insert_many(
     missing = set(order) - set(keys)
     if missing:
         raise ValueError(f"no values for {sorted(missing)} in the rows for {table.name}")
-    pairs = [(key, converters[key]) for key in order]
-    values: list[Any]
+    records = _records(rows, order, [converters[key] for key in order])
     if dialect.name == "postgresql" and dialect.driver == "asyncpg":
-        await _copy(connection, table, [key for key, _ in pairs], pairs, rows)
-        return
-    if compiled.positional:
-        values = [
-            tuple(row[key] if convert is None else convert(row[key]) for key, convert in pairs)
-            for row in rows
-        ]
+        await _copy(connection, table, order, records)
+    elif compiled.positional:
+        await connection.exec_driver_sql(compiled.string, records)
     else:
-        values = [
-            {key: row[key] if convert is None else convert(row[key]) for key, convert in pairs}
-            for row in rows
-        ]
-    await connection.exec_driver_sql(compiled.string, values)
+        await connection.exec_driver_sql(
+            compiled.string, [dict(zip(order, r, strict=True)) for r in records]
+        )
+
+
+def _records(
+    rows: Sequence[Mapping[str, Any]],
+    order: list[str],
+    converters: list[Callable[[Any], Any] | None],
+) -> list[tuple[Any, ...]]:
+    """The rows as tuples in ``order``, each value converted where its column needs it."""
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    if len(order) == 1:
+        key = order[0]
+        pick = lambda row: (row[key],)  # noqa: E731 (itemgetter of one key is no tuple)
+    else:
+        pick = itemgetter(*order)
+    converted = [(i, convert) for i, convert in enumerate(converters) if convert is not None]
+    if not converted:
+        return [pick(row) for row in rows]
+    records = []
+    for row in rows:
+        values = list(pick(row))
+        for i, convert in converted:
+            values[i] = convert(values[i])
+        records.append(tuple(values))
+    return records
 
 
 async def _copy(
-    connection: AsyncConnection,
-    table: sa.Table,
-    columns: list[str],
-    pairs: list[tuple[str, Callable[[Any], Any] | None]],
-    rows: Sequence[Mapping[str, Any]],
+    connection: AsyncConnection, table: sa.Table, columns: list[str], records: list[Any]
 ) -> None:
     """PostgreSQL's COPY (binary, through asyncpg), several times faster than an executemany,
     inside the session's transaction."""
@@ -114,10 +128,6 @@ async def _copy(
     driver: Any = raw.driver_connection
     if not driver.is_in_transaction():  # the driver begins lazily, on the first statement
         await connection.execute(sa.text("SELECT 1"))
-    records = [
-        tuple(row[key] if convert is None else convert(row[key]) for key, convert in pairs)
-        for row in rows
-    ]
     try:
         await driver.copy_records_to_table(table.name, records=records, columns=columns)
     except asyncpg.IntegrityConstraintViolationError as exc:  # as SQLAlchemy would raise them
