@@ -413,8 +413,39 @@ def token_create(
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--cut-after", default=60.0, show_default=True, help="Seconds before the link drops.")
 @click.option("--restore-after", default=90.0, show_default=True, help="Seconds it stays down.")
+@click.option(
+    "--snmp-port",
+    default=16161,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="UDP port of every simulated device's SNMP agent.",
+)
+@click.option(
+    "--ssh-port",
+    default=2222,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="TCP port of the simulated routers' SSH servers.",
+)
+@click.option(
+    "--probe-interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    help="Seconds between a device's probes; the probe timeout (half of it, at most 2 s) and "
+    "the camera's flapping (every two intervals) follow it.",
+)
 @click.pass_context
-def demo(ctx: click.Context, host: str, port: int, cut_after: float, restore_after: float) -> None:
+def demo(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    cut_after: float,
+    restore_after: float,
+    snmp_port: int,
+    ssh_port: int,
+    probe_interval: float,
+) -> None:
     """Serve the sample fleet on simulated devices (real SNMP agents on 127.0.0.0/8).
 
     Uses a throw-away database. Every networked sample device answers SNMP at its own
@@ -427,7 +458,18 @@ def demo(ctx: click.Context, host: str, port: int, cut_after: float, restore_aft
 
     settings = _settings(ctx)
     configure(settings.log_format, settings.log_level)
-    asyncio.run(run(host, port, cut_after, restore_after, settings.site_configs))
+    asyncio.run(
+        run(
+            host,
+            port,
+            cut_after,
+            restore_after,
+            settings.site_configs,
+            snmp_port=snmp_port,
+            ssh_port=ssh_port,
+            probe_interval=probe_interval,
+        )
+    )
 
 
 @main.command(name="assess")

@@ -43,6 +43,7 @@ log = get_logger("fleet.demo")
 ACTOR = "demo"
 SNMP_PORT = 16161
 SSH_PORT = 2222
+PROBE_INTERVAL_S = 10.0
 SSH_KINDS = ("router",)  # answer SSH as cisco_ios; every device answers SNMP
 
 
@@ -54,9 +55,12 @@ class Plan:
     flapping: int | None
 
 
-async def _prepare(settings: Settings, cipher: Cipher) -> tuple[Plan, str]:
-    """Load the sample, point every networked device at its simulated agent; return the plan
-    of the show and an admin token."""
+async def _prepare(
+    settings: Settings, cipher: Cipher, snmp_port: int, ssh_port: int
+) -> tuple[Plan, str]:
+    """Load the sample, point every networked device at its simulated agent (SNMP on
+    ``snmp_port``, routers' SSH on ``ssh_port``); return the plan of the show and an admin
+    token."""
     await migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
@@ -117,11 +121,11 @@ async def _prepare(settings: Settings, cipher: Cipher) -> tuple[Plan, str]:
                     probes: dict[str, Any] = {
                         "probes": ["snmp"],
                         "snmp_profile": name,
-                        "probe_port": SNMP_PORT,
+                        "probe_port": snmp_port,
                     }
                     if model.kind in SSH_KINDS:
                         probes.update(
-                            probes=["snmp", "ssh"], ssh_profile="demo-ssh", ssh_port=SSH_PORT
+                            probes=["snmp", "ssh"], ssh_profile="demo-ssh", ssh_port=ssh_port
                         )
                     await service.update(
                         session, DEVICE, device.id, probes, service.etag(device.version)
@@ -169,9 +173,13 @@ async def _satellite_site(session: Any) -> str:
     return str(rows[0][0])
 
 
-async def _show(sim: SimulatedFleet, plan: Plan, cut_after: float, restore_after: float) -> None:
+async def _show(
+    sim: SimulatedFleet, plan: Plan, cut_after: float, restore_after: float, flap_period: float
+) -> None:
+    """The timeline: the camera flaps all along; the cut site loses its devices after
+    ``cut_after`` seconds and gets them back ``restore_after`` seconds later, in a loop."""
     if plan.flapping is not None:
-        sim.flap(plan.flapping, period_s=20)
+        sim.flap(plan.flapping, period_s=flap_period)
         log.info("demo_flapping", device=plan.flapping)
     while True:
         await asyncio.sleep(cut_after)
@@ -185,8 +193,23 @@ async def _show(sim: SimulatedFleet, plan: Plan, cut_after: float, restore_after
 
 
 async def run(
-    host: str, port: int, cut_after: float, restore_after: float, site_configs: Path
+    host: str,
+    port: int,
+    cut_after: float,
+    restore_after: float,
+    site_configs: Path,
+    *,
+    snmp_port: int = SNMP_PORT,
+    ssh_port: int = SSH_PORT,
+    probe_interval: float = PROBE_INTERVAL_S,
 ) -> None:
+    """Run the demo until interrupted: the API on ``host:port``, the simulated devices' SNMP
+    agents on ``snmp_port`` and the routers' SSH servers on ``ssh_port`` (each device at its
+    own address), every device probed every ``probe_interval`` seconds. The probes' jitter
+    (a fifth of the interval), their timeout (half of it, at most 2 s) and the camera's
+    flapping (silent for one interval, answering for the next) follow it, so that the damping
+    shows the same at any pace: about one round falls in each half of a flap, and a round
+    started in the first half of a silent one times out."""
     with tempfile.TemporaryDirectory(prefix="fleet-demo-") as folder:
         key = credentials.new_key()
         settings = Settings(
@@ -195,18 +218,18 @@ async def run(
             credential_keys=SecretStr(key),
             load_sample_when_empty=False,
             bootstrap_admin_token=False,
-            probe_interval_s=10,
-            probe_jitter_s=2,
-            probe_timeout_s=2,
+            probe_interval_s=probe_interval,
+            probe_jitter_s=probe_interval / 5,
+            probe_timeout_s=min(2.0, probe_interval / 2),
             probe_retries=0,
             probe_concurrency=16,
             probe_site_concurrency=4,
         )
         cipher = Cipher(key)
-        plan, secret = await _prepare(settings, cipher)
+        plan, secret = await _prepare(settings, cipher, snmp_port, ssh_port)
         controllable = {*plan.cut_devices, *([plan.flapping] if plan.flapping else [])}
         sim = SimulatedFleet(
-            plan.devices, controllable=controllable, snmp_port=SNMP_PORT, ssh_port=SSH_PORT
+            plan.devices, controllable=controllable, snmp_port=snmp_port, ssh_port=ssh_port
         )
         click.echo(f"Starting {len(plan.devices)} simulated devices on 127.0.0.0/8 ...")
         await sim.start()
@@ -215,14 +238,21 @@ async def run(
                 f"API: http://{host}:{port}/api/v1/status/sites  docs: http://{host}:{port}/schema"
             )
             click.echo(f"Token (admin, for this demo only): FLEET_TOKEN={secret}")
+            flapping = (
+                f"; camera {sim.devices[plan.flapping].serial} flaps all along"
+                if plan.flapping is not None
+                else ""
+            )
             click.echo(
-                f"In {cut_after:.0f} s site {plan.cut_site} loses its satellite link for "
-                f"{restore_after:.0f} s (and again, in a loop); a camera flaps all along."
+                f"In {cut_after:g} s site {plan.cut_site} loses its satellite link for "
+                f"{restore_after:g} s (and again, in a loop){flapping}."
             )
             server = uvicorn.Server(
                 uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
             )
-            show = asyncio.create_task(_show(sim, plan, cut_after, restore_after))
+            show = asyncio.create_task(
+                _show(sim, plan, cut_after, restore_after, flap_period=2 * probe_interval)
+            )
             try:
                 await server.serve()
             finally:
