@@ -23,6 +23,7 @@ Every change of state is an event with the old and new state and the cause.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,9 +37,11 @@ from fleet.inventory.models import Country, Device, Link, Site
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes.models import MaintenanceWindow, ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.targets import PROBED_LIFECYCLES
 from fleet.probes.types import Reading
 
 log = get_logger("fleet.status")
+PROBE_RESULT: sa.Table = ProbeResult.__table__  # type: ignore[attr-defined]  # rows, not objects
 
 UP, DEGRADED, DOWN, UNREACHABLE, UNKNOWN, MAINTENANCE = (
     "up",
@@ -169,6 +172,21 @@ class Health:
     failing_since: datetime | None = None  # the first failed round of the current failure
 
 
+#: The health of a device without rounds, to read (never to change).
+NO_ROUNDS = Health()
+
+
+@dataclass
+class SiteMemo:
+    """What the last evaluation of a site left, so that the next round of one of its devices
+    re-evaluates only what that round can change."""
+
+    # devices neither failing nor in maintenance when last evaluated, nor probed since
+    settled: set[int] = field(default_factory=set)
+    # every device the headline counts, with its state
+    shown: dict[int, str] = field(default_factory=dict)
+
+
 @dataclass
 class Current:
     state: str
@@ -213,13 +231,15 @@ class StatusEngine:
         self.topology = Topology()
         self.health: dict[int, Health] = {}
         self.current: dict[tuple[str, int], Current] = {}
-        self._results: list[ProbeResult] = []
+        self._results: list[dict[str, Any]] = []  # probe_result rows (see result_values)
         self._events: list[StateEvent] = []
         self._changed: set[tuple[str, int]] = set()
+        self._memo: dict[int, SiteMemo] = {}
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         self.topology = await load_topology(self.db)
+        self._memo.clear()
         async with self.db.session() as session:
             for row in await session.scalars(sa.select(ObjectStatus)):
                 self.current[(row.object_type, row.object_id)] = Current(
@@ -251,11 +271,13 @@ class StatusEngine:
         now = utcnow()
         if store:
             for reading in readings:
-                self._results.append(result_row(reading))
+                self._results.append(result_values(reading))
         device = self.topology.devices.get(device_id)
         if device is None:
             return
-        health = self.health.setdefault(device_id, Health())
+        health = self.health.get(device_id)
+        if health is None:
+            health = self.health[device_id] = Health()
         state, reason = round_health(readings)
         if state == DOWN and health.last != DOWN:
             health.failing_since = now
@@ -316,7 +338,7 @@ class StatusEngine:
             site = self.topology.sites[device.site_id]
             upstream |= self._terminators(site)
         for other in upstream - {device.device_id}:
-            heard = self.health.get(other, Health()).at
+            heard = self.health.get(other, NO_ROUNDS).at
             if heard is not None and heard < since:
                 return False
         return True
@@ -331,7 +353,7 @@ class StatusEngine:
             parent: DeviceInfo | None = self.topology.devices.get(parent_id)
             if parent is None:
                 break
-            if self.health.get(parent_id, Health()).last == DOWN:
+            if self.health.get(parent_id, NO_ROUNDS).last == DOWN:
                 return f"parent {parent.serial} does not answer"
             parent_id = parent.parent_id
         if device.device_id not in terminators and links_down:
@@ -348,6 +370,20 @@ class StatusEngine:
         site = self.topology.sites.get(site_id)
         if site is None:
             return
+        # A device that is neither failing nor in a maintenance window shows what its own rounds
+        # say, whatever the rest of the site does: once evaluated, it is *settled* until its
+        # next round, and a round of another device of the site need not evaluate it again;
+        # when no state changed, neither did the headline. A change of topology or windows
+        # evaluates everything again (observed=None).
+        memo = self._memo.get(site_id)
+        quiet = (
+            memo is not None
+            and observed is not None
+            and not any(w.site_id == site_id for w in self.topology.windows)
+        )
+        moved = not quiet  # whether the headline's inputs may have changed
+        if memo is None or not quiet:
+            memo = self._memo[site_id] = SiteMemo()
         terminators = self._way_in(self._terminators(site))
         # Links first: each is as good as its terminating device's confirmed health.
         link_states: dict[int, str] = {}
@@ -359,25 +395,32 @@ class StatusEngine:
             elif self.topology.in_maintenance(site_id, device_id, now):
                 state, reason = MAINTENANCE, "maintenance window"
             else:
-                confirmed = self.health.get(device_id, Health()).confirmed
+                confirmed = self.health.get(device_id, NO_ROUNDS).confirmed
                 state = {UP: UP, DEGRADED: UP, DOWN: DOWN}.get(confirmed, UNKNOWN)
                 info = self.topology.devices.get(device_id)
                 name = info.serial if info else device_id
                 reason = f"terminating device {name} is {confirmed}"
             link_states[link_id] = state
-            self._set("link", link_id, state, reason, now, site)
+            moved |= self._set("link", link_id, state, reason, now, site)
         known = [s for s in link_states.values() if s != UNKNOWN]
         links_down_now = bool(known) and all(s == DOWN for s in known)
         # A link whose terminator just failed once counts as down for blaming (not for its state).
         links_failing = bool(site.links) and all(
             (end := self.topology.links[i].terminating_device_id) is not None
-            and self.health.get(end, Health()).last == DOWN
+            and self.health.get(end, NO_ROUNDS).last == DOWN
             for i in site.links
         )
-        device_states: dict[int, str] = {}
-        for device_id in site.devices:
+        settled, shown_states = memo.settled, memo.shown
+        todo = (
+            [d for d in site.devices if d == observed or d not in settled]
+            if quiet
+            else site.devices
+        )
+        for device_id in todo:
             device = self.topology.devices[device_id]
-            health = self.health.get(device_id, Health())
+            health = self.health.get(device_id, NO_ROUNDS)
+            settled.discard(device_id)
+            calm = False  # neither in maintenance nor failing: settled once evaluated
             if self.topology.in_maintenance(site_id, device_id, now):
                 state, reason = MAINTENANCE, "maintenance window"
             elif health.confirmed == DOWN or health.last == DOWN:
@@ -406,9 +449,15 @@ class StatusEngine:
                     reason = (previous.reason or "") if previous is not None else health.reason
             else:
                 state, reason = health.confirmed, health.reason
-            if device.lifecycle not in ("installed", "active", "faulty") and state == UNKNOWN:
+                calm = True
+            shown = device.lifecycle in PROBED_LIFECYCLES or state != UNKNOWN
+            if calm:
+                settled.add(device_id)
+            if not shown:
+                moved |= shown_states.pop(device_id, None) is not None
                 continue
-            device_states[device_id] = state
+            moved |= shown_states.get(device_id) != state
+            shown_states[device_id] = state
             facts = {
                 "health": health.confirmed,
                 "firmware": health.firmware,
@@ -416,6 +465,10 @@ class StatusEngine:
                 "last_ok_at": _quarter(health.last_ok_at),
             }
             self._set("device", device_id, state, reason, now, site, facts)
+        if not moved:
+            return
+        device_states = shown_states
+        counts = Counter(device_states.values())
         # The site's headline.
         up_links = [self.topology.links[i] for i, s in link_states.items() if s == UP]
         if self.topology.in_maintenance(site_id, None, now):
@@ -425,8 +478,12 @@ class StatusEngine:
         elif not up_links:
             state, reason = DISCONNECTED, "no active link is up"
         else:
-            down = sorted(
-                self.topology.devices[d].serial for d, s in device_states.items() if s == DOWN
+            down = (
+                sorted(
+                    self.topology.devices[d].serial for d, s in device_states.items() if s == DOWN
+                )
+                if counts.get(DOWN)
+                else []
             )
             primary_up = any(link.role == "primary" for link in up_links)
             if not primary_up:
@@ -442,9 +499,7 @@ class StatusEngine:
             "link_in_use": None
             if in_use is None
             else {"circuit_id": in_use.circuit_id, "role": in_use.role, "medium": in_use.medium},
-            "devices": {
-                s: list(device_states.values()).count(s) for s in set(device_states.values())
-            },
+            "devices": dict(counts),
         }
         self._set("site", site_id, state, reason, now, site, detail)
 
@@ -457,19 +512,20 @@ class StatusEngine:
         now: datetime,
         site: SiteInfo,
         detail: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Record an object's state (and detail); whether the state changed."""
         key = (object_type, object_id)
         current = self.current.get(key)
         if current is not None and current.state == state:
             if detail is not None and detail != current.detail:
                 current.detail = detail
                 self._changed.add(key)
-            return
+            return False
         old = current.state if current else UNKNOWN
         self.current[key] = Current(state, now, reason, detail or {})
         self._changed.add(key)
         if current is None and state == UNKNOWN:
-            return
+            return True
         self._events.append(
             StateEvent(
                 at=now,
@@ -489,6 +545,7 @@ class StatusEngine:
         if object_type == "device" and self.on_device_state is not None:
             # Devices cut off with their site are probed less often until a link returns.
             self.on_device_state(object_id, state == UNREACHABLE and reason == LINKS_DOWN)
+        return True
 
     def _key(self, object_type: str, object_id: int, site: SiteInfo) -> str:
         if object_type == "site":
@@ -508,7 +565,8 @@ class StatusEngine:
             if not (results or events or changed):
                 return 0
             async with self.db.session(write=True) as session:
-                session.add_all(results)
+                if results:  # plain rows, one executemany: no ORM objects to build
+                    await session.execute(sa.insert(PROBE_RESULT), results)
                 session.add_all(events)
                 if changed:
                     await session.execute(
@@ -550,10 +608,15 @@ class StatusEngine:
     def _last_result(self, object_type: str, object_id: int) -> datetime | None:
         if object_type != "device":
             return None
-        return self.health.get(object_id, Health()).at
+        return self.health.get(object_id, NO_ROUNDS).at
 
 
 def result_row(reading: Reading) -> ProbeResult:
+    return ProbeResult(**result_values(reading))
+
+
+def result_values(reading: Reading) -> dict[str, Any]:
+    """The probe_result row of a reading, as column values."""
     data: dict[str, Any] = {}
     if reading.uptime_seconds is not None:
         data["uptime_seconds"] = reading.uptime_seconds
@@ -575,12 +638,12 @@ def result_row(reading: Reading) -> ProbeResult:
         data["values"] = dict(list(reading.values.items())[:32])
     if reading.http_status is not None:
         data["http_status"] = reading.http_status
-    return ProbeResult(
-        device_id=reading.device_id,
-        kind=reading.kind,
-        at=reading.started_at,
-        status=reading.status.value,
-        duration_ms=round(reading.duration_ms, 2),
-        reason=reading.reason[:200] or None,
-        data=data or None,
-    )
+    return {
+        "device_id": reading.device_id,
+        "kind": reading.kind,
+        "at": reading.started_at,
+        "status": reading.status.value,
+        "duration_ms": round(reading.duration_ms, 2),
+        "reason": reading.reason[:200] or None,
+        "data": data or None,
+    }
