@@ -80,13 +80,25 @@ STREAM_EVENTS = Counter(
 )
 
 
+# The labelled series of every probe round, looked up once each (``labels()`` costs more than
+# the update itself, and every round makes one).
+_RESULT_SERIES: dict[tuple[str, str], Counter] = {}
+_DURATION_SERIES: dict[str, Histogram] = {}
+
+
 def observe_readings(readings: Iterable[Reading]) -> None:
     """Count probe results and their durations."""
     for reading in readings:
         kind = reading.kind if reading.kind in PROBE_KINDS else "other"
         status = reading.status.value if reading.status.value in PROBE_STATUSES else "other"
-        PROBE_RESULTS.labels(kind, status).inc()
-        PROBE_DURATION.labels(kind).observe(max(0.0, reading.duration_ms / 1000))
+        results = _RESULT_SERIES.get((kind, status))
+        if results is None:
+            results = _RESULT_SERIES[(kind, status)] = PROBE_RESULTS.labels(kind, status)
+        duration = _DURATION_SERIES.get(kind)
+        if duration is None:
+            duration = _DURATION_SERIES[kind] = PROBE_DURATION.labels(kind)
+        results.inc()
+        duration.observe(max(0.0, reading.duration_ms / 1000))
 
 
 def observe_lateness(seconds: float) -> None:

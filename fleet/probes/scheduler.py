@@ -187,19 +187,17 @@ class ProbeScheduler:
     async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
         """One round of a device's probes, each under the limits, never raising."""
         async with self._global, self._sites[spec.site_id]:
-            readings = list(
-                await asyncio.gather(
-                    *(
-                        run_probe(
-                            probe_for(kind, self.settings),
-                            spec.target,
-                            self.settings.probe_timeout_s,
-                            retries=self.settings.probe_retries,
-                        )
-                        for kind in spec.kinds
-                    )
+            polls = [
+                run_probe(
+                    probe_for(kind, self.settings),
+                    spec.target,
+                    self.settings.probe_timeout_s,
+                    retries=self.settings.probe_retries,
                 )
-            )
+                for kind in spec.kinds
+            ]
+            # one probe (the usual case) runs in this task; several run side by side
+            readings = [await polls[0]] if len(polls) == 1 else list(await asyncio.gather(*polls))
         metrics.observe_readings(readings)
         return readings
 
