@@ -1,5 +1,5 @@
-"""SNMP poll throughput and CPU cost: fleet's runner with each SNMP driver against the
-net-snmp command-line tools and a bare asyncio UDP floor, all on real snmpd agents.
+"""SNMP poll throughput and CPU cost: fleet's scheduler and fleet's runner with each SNMP driver
+against the net-snmp command-line tools and a bare asyncio UDP floor, all on real snmpd agents.
 
     .venv/bin/python bench/probe_throughput.py [--devices 2000] [--agents 4] [--inflight 200]
 
@@ -11,15 +11,21 @@ give the request packets per poll for every variant (the floor also counts its o
 
 Variants (same run, same agents):
 
-a. fleet: ``run_probe`` + the pysnmp driver
-b. fleet: ``run_probe`` + the gufo-snmp driver
+a. sched-gufo, sched-pysnmp: fleet's real path, ``ProbeScheduler`` with
+   ``FLEET_PROBE_SNMP_DRIVER`` set to the driver, on a temporary SQLite database holding the
+   devices (50 sites with a link each, one v2c credential profile per community): an
+   APScheduler job per device, the global and per-site limits, the status engine observing
+   every round and the results flushed to the database. The measured window opens and closes
+   with the scheduler paused and no poll in flight, so packets and polls are counted over
+   the same polls.
+b. pysnmp, gufo: the driver only, fleet's ``run_probe`` called directly by N workers
 c. net-snmp CLI, LibreNMS-style: ``snmpget`` then ``snmpbulkwalk`` per device, 16 in parallel
    (CPU of the child processes counted)
 d. floor: one asyncio UDP socket firing pre-encoded requests, matching replies by request id
 
 CPU is this process's ``time.process_time()`` (plus children's for c); snmpd's CPU is not
-counted. Only 127.0.0.0/8 is used, every agent is stopped in ``finally``, and every variant
-has a time limit.
+counted. The targets are checked for fleet's default path, ``sched-<default driver>``. Only
+127.0.0.0/8 is used, every agent is stopped in ``finally``, and every variant has a time limit.
 """
 
 from __future__ import annotations
@@ -27,23 +33,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from pydantic import SecretStr
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fleet import migrate
+from fleet.database import Database
+from fleet.inventory.credentials import Cipher, new_key
+from fleet.inventory.models import Country, CredentialProfile, DeviceModel, Link, Site
+from fleet.inventory.models import Device as InventoryDevice
+from fleet.logging import configure
 from fleet.probes.base import get_probe, run_probe
-from fleet.probes.snmp import DEFAULT_SNMP_DRIVER, IF_OPER_STATUS, SYS_DESCR, SYS_UPTIME
-from fleet.probes.types import ProbeStatus, ProbeTarget, SnmpOptions, SnmpV2c
+from fleet.probes.scheduler import ProbeScheduler
+from fleet.probes.snmp import (
+    DEFAULT_SNMP_DRIVER,
+    IF_OPER_STATUS,
+    SYS_DESCR,
+    SYS_UPTIME,
+    SnmpDriver,
+)
+from fleet.probes.types import ProbeStatus, ProbeTarget, Reading, SnmpOptions, SnmpV2c
+from fleet.settings import Settings
 
 SNMP_IN_PKTS = "1.3.6.1.2.1.11.1.0"
 ADMIN_COMMUNITY = "bench-admin"
@@ -204,7 +230,204 @@ def measured(result: Result, agents: Agents, children: bool = False) -> Iterator
         result.packets = agents.in_pkts() - pkts0 - len(agents.admin)
 
 
-# --- a, b: fleet's runner with a driver --------------------------------------------------------
+# --- a: fleet's scheduler with a driver --------------------------------------------------------
+
+SCHED_SITES = 50
+
+
+class _BenchScheduler(ProbeScheduler):
+    """fleet's scheduler, unchanged, plus the counting the bench needs: rounds in flight,
+    devices polled at least once, and the rounds finished while ``result`` is set."""
+
+    def __init__(
+        self, db: Database, settings: Settings, cipher: Cipher, devices: int, interfaces: int
+    ) -> None:
+        super().__init__(db, settings, cipher)
+        self.devices = devices
+        self.interfaces = interfaces
+        self.running = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.polled: set[int] = set()
+        self.all_polled = asyncio.Event()
+        self.result: Result | None = None
+        self.skipped = 0
+
+    async def run_device(self, device_id: int) -> list[Reading]:
+        self.running += 1
+        self.idle.clear()
+        try:
+            readings = await super().run_device(device_id)
+        finally:
+            self.running -= 1
+            if not self.running:
+                self.idle.set()
+        self.polled.add(device_id)
+        if len(self.polled) >= self.devices:
+            self.all_polled.set()
+        result = self.result
+        if result is not None:
+            result.polls += 1
+            for reading in readings:
+                result.retries += int(reading.values.get("attempts", 1)) - 1
+                result.statuses[reading.status] = result.statuses.get(reading.status, 0) + 1
+            if len(readings) != 1 or any(
+                r.status is not ProbeStatus.OK or len(r.interfaces) != self.interfaces
+                for r in readings
+            ):
+                result.errors += 1
+        return readings
+
+    def count_skipped(self, event: JobEvent) -> None:
+        if self.result is not None and event.job_id.startswith("device-"):
+            self.skipped += 1
+
+    async def drain(self) -> None:
+        """Pause job submission and wait for every round in flight to finish (``resume()``
+        on ``self.scheduler`` goes on)."""
+        self.scheduler.pause()
+        await self.idle.wait()
+
+
+async def _sched_database(url: str, devices: list[Device], cipher: Cipher) -> None:
+    """A migrated database with the bench's devices, as the inventory would hold them: 50
+    sites, each reached through its first device (its link's terminating device and the
+    parent of the others), one v2c credential profile per community."""
+    await migrate.upgrade(url)
+    db = Database(url)
+    try:
+        async with db.session(write=True) as session:
+            country = Country(code="ZZ", name="Bench", region="Bench")
+            session.add(country)
+            await session.flush()
+            assert country.id is not None
+            sites = [
+                Site(
+                    code=f"ZZ-BENCH-{n:02d}",
+                    name=f"Bench site {n}",
+                    kind="border_crossing_land",
+                    country_id=country.id,
+                    latitude=0.0,
+                    longitude=0.0,
+                )
+                for n in range(SCHED_SITES)
+            ]
+            model = DeviceModel(
+                slug="bench-snmpd", manufacturer="net-snmp", model="snmpd", kind="switch"
+            )
+            by_community = {
+                d.community: CredentialProfile(
+                    name=f"bench-{d.community}",
+                    kind="snmp_v2c",
+                    secret=cipher.encrypt({"community": d.community}),
+                )
+                for d in devices
+            }
+            session.add_all([*sites, model, *by_community.values()])
+            await session.flush()
+            assert model.id is not None
+            rows: list[InventoryDevice] = []
+            for d in devices:
+                site = sites[d.index % SCHED_SITES]
+                profile = by_community[d.community]
+                assert site.id is not None
+                assert profile.id is not None
+                rows.append(
+                    InventoryDevice(
+                        site_id=site.id,
+                        model_id=model.id,
+                        serial=f"BENCH-{d.index:05d}",
+                        management_address=d.address,
+                        probe_port=d.port,
+                        lifecycle="active",
+                        probes=["snmp"],
+                        snmp_profile_id=profile.id,
+                    )
+                )
+            session.add_all(rows)
+            await session.flush()
+            for n, site in enumerate(sites):
+                members = rows[n::SCHED_SITES]
+                if not members:
+                    continue
+                way_in = members[0]
+                for row in members[1:]:
+                    row.parent_id = way_in.id
+                assert site.id is not None
+                session.add(
+                    Link(
+                        site_id=site.id,
+                        circuit_id=f"BENCH-LINK-{n:02d}",
+                        medium="fibre",
+                        provider="bench",
+                        bandwidth_kbps=100_000,
+                        terminating_device_id=way_in.id,
+                    )
+                )
+            await session.commit()
+    finally:
+        await db.dispose()
+
+
+async def _sched(
+    driver: SnmpDriver,
+    devices: list[Device],
+    max_rep: int,
+    args: argparse.Namespace,
+    agents: Agents,
+    result: Result,
+    interval: float,
+) -> None:
+    key = new_key()
+    url = f"sqlite+aiosqlite:///{agents.workdir / f'sched-{driver}.db'}"
+    cipher = Cipher(key)
+    await _sched_database(url, devices, cipher)
+    settings = Settings(
+        database_url=url,
+        credential_keys=SecretStr(key),
+        probe_snmp_driver=driver,
+        probe_interval_s=interval,
+        probe_jitter_s=min(1.0, interval / 10),
+        probe_retries=1,
+        probe_timeout_s=args.timeout,
+        probe_concurrency=args.inflight,
+        log_format="console",
+        log_level="WARNING",
+    )
+    db = Database(url)
+    sched = _BenchScheduler(db, settings, cipher, len(devices), interfaces=max_rep - 1)
+    sched.scheduler.add_listener(sched.count_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    try:
+        t0 = time.perf_counter()
+        await sched.start()
+        await sched.all_polled.wait()  # warm-up: every device polled once
+        result.warmup = time.perf_counter() - t0
+        await asyncio.sleep(min(interval, 5.0))  # and its results written, states settled
+        await sched.drain()
+        await sched.engine.flush()
+        mark = len(sched.lateness())
+        with measured(result, agents):
+            sched.result = result
+            sched.scheduler.resume()
+            await asyncio.sleep(args.sched_seconds)
+            await sched.drain()
+            sched.result = None
+            await sched.engine.flush()  # every result of the window is written in the window
+        late = sched.lateness()
+        late = sorted(late[mark:] if len(late) >= mark else late)
+        notes = [f"interval {interval:.2f} s ({len(devices) / interval:.0f} polls/s asked)"]
+        if late:
+            notes.append(f"lateness p50 {statistics.median(late):.3f} s, max {late[-1]:.3f} s")
+        if sched.skipped:
+            notes.append(f"{sched.skipped} runs skipped or missed")
+        result.note = "; ".join(notes)
+    finally:
+        if sched.scheduler.running:  # paused counts as running
+            await sched.stop()
+        await db.dispose()
+
+
+# --- b: fleet's runner with a driver (the driver only) ----------------------------------------
 
 
 async def _fleet(
@@ -422,10 +645,21 @@ def run_variant(name: str, coro_factory: Callable[[Result], object], limit: floa
     return result
 
 
-def report(results: list[Result], default: str) -> int:
+DRIVERS: tuple[SnmpDriver, ...] = typing.get_args(SnmpDriver)
+VARIANTS = (
+    *(f"sched-{d}" for d in DRIVERS),
+    *DRIVERS,
+    "cli",
+    "floor",
+)
+#: The order of a full run: each driver alone first (its polls/s sets the scheduler's interval).
+DEFAULT_ORDER = ",".join([*(v for d in DRIVERS for v in (d, f"sched-{d}")), "cli", "floor"])
+
+
+def report(results: list[Result]) -> int:
     print()
     print(
-        f"{'variant':<34}{'polls':>7}{'errors':>8}{'wall s':>8}{'polls/s':>10}"
+        f"{'variant':<40}{'polls':>7}{'errors':>8}{'wall s':>8}{'polls/s':>10}"
         f"{'CPU s':>8}{'CPU ms/poll':>13}{'req pkts/poll':>21}"
     )
     for r in results:
@@ -438,11 +672,16 @@ def report(results: list[Result], default: str) -> int:
         if r.warmup is not None:
             notes.append(f"first round (caches cold): {r.warmup:.1f} s")
         print(
-            f"{r.name:<34}{r.polls:>7}{r.errors:>8}{r.wall:>8.2f}{r.polls_per_s:>10.0f}"
+            f"{r.name:<40}{r.polls:>7}{r.errors:>8}{r.wall:>8.2f}{r.polls_per_s:>10.0f}"
             f"{r.cpu:>8.2f}{r.cpu_ms_per_poll:>13.3f}{ppp:>21}  {'; '.join(notes)}"
         )
     by = {r.name.split(":")[0]: r for r in results}
-    default_r = by.get(default)
+    # fleet's default path is its scheduler with the default driver; without that row, the
+    # default driver alone stands in (and says so)
+    default = next(
+        (k for k in (f"sched-{DEFAULT_SNMP_DRIVER}", DEFAULT_SNMP_DRIVER) if k in by), None
+    )
+    default_r = by.get(default) if default is not None else None
     print()
     for r in results:
         if default_r is None or r is default_r or not r.polls:
@@ -454,7 +693,7 @@ def report(results: list[Result], default: str) -> int:
     status = 0
     if default_r is not None:
         cli, floor = by.get("cli"), by.get("floor")
-        checks = [("errors == 0", default_r.errors == 0)]
+        checks = [("errors == 0", default_r.errors == 0 and default_r.polls > 0)]
         if cli is not None and cli.polls:
             ratio = cli.cpu_ms_per_poll / default_r.cpu_ms_per_poll
             checks.append((f"CPU/poll >= 10x better than net-snmp CLI ({ratio:.1f}x)", ratio >= 10))
@@ -469,7 +708,8 @@ def report(results: list[Result], default: str) -> int:
                 )
             )
         print()
-        print(f"default driver ({DEFAULT_SNMP_DRIVER}) against the targets:")
+        what = "scheduler" if default_r.name.startswith("sched-") else "driver only, no scheduler"
+        print(f"fleet's default path, {default} ({what}), against the targets:")
         for text, ok in checks:
             print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
             status |= 0 if ok else 1
@@ -482,7 +722,20 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=4, help="snmpd processes")
     parser.add_argument("--ports-per-agent", type=int, default=10)
     parser.add_argument("--inflight", type=int, default=200, help="polls in flight")
-    parser.add_argument("--rounds", type=int, default=2, help="measured rounds over all devices")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="measured rounds over all devices (b and d)"
+    )
+    parser.add_argument(
+        "--sched-seconds", type=float, default=20.0, help="measured window of the scheduler (a)"
+    )
+    parser.add_argument(
+        "--sched-interval",
+        type=float,
+        default=0.0,
+        help="probe interval of the scheduler (a); 0: devices / the polls/s of the same "
+        "driver alone when it ran before in this run (else devices / 1000), at least 1 s: "
+        "the scheduler is asked for as many polls as the driver alone could make",
+    )
     parser.add_argument(
         "--cli-devices", type=int, default=300, help="devices polled by the (slow) CLI variant"
     )
@@ -491,8 +744,8 @@ def main() -> int:
     parser.add_argument("--limit", type=float, default=300.0, help="seconds per variant at most")
     parser.add_argument(
         "--only",
-        default="pysnmp,gufo,cli,floor",
-        help="comma-separated variants: pysnmp,gufo,cli,floor",
+        default=DEFAULT_ORDER,
+        help=f"comma-separated variants, run in the order given; of {','.join(VARIANTS)}",
     )
     args = parser.parse_args()
 
@@ -500,8 +753,15 @@ def main() -> int:
     if missing:
         print(f"missing {', '.join(missing)}: install them with\n    {APT_HINT}", file=sys.stderr)
         return 2
-
     only = [v.strip() for v in args.only.split(",") if v.strip()]
+    unknown = [v for v in only if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(map(repr, unknown))}")
+    # fleet's logging as the service sets it up (state changes at INFO are not shown); the
+    # scheduler's skipped and missed runs are counted instead of printed
+    configure("console", "WARNING")
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         agents = Agents(args.devices, args.agents, args.ports_per_agent, Path(tmp))
         try:
@@ -509,18 +769,35 @@ def main() -> int:
             max_rep = agents.interfaces() + 1  # every interface, then the end of the column
             print(
                 f"{args.devices} devices on {args.agents} snmpd x {args.ports_per_agent} ports, "
-                f"{max_rep - 1} interfaces each (GETBULK max-repetitions {max_rep}), "
-                f"{args.inflight} in flight, {args.rounds} measured round(s), "
+                f"{max_rep - 1} interfaces each (GETBULK max-repetitions {max_rep}; the "
+                f"scheduler uses fleet's default), {args.inflight} in flight, "
+                f"{args.rounds} measured round(s) / {args.sched_seconds:g} s for the scheduler, "
                 f"timeout {args.timeout:g} s, default driver: {DEFAULT_SNMP_DRIVER}"
             )
-            results = []
+            results: list[Result] = []
             devices = agents.devices
             for variant in only:
-                if variant in ("pysnmp", "gufo"):
-                    label = f"{variant}: fleet run_probe + {variant}"
+                if variant.startswith("sched-"):
+                    driver = next(d for d in DRIVERS if variant == f"sched-{d}")
+                    alone = next(
+                        (r for r in results if r.name.split(":")[0] == driver and r.polls), None
+                    )
+                    interval = args.sched_interval or max(
+                        1.0, len(devices) / (alone.polls_per_s if alone is not None else 1000.0)
+                    )
                     results.append(
                         run_variant(
-                            label,
+                            f"{variant}: fleet scheduler + {driver}",
+                            lambda r, d=driver, i=interval: _sched(
+                                d, devices, max_rep, args, agents, r, i
+                            ),
+                            args.limit,
+                        )
+                    )
+                elif variant in DRIVERS:
+                    results.append(
+                        run_variant(
+                            f"{variant}: driver only, run_probe",
                             lambda r, v=variant: _fleet(v, devices, max_rep, args, agents, r),
                             args.limit,
                         )
@@ -534,7 +811,7 @@ def main() -> int:
                             args.limit,
                         )
                     )
-                elif variant == "floor":
+                else:
                     results.append(
                         run_variant(
                             "floor: asyncio UDP, pre-encoded",
@@ -542,15 +819,13 @@ def main() -> int:
                             args.limit,
                         )
                     )
-                else:
-                    parser.error(f"unknown variant {variant!r}")
                 r = results[-1]
                 print(
                     f"  {r.name}: {r.polls} polls, {r.errors} errors, {r.polls_per_s:.0f}/s, "
                     f"{r.cpu_ms_per_poll:.3f} ms CPU/poll {r.note}",
                     flush=True,
                 )
-            return report(results, DEFAULT_SNMP_DRIVER)
+            return report(results)
         finally:
             agents.stop()
 
