@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -44,6 +48,7 @@ ACTOR = "demo"
 SNMP_PORT = 16161
 SSH_PORT = 2222
 PROBE_INTERVAL_S = 10.0
+SETTLE_S = 5.0  # for what still runs at shutdown (a probe round takes 2 s at most)
 SSH_KINDS = ("router",)  # answer SSH as cisco_ios; every device answers SNMP
 
 
@@ -192,6 +197,40 @@ async def _show(
             sim.restore(device_id)
 
 
+async def _settle(seconds: float) -> None:
+    """Give the tasks still running once the server has stopped ``seconds`` to end by
+    themselves: the probe rounds the scheduler cancelled on its way out, some of them inside a
+    database call. Cancelled there a second time, as the event loop does with every task left
+    when it closes, such a task can leave an aiosqlite connection's close waiting forever for
+    a thread that has already stopped, and the process never exits."""
+    current = asyncio.current_task()
+    running = [task for task in asyncio.all_tasks() if task is not current]
+    if running:
+        _, pending = await asyncio.wait(running, timeout=seconds)
+        if pending:
+            log.warning("demo_tasks_left", count=len(pending))
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM ends the demo through every ``finally``, as Ctrl-C does (exit
+    status 143): the simulator's processes stopped, even paused ones, and the temp files
+    removed. Left alone, uvicorn answers SIGTERM by shutting down and raising it again, which
+    kills the process before any of that. Only the main thread can set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 async def run(
     host: str,
     port: int,
@@ -210,7 +249,7 @@ async def run(
     flapping (silent for one interval, answering for the next) follow it, so that the damping
     shows the same at any pace: about one round falls in each half of a flap, and a round
     started in the first half of a silent one times out."""
-    with tempfile.TemporaryDirectory(prefix="fleet-demo-") as folder:
+    with _terminate_like_interrupt(), tempfile.TemporaryDirectory(prefix="fleet-demo-") as folder:
         key = credentials.new_key()
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}",
@@ -259,5 +298,6 @@ async def run(
                 show.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await show
+                await _settle(SETTLE_S)
         finally:
             sim.stop()
