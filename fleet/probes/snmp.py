@@ -43,6 +43,20 @@ SnmpDriver = Literal["gufo", "pysnmp"]
 #: 1.7-1.8x the floor (polls/s are bounded by snmpd on 2 cores). pysnmp also needed 165 s
 #: for its first round over 2,000 new communities. pysnmp stays as the reference and for
 #: what gufo-snmp cannot do (SNMPv3 context names).
+#:
+#: Through fleet's whole path, ``ProbeScheduler`` (an APScheduler job per device, the limits,
+#: the status engine, results written to SQLite; 50 sites, asked for 2,000 polls/s), one later
+#: run of the same bench measured:
+#:
+#:   variant                          CPU ms/poll   polls/s   errors   request packets/poll
+#:   scheduler + gufo-snmp            0.36          1,290           0   2.00
+#:   scheduler + pysnmp               6.7           140             0   2.00
+#:   gufo-snmp driver + run_probe     0.09          3,600           0   2.00
+#:   net-snmp CLI (16 parallel)       10.1          110             0   2.00
+#:   bare asyncio UDP floor           0.054         7,800           0   2.00
+#:
+#: The scheduler with gufo-snmp costs 29x less CPU per poll than the CLI but 6.5x the floor:
+#: the job dispatch, the status engine and the result writes cost more than the poll itself.
 DEFAULT_SNMP_DRIVER: SnmpDriver = "gufo"
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
