@@ -10,12 +10,14 @@ removes jobs. Unreachable devices are probed ``unreachable_backoff`` times less 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
@@ -41,6 +43,29 @@ from fleet.settings import Settings
 log = get_logger("fleet.scheduler")
 ACTOR = "scheduler"
 FLUSH_EVERY_S = 1.0
+STOP_GRACE_S = 5.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _tracked(
+    method: Callable[Concatenate[ProbeScheduler, P], Awaitable[T]],
+) -> Callable[Concatenate[ProbeScheduler, P], Coroutine[Any, Any, T]]:
+    """Remember the task running a job while it runs, so that ``stop`` can let it finish."""
+
+    async def run(self: ProbeScheduler, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    functools.update_wrapper(run, method)
+    return run
 
 
 async def inventory_fingerprint(db: Database) -> tuple[Any, ...]:
@@ -75,6 +100,7 @@ class ProbeScheduler:
         self._last_report = time.monotonic()
         self._reconcile_lock = asyncio.Lock()
         self._backed_off: set[int] = set()
+        self._running: set[asyncio.Task[Any]] = set()
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -107,8 +133,21 @@ class ProbeScheduler:
         )
         log.info("scheduler_started", devices=len(self.specs))
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Start nothing more, give the jobs still running ``grace_s`` to end (a job cancelled
+        inside a database call can leave its connection hanging), cancel what is left, then
+        store what the rounds saw."""
+        self.scheduler.pause()
+        running = {task for task in self._running if not task.done()}
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
         self.scheduler.shutdown(wait=False)
+        left = {task for task in self._running if not task.done()}
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left, timeout=grace_s)
+            log.warning("scheduler_stopped_jobs", cancelled=len(left))
         await self.engine.flush()
 
     # --- schedules --------------------------------------------------------------------
@@ -124,6 +163,7 @@ class ProbeScheduler:
             seconds=self.interval_of(spec), jitter=self.settings.probe_jitter_s or None
         )
 
+    @_tracked
     async def reconcile(self, *, force: bool = False) -> None:
         """Bring jobs and topology in line with the inventory, if it changed."""
         async with self._reconcile_lock:
@@ -201,6 +241,7 @@ class ProbeScheduler:
         metrics.observe_readings(readings)
         return readings
 
+    @_tracked
     async def run_device(self, device_id: int) -> list[Reading]:
         spec = self.specs.get(device_id)
         if spec is None or not spec.kinds:
@@ -240,6 +281,7 @@ class ProbeScheduler:
         self._lateness.append(max(0.0, lateness))
         metrics.observe_lateness(lateness)
 
+    @_tracked
     async def _flush(self) -> None:
         await self.engine.flush()
         now = time.monotonic()
@@ -256,6 +298,7 @@ class ProbeScheduler:
     def lateness(self) -> list[float]:
         return list(self._lateness)
 
+    @_tracked
     async def purge(self) -> int:
         cutoff = utcnow() - timedelta(days=self.settings.result_retention_days)
         async with self.db.session(write=True) as session:
