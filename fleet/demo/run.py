@@ -48,7 +48,6 @@ ACTOR = "demo"
 SNMP_PORT = 16161
 SSH_PORT = 2222
 PROBE_INTERVAL_S = 10.0
-SETTLE_S = 5.0  # for what still runs at shutdown (a probe round takes 2 s at most)
 SSH_KINDS = ("router",)  # answer SSH as cisco_ios; every device answers SNMP
 
 
@@ -197,20 +196,6 @@ async def _show(
             sim.restore(device_id)
 
 
-async def _settle(seconds: float) -> None:
-    """Give the tasks still running once the server has stopped ``seconds`` to end by
-    themselves: the probe rounds the scheduler cancelled on its way out, some of them inside a
-    database call. Cancelled there a second time, as the event loop does with every task left
-    when it closes, such a task can leave an aiosqlite connection's close waiting forever for
-    a thread that has already stopped, and the process never exits."""
-    current = asyncio.current_task()
-    running = [task for task in asyncio.all_tasks() if task is not current]
-    if running:
-        _, pending = await asyncio.wait(running, timeout=seconds)
-        if pending:
-            log.warning("demo_tasks_left", count=len(pending))
-
-
 @contextlib.contextmanager
 def _terminate_like_interrupt() -> Iterator[None]:
     """While inside, SIGTERM ends the demo through every ``finally``, as Ctrl-C does (exit
@@ -298,6 +283,5 @@ async def run(
                 show.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await show
-                await _settle(SETTLE_S)
         finally:
             sim.stop()
