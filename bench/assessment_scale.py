@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from fleet import migrate
+from fleet import bulk, migrate
 from fleet.database import Database, create_engine
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.probes.models import ObjectStatus, StateEvent
@@ -248,11 +248,13 @@ async def assessment_reads(db: Database) -> list[tuple[Any, Any]]:
 
 async def read_floor(db: Database, statements: list[tuple[Any, Any]]) -> float:
     """Send the assessment's SELECTs again and fetch every row, through a connection (no ORM
-    session): the same rows, the same plans, the same conversion of values, nothing else."""
+    session) and with the garbage collector held off as the assessment does: the same rows,
+    the same plans, the same conversion of values, nothing else."""
     started = time.perf_counter()
-    async with db.engine.connect() as connection:
-        for statement, params in statements:
-            (await connection.execute(statement, params)).all()
+    with bulk.collector_held():  # as the assessment holds it
+        async with db.engine.connect() as connection:
+            for statement, params in statements:
+                (await connection.execute(statement, params)).all()
     return time.perf_counter() - started
 
 

@@ -227,7 +227,17 @@ async def run(
     now: datetime | None = None,
 ) -> Summary:
     """Assess all sites (or a country's, or one) and record the result; the caller commits."""
-    now = now or utcnow()
+    with bulk.collector_held():
+        return await _assess(session, prices, country, site, now or utcnow())
+
+
+async def _assess(
+    session: AsyncSession,
+    prices: PriceList | None,
+    country: str | None,
+    site: str | None,
+    now: datetime,
+) -> Summary:
     summary = Summary()
     by_kind = await profiles_module.active(session)
     site_filter: Any = sa.true()
