@@ -162,14 +162,36 @@ async def _load_sample(db: Database, settings: Settings) -> None:
 
 
 @main.command()
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve this worker's probe and scheduler metrics at http://HOST:PORT/metrics "
+    "(behind FLEET_METRICS_TOKEN when set); off unless given.",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address of the metrics."
+)
 @click.pass_context
-def worker(ctx: click.Context) -> None:
+def worker(ctx: click.Context, metrics_port: int | None, metrics_host: str) -> None:
     """Run the probe scheduler without the API (for deployments that separate them).
 
     Run one worker per database: schedules are not yet shared between workers.
     """
     settings = _settings(ctx)
     configure(settings.log_format, settings.log_level)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    exposed = None
+    if metrics_port is not None:
+        from fleet.metrics_server import MetricsServer
+
+        try:
+            exposed = MetricsServer(metrics_host, metrics_port, token)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}"
+            ) from None
+        log.info("metrics_served", url=f"http://{metrics_host}:{exposed.port}/metrics")
 
     async def run() -> None:
         await _prepare(
@@ -190,7 +212,11 @@ def worker(ctx: click.Context) -> None:
             await scheduler.stop()
             await db.dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        if exposed is not None:
+            exposed.stop()
 
 
 @main.command()

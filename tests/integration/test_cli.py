@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from click.testing import CliRunner
 from litestar.testing import TestClient
@@ -162,6 +164,23 @@ def test_probe_command(tmp_path: Path) -> None:
     assert "no device NOPE" in missing.output
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_worker_metrics_on_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["--database-url", url, "worker", "--metrics-port", str(port)]
+        )
+    assert result.exit_code == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in result.output
+
+
 def test_worker_probes_without_the_api(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     fleet(url, "db", "upgrade")
@@ -174,8 +193,10 @@ def test_worker_probes_without_the_api(tmp_path: Path) -> None:
         "FLEET_PROBE_JITTER_S": "0",
         "FLEET_LOG_FORMAT": "json",
     }
+    metrics_port = free_port()
+    env["FLEET_METRICS_TOKEN"] = "scrape-me"
     process = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "worker"],
+        [sys.executable, "-m", "fleet.cli", "worker", "--metrics-port", str(metrics_port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -187,6 +208,19 @@ def test_worker_probes_without_the_api(tmp_path: Path) -> None:
             time.sleep(0.5)
             count = asyncio.run(_results(url))
         assert count >= 2
+        # Its own metrics: the results it counted, behind the metrics token.
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert httpx.get(metrics).status_code == 401
+        scraped = httpx.get(metrics, headers={"Authorization": "Bearer scrape-me"})
+        assert scraped.status_code == 200
+        assert scraped.headers["content-type"].startswith("text/plain")
+        counted = re.search(
+            r'^fleet_probe_results_total\{kind="tcp",status="ok"\} (\S+)$', scraped.text, re.M
+        )
+        assert counted is not None
+        assert float(counted.group(1)) >= 2
+        assert "fleet_scheduler_lateness_seconds_count" in scraped.text
+        assert httpx.get(f"http://127.0.0.1:{metrics_port}/").status_code == 404
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
