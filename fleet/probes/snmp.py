@@ -45,17 +45,17 @@ SnmpDriver = Literal["gufo", "pysnmp"]
 #: what gufo-snmp cannot do (SNMPv3 context names).
 #:
 #: Through fleet's whole path, ``ProbeScheduler`` (an APScheduler job per device, the limits,
-#: the status engine, results written to SQLite; 50 sites, asked for 2,000 polls/s), one later
-#: run of the same bench measured:
+#: the status engine, results written to SQLite; 50 sites, asked for 2,000 polls/s), a later
+#: run of the same bench on a quiet machine measured:
 #:
 #:   variant                          CPU ms/poll   polls/s   errors   request packets/poll
-#:   scheduler + gufo-snmp            0.36          1,290           0   2.00
-#:   scheduler + pysnmp               6.7           140             0   2.00
-#:   gufo-snmp driver + run_probe     0.09          3,600           0   2.00
-#:   net-snmp CLI (16 parallel)       10.1          110             0   2.00
-#:   bare asyncio UDP floor           0.054         7,800           0   2.00
+#:   scheduler + gufo-snmp            0.35          1,930           0   2.00
+#:   scheduler + pysnmp               6.6           150             0   2.00
+#:   gufo-snmp driver + run_probe     0.10          6,600           0   2.00
+#:   net-snmp CLI (16 parallel)       9.4           180             0   2.00
+#:   bare asyncio UDP floor           0.048         11,000          0   2.00
 #:
-#: The scheduler with gufo-snmp costs 29x less CPU per poll than the CLI but 6.5x the floor:
+#: The scheduler with gufo-snmp costs 27x less CPU per poll than the CLI but 7.3x the floor:
 #: the job dispatch, the status engine and the result writes cost more than the poll itself.
 DEFAULT_SNMP_DRIVER: SnmpDriver = "gufo"
 
