@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,8 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from fleet import __version__
 from fleet.api.auth import (
@@ -79,6 +82,20 @@ fleet is the inventory of a police network's sites, devices and connectivity lin
   (viewer, field_engineer, planner, admin) and countries decide what it sees and may change.
 * `Idempotency-Key` on a POST makes retries safe: the first answer is replayed.
 """
+
+
+#: Swagger UI's scripts and style, served from the installed package (under /schema..., which
+#: needs no token, like the documentation page itself).
+DOCS_ASSETS = "/schema-assets/swagger-ui"
+
+
+def docs_assets_router() -> Router:
+    return create_static_files_router(
+        path=DOCS_ASSETS,
+        directories=[Path(str(swagger_ui_path))],
+        opt={"exclude_from_auth": True},
+        include_in_schema=False,
+    )
 
 
 @get(
@@ -162,7 +179,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         security=SECURITY,
     )
     return Litestar(
-        route_handlers=[api, board_router(), static_files_router(), metrics],
+        route_handlers=[api, board_router(), static_files_router(), docs_assets_router(), metrics],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
@@ -187,7 +204,18 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             version=__version__,
             description=API_DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            # Swagger UI from this service's own files (the default page: a site's network
+            # may not reach the internet); Scalar, at /schema/scalar, loads from its CDN.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' type='image/png' "
+                    f"href='{DOCS_ASSETS}/favicon-32x32.png'>",
+                ),
+                ScalarRenderPlugin(),
+            ],
             components=SECURITY_COMPONENTS,
         ),
         debug=False,

@@ -1,8 +1,8 @@
 """The status board in a real headless Chromium (Debian's), against ``fleet serve`` with the
 sample fleet and real probes of TCP peers: the board lists the sites with their states, a state
 change shows on the open page without a reload, the map shows every site, the page says when
-its data is stale, and no request goes anywhere but the server. Screenshots go to
-``test-artifacts/``.
+its data is stale, the API documentation renders, and no request goes anywhere but the
+server. Screenshots go to ``test-artifacts/``.
 
 Without Chromium the test is skipped with the reason, except under CI=true, where it fails.
 """
@@ -270,6 +270,14 @@ def test_board_and_map_live_in_chromium(chromium: str, server: Server) -> None:
             assert small.evaluate("document.documentElement.scrollWidth") <= 390
             small.screenshot(path=str(ARTIFACTS / "board-phone.png"))
             phone.close()
+
+            # The API documentation renders from the server's own files (nothing else reached),
+            # with the Authorize button to paste a token.
+            page.goto(f"{server.base}/schema")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("fleet")
+            expect(page.locator("#operations-sites-list_site")).to_be_visible()
+            expect(page.get_by_role("button", name="Authorize")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
 
             # The server goes away: the page says its data is stale.
             page.goto(f"{server.base}/")
