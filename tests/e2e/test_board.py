@@ -46,7 +46,7 @@ FAST = {
     "FLEET_PROBE_INTERVAL_S": "0.5",
     "FLEET_PROBE_JITTER_S": "0",
     "FLEET_RECONCILE_INTERVAL_S": "0.5",
-    "FLEET_PROBE_TIMEOUT_S": "1",
+    "FLEET_PROBE_TIMEOUT_S": "5",  # cut peers refuse at once; a slow answer is no failure
     "FLEET_PROBE_RETRIES": "0",
     "FLEET_STATE_CONFIRMATIONS": "1",
     "FLEET_STREAM_POLL_INTERVAL_S": "0.3",

@@ -86,7 +86,7 @@ def live(settings: Settings, admin_token: str, db_url: str) -> Iterator[Live]:
             "probe_interval_s": 0.3,
             "probe_jitter_s": 0.0,
             "reconcile_interval_s": 0.3,
-            "probe_timeout_s": 1.0,
+            "probe_timeout_s": 5.0,  # a cut peer refuses at once; a slow answer is no failure
             "probe_retries": 0,
             "state_confirmations": 1,
             "stream_poll_interval_s": 0.2,
@@ -316,7 +316,11 @@ def test_stream_replays_exactly_what_was_missed(live: Live) -> None:
                 assert [e.id for e in received] == [
                     e["id"] for e in all_events(hello.data["last_id"])
                 ][: len(received)]
-                site_event = next(e for e in received if e.data["object_type"] == "site")
+                site_event = next(
+                    e
+                    for e in received
+                    if e.data["object_type"] == "site" and e.data["object_key"] == "NE-BCL-01"
+                )
                 assert site_event.data["site"]["code"] == "NE-BCL-01"
                 assert site_event.data["site"]["state"] == "disconnected"
                 last = received[-1].id

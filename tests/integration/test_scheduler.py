@@ -25,7 +25,7 @@ def live(settings: Settings, admin_token: str) -> Iterator[TestClient[Any]]:
             "probe_interval_s": 0.4,
             "probe_jitter_s": 0.0,
             "reconcile_interval_s": 0.3,
-            "probe_timeout_s": 1.0,
+            "probe_timeout_s": 5.0,  # a cut peer refuses at once; a slow answer is no failure
             "probe_retries": 0,
             "state_confirmations": 2,
         }
