@@ -27,7 +27,7 @@ from fleet.api.problems import problem_type
 from fleet.database import Database
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.metrics import REGISTRY, observe_request
-from fleet.probes.models import ObjectStatus
+from fleet.probes.models import ObjectStatus, status_of
 from fleet.probes.status import CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN
 from fleet.settings import Settings
 
@@ -126,10 +126,7 @@ async def live_view(db: Database) -> list[Metric]:
             .join(Country, col(Site.country_id) == col(Country.id))
             .outerjoin(
                 ObjectStatus,
-                sa.and_(
-                    col(ObjectStatus.object_type) == "site",
-                    col(ObjectStatus.object_id) == col(Site.id),
-                ),
+                status_of("site", col(Site.id)),
             )
             .where(col(Site.lifecycle) != "decommissioned")
             .order_by(col(Site.code))
@@ -155,10 +152,7 @@ async def live_view(db: Database) -> list[Metric]:
             .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
             .outerjoin(
                 ObjectStatus,
-                sa.and_(
-                    col(ObjectStatus.object_type) == "device",
-                    col(ObjectStatus.object_id) == col(Device.id),
-                ),
+                status_of("device", col(Device.id)),
             )
             .where(col(Device.lifecycle).in_(PROBED_LIFECYCLES))
             .group_by(col(DeviceModel.kind), state_col)
@@ -172,10 +166,7 @@ async def live_view(db: Database) -> list[Metric]:
             .select_from(Link)
             .outerjoin(
                 ObjectStatus,
-                sa.and_(
-                    col(ObjectStatus.object_type) == "link",
-                    col(ObjectStatus.object_id) == col(Link.id),
-                ),
+                status_of("link", col(Link.id)),
             )
             .where(col(Link.lifecycle) == "active")
             .group_by(col(Link.medium), col(Link.role), state_col)

@@ -25,7 +25,7 @@ from fleet.pagination import Filter, ListSpec, paginate
 from fleet.probes import availability as availability_module
 from fleet.probes import targets
 from fleet.probes.base import probe_for, run_probe
-from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent, status_of
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.status import UNKNOWN, result_row
 from fleet.settings import Settings
@@ -101,9 +101,7 @@ def _scoped_sites(request: Request[Any, Any, Any]) -> Any:
         .join(Country, col(Site.country_id) == col(Country.id))
         .outerjoin(
             SiteStatus,
-            sa.and_(
-                col(SiteStatus.object_type) == "site", col(SiteStatus.object_id) == col(Site.id)
-            ),
+            status_of("site", col(Site.id), SiteStatus),
         )
         .where(col(Site.lifecycle) != "decommissioned")
     )

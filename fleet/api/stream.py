@@ -40,7 +40,7 @@ from fleet.inventory.models import Site
 from fleet.logging import get_logger
 from fleet.metrics import STREAM_CLIENTS, STREAM_DROPPED, STREAM_EVENTS
 from fleet.models import fits_int32, utcnow
-from fleet.probes.models import StateEvent
+from fleet.probes.models import StateEvent, status_of
 from fleet.probes.status import UNKNOWN
 from fleet.settings import Settings
 
@@ -107,10 +107,7 @@ async def _read(
                 sa.select(col(Site.id), col(Site.code), col(Site.name), SiteStatus)
                 .outerjoin(
                     SiteStatus,
-                    sa.and_(
-                        col(SiteStatus.object_type) == "site",
-                        col(SiteStatus.object_id) == col(Site.id),
-                    ),
+                    status_of("site", col(Site.id), SiteStatus),
                 )
                 .where(col(Site.id).in_(site_ids))
             )

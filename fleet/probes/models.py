@@ -27,6 +27,12 @@ class ObjectStatus(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
 
 
+def status_of(object_type: str, object_id: Any, status: Any = ObjectStatus) -> Any:
+    """The condition joining an object's id column to its ``ObjectStatus`` row (or to an alias
+    of the table, ``status``), for an outer join: no row means no status yet."""
+    return sa.and_(status.object_type == object_type, status.object_id == object_id)
+
+
 class StateEvent(SQLModel, table=True):
     """A change of state of one object, with its cause."""
 

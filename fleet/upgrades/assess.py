@@ -22,7 +22,7 @@ from sqlmodel import col
 from fleet import bulk, context
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.models import utcnow
-from fleet.probes.models import ObjectStatus, StateEvent
+from fleet.probes.models import ObjectStatus, StateEvent, status_of
 from fleet.upgrades import profiles as profiles_module
 from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, WorkOrder
 from fleet.upgrades.profiles import PriceList
@@ -60,14 +60,13 @@ class Summary:
         return dict(self.__dict__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Scope:
-    """The sites an assessment covers (active ones: all, a country's or one). Once they are
-    read, the other tables are read for their ids only, passed as one parameter."""
+    """The sites an assessment covers, by id: the other tables are read for them only, the ids
+    passed as one parameter."""
 
-    site_filter: Any
     dialect: sa.Dialect
-    ids: list[int] = field(default_factory=list)
+    ids: list[int]
 
     def condition(self, site_id: Any) -> Any:
         return bulk.among(self.dialect, site_id, self.ids)
@@ -76,9 +75,8 @@ class _Scope:
         return statement.where(self.condition(site_id))
 
 
-async def _facts(
-    connection: AsyncConnection, scope: _Scope, days: set[int], now: datetime
-) -> dict[int, SiteFacts]:
+async def _sites(connection: AsyncConnection, site_filter: Any) -> dict[int, SiteFacts]:
+    """The active sites an assessment covers (all, a country's or one)."""
     sites: dict[int, SiteFacts] = {}
     rows: Any = await connection.execute(
         sa.select(
@@ -86,13 +84,21 @@ async def _facts(
         )
         .join(Country, col(Site.country_id) == col(Country.id))
         .where(col(Site.lifecycle) == "active")
-        .where(scope.site_filter)
+        .where(site_filter)
     )
     for site_id, code, kind, criticality, country in rows:
         sites[site_id] = SiteFacts(site_id, code, kind, criticality, country)
-    scope.ids = sorted(sites)
-    if not sites:
-        return sites
+    return sites
+
+
+async def _facts(
+    connection: AsyncConnection,
+    sites: dict[int, SiteFacts],
+    scope: _Scope,
+    days: set[int],
+    now: datetime,
+) -> None:
+    """Fill in the sites' devices (with what their probes observed), links and availability."""
     devices: Any = await connection.execute(
         scope.only(
             sa.select(
@@ -110,10 +116,7 @@ async def _facts(
             .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
             .outerjoin(
                 ObjectStatus,
-                sa.and_(
-                    col(ObjectStatus.object_type) == "device",
-                    col(ObjectStatus.object_id) == col(Device.id),
-                ),
+                status_of("device", col(Device.id)),
             ),
             col(Device.site_id),
         )
@@ -163,18 +166,13 @@ async def _facts(
         sites[site_id].links.append(LinkFacts(circuit, medium, role, bandwidth, encrypted))
     for window in days:
         for site_id, value in (
-            await _availability(connection, scope, sorted(sites), now - timedelta(days=window), now)
+            await _availability(connection, scope, now - timedelta(days=window), now)
         ).items():
             sites[site_id].availability[window] = value
-    return sites
 
 
 async def _availability(
-    connection: AsyncConnection,
-    scope: _Scope,
-    site_ids: list[int],
-    since: datetime,
-    until: datetime,
+    connection: AsyncConnection, scope: _Scope, since: datetime, until: datetime
 ) -> dict[int, float | None]:
     """Every site's connectivity availability over a period, in two queries."""
     before = (
@@ -204,7 +202,7 @@ async def _availability(
     ):
         events[object_id].append((at, state))
     result: dict[int, float | None] = {}
-    for site_id in site_ids:
+    for site_id in scope.ids:
         state, start = start_state.get(site_id, "unknown"), since
         counted = available = 0.0
         for at, new_state in [*events.get(site_id, []), (until, "")]:
@@ -252,8 +250,10 @@ async def _assess(
         if rule.type == "availability"
     }
     connection = await session.connection()
-    scope = _Scope(site_filter, connection.dialect)
-    facts = await _facts(connection, scope, days, now)
+    facts = await _sites(connection, site_filter)
+    scope = _Scope(connection.dialect, sorted(facts))
+    if facts:
+        await _facts(connection, facts, scope, days, now)
     summary.sites = len(facts)
     ctx = Context(today=now.date(), now=now)
     failing: dict[tuple[int, str, str], tuple[Finding, str, int]] = {}

@@ -4,7 +4,7 @@ cut off from the network is unreachable, not down."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from fleet.api.app import create_app
 from fleet.settings import Settings
 from tests import factories
 from tests.conftest import auth
-from tests.dashboards import Peer
+from tests.dashboards import Peer, wait_for
 
 
 @pytest.fixture
@@ -33,15 +33,6 @@ def live(settings: Settings, admin_token: str) -> Iterator[TestClient[Any]]:
     with TestClient(create_app(fast)) as client:
         client.headers.update(auth(admin_token))
         yield client
-
-
-def wait_for(check: Callable[[], bool], seconds: float = 15, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def results(client: TestClient[Any], device_id: int) -> int:
