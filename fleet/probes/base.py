@@ -8,6 +8,7 @@ exception escapes (except ``asyncio.CancelledError``, so a cancelled round stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import time
 from datetime import datetime
@@ -34,6 +35,10 @@ MAX_REASON = 200
 
 @runtime_checkable
 class Probe(Protocol):
+    """``kind`` names what it probes. A driver whose ``collect`` returns or raises within
+    ``timeout`` by itself may say so with a class attribute ``bounded = True``: the runner then
+    does not arm a deadline of its own around it."""
+
     kind: str
 
     async def collect(self, target: ProbeTarget, timeout: float) -> Reading: ...  # noqa: ASYNC109
@@ -104,8 +109,14 @@ async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[R
     started_at = utcnow()
     t0 = time.perf_counter()
     kind = getattr(probe, "kind", "unknown")
+    # A driver that keeps its own deadline (``bounded``) is not given a second one.
+    deadline = (
+        contextlib.nullcontext()
+        if getattr(probe, "bounded", False)
+        else asyncio.timeout(hard_deadline(timeout))
+    )
     try:
-        async with asyncio.timeout(hard_deadline(timeout)):
+        async with deadline:
             reading = await probe.collect(target, timeout)
     except ProbeFailure as exc:
         reading = failed(kind, target, exc.status, exc.reason, started_at, t0)

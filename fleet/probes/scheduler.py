@@ -1,16 +1,28 @@
-"""The probe scheduler: every probed device is an APScheduler job on its own interval (with
-jitter), run under a global and a per-site concurrency limit, with a timeout and bounded retries
-per probe. A slow or dead device only ever holds its own job and its site's slots.
+"""The probe scheduler: every probed device runs on its own interval (with jitter), under a
+global and a per-site concurrency limit, with a timeout and bounded retries per probe. A slow or
+dead device only ever holds its own round and its site's slots.
+
+APScheduler runs the scheduler's jobs: a *dispatch* job every :data:`DISPATCH_EVERY_S` starts
+the rounds that are due, the reconcile, the flush of results and states, and the purge of old
+results. The devices' own schedules are a heap of due times: each device's next round is its
+last planned one plus its interval (plus jitter), and a round still running when the next is
+due is skipped (counted in ``missed``), never doubled. Keeping the schedules in a heap rather
+than as one APScheduler job per device costs one dispatch per tick instead of one per round,
+so a busy scheduler spends its time probing; several workers will share a fleet by dividing
+its devices among them, not its jobs.
 
 Schedules follow the inventory: a reconcile job compares a cheap fingerprint of the inventory
-every few seconds and, when it moved, reloads the targets and the topology and adds, changes or
-removes jobs. Unreachable devices are probed ``unreachable_backoff`` times less often.
+every few seconds and, when it moved, reloads the targets and the topology and plans, re-plans
+or drops devices. Unreachable devices are probed ``unreachable_backoff`` times less often.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
+import itertools
+import math
 import random
 import statistics
 import time
@@ -20,7 +32,6 @@ from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col
@@ -43,6 +54,8 @@ from fleet.settings import Settings
 log = get_logger("fleet.scheduler")
 ACTOR = "scheduler"
 FLUSH_EVERY_S = 1.0
+#: How often due rounds are started: the most a round starts late on an idle scheduler.
+DISPATCH_EVERY_S = 0.1
 STOP_GRACE_S = 5.0
 
 P = ParamSpec("P")
@@ -101,28 +114,32 @@ class ProbeScheduler:
         self._reconcile_lock = asyncio.Lock()
         self._backed_off: set[int] = set()
         self._running: set[asyncio.Task[Any]] = set()
+        # The devices' schedules: a heap of (due, plan, device), in event-loop time, and each
+        # planned device's current plan (a heap entry of another plan is stale) and base time
+        # (its due time without jitter, from which the next is counted).
+        self._due: list[tuple[float, int, int]] = []
+        self._plans: dict[int, tuple[int, float]] = {}
+        self._plan_ids = itertools.count()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self.missed = 0  # rounds skipped because the device's previous round was still running
 
     # --- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.engine.load()
-        self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self.scheduler.start()
         await self.reconcile(force=True)
-        self.scheduler.add_job(
-            self.reconcile,
-            IntervalTrigger(seconds=self.settings.reconcile_interval_s),
-            id="reconcile",
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self._flush,
-            IntervalTrigger(seconds=FLUSH_EVERY_S),
-            id="flush",
-            max_instances=1,
-            coalesce=True,
-        )
+        jobs: list[tuple[Callable[[], Awaitable[Any]], str, IntervalTrigger]] = [
+            (self._dispatch, "dispatch", IntervalTrigger(seconds=DISPATCH_EVERY_S)),
+            (
+                self.reconcile,
+                "reconcile",
+                IntervalTrigger(seconds=self.settings.reconcile_interval_s),
+            ),
+            (self._flush, "flush", IntervalTrigger(seconds=FLUSH_EVERY_S)),
+        ]
+        for func, job_id, trigger in jobs:
+            self.scheduler.add_job(func, trigger, id=job_id, max_instances=1, coalesce=True)
         self.scheduler.add_job(
             self.purge,
             IntervalTrigger(hours=1),
@@ -134,21 +151,24 @@ class ProbeScheduler:
         log.info("scheduler_started", devices=len(self.specs))
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """Start nothing more, give the jobs still running ``grace_s`` to end (a job cancelled
-        inside a database call can leave its connection hanging), cancel what is left, then
-        store what the rounds saw."""
+        """Start nothing more, give the jobs and rounds still running ``grace_s`` to end (one
+        cancelled inside a database call can leave its connection hanging), cancel what is
+        left, then store what the rounds saw."""
         self.scheduler.pause()
-        running = {task for task in self._running if not task.done()}
+        running = {task for task in self._tasks() if not task.done()}
         if running:
             await asyncio.wait(running, timeout=grace_s)
         self.scheduler.shutdown(wait=False)
-        left = {task for task in self._running if not task.done()}
+        left = {task for task in self._tasks() if not task.done()}
         for task in left:
             task.cancel()
         if left:
             await asyncio.wait(left, timeout=grace_s)
             log.warning("scheduler_stopped_jobs", cancelled=len(left))
         await self.engine.flush()
+
+    def _tasks(self) -> set[asyncio.Task[Any]]:
+        return self._running | set(self._inflight.values())
 
     # --- schedules --------------------------------------------------------------------
 
@@ -158,14 +178,58 @@ class ProbeScheduler:
             interval *= self.settings.unreachable_backoff
         return interval
 
-    def _trigger(self, spec: targets.DeviceProbes) -> IntervalTrigger:
-        return IntervalTrigger(
-            seconds=self.interval_of(spec), jitter=self.settings.probe_jitter_s or None
-        )
+    def plan(self, device_id: int, delay: float) -> None:
+        """(Re)plan a device of ``specs``: its next round in ``delay`` seconds (plus jitter),
+        then every interval; a previous plan of the device is dropped."""
+        base = asyncio.get_running_loop().time() + delay
+        plan = next(self._plan_ids)
+        self._plans[device_id] = (plan, base)
+        heapq.heappush(self._due, (base + self._jitter(), plan, device_id))
+
+    def _jitter(self) -> float:
+        jitter = self.settings.probe_jitter_s
+        return random.uniform(0, jitter) if jitter else 0.0  # noqa: S311
+
+    def planned(self) -> set[int]:
+        """The devices with a schedule."""
+        return set(self._plans)
+
+    async def _dispatch(self) -> None:
+        """Start every round that is due, and plan each device's next one."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due, plans, inflight = self._due, self._plans, self._inflight
+        while due and due[0][0] <= now:
+            at, plan, device_id = heapq.heappop(due)
+            current = plans.get(device_id)
+            spec = self.specs.get(device_id)
+            if current is None or current[0] != plan or spec is None:
+                continue  # dropped or re-planned since
+            interval = self.interval_of(spec)
+            base = current[1] + interval
+            if base <= now:  # rounds were missed (a busy or paused scheduler): run once now
+                base += interval * math.ceil((now - base) / interval)
+            plans[device_id] = (plan, base)
+            heapq.heappush(due, (base + self._jitter(), plan, device_id))
+            if device_id in inflight:
+                self.missed += 1
+                continue
+            lateness = now - at
+            self._lateness.append(lateness)
+            metrics.observe_lateness(lateness)
+            inflight[device_id] = loop.create_task(self._round(device_id))
+
+    async def _round(self, device_id: int) -> None:
+        try:
+            await self.run_device(device_id)
+        except Exception:  # a round never raises by design; say so if one does
+            log.exception("probe_round_failed", device_id=device_id)
+        finally:
+            self._inflight.pop(device_id, None)
 
     @_tracked
     async def reconcile(self, *, force: bool = False) -> None:
-        """Bring jobs and topology in line with the inventory, if it changed."""
+        """Bring schedules and topology in line with the inventory, if it changed."""
         async with self._reconcile_lock:
             fingerprint = await inventory_fingerprint(self.db)
             if not force and fingerprint == self._fingerprint:
@@ -175,33 +239,18 @@ class ProbeScheduler:
                 wanted = {s.device_id: s for s in await targets.load(session, self.cipher)}
             await self.engine.reload_topology()
             for device_id in set(self.specs) - set(wanted):
-                self._remove(device_id)
+                self.specs.pop(device_id, None)
+                self._plans.pop(device_id, None)
             for device_id, spec in wanted.items():
                 old = self.specs.get(device_id)
                 if old is not None and old.fingerprint() == spec.fingerprint():
                     continue
                 self.specs[device_id] = spec
                 first = min(self.interval_of(spec), 1 + self.settings.probe_jitter_s)
-                self.scheduler.add_job(
-                    self.run_device,
-                    self._trigger(spec),
-                    args=[device_id],
-                    id=f"device-{device_id}",
-                    replace_existing=True,
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=max(1, int(self.interval_of(spec))),
-                    next_run_time=utcnow() + timedelta(seconds=random.uniform(0, first)),  # noqa: S311
-                )
+                self.plan(device_id, random.uniform(0, first))  # noqa: S311
                 for problem in spec.problems:
                     log.warning("probe_not_runnable", device=spec.serial, problem=problem)
             log.info("schedules_reconciled", devices=len(self.specs))
-
-    def _remove(self, device_id: int) -> None:
-        self.specs.pop(device_id, None)
-        job = self.scheduler.get_job(f"device-{device_id}")
-        if job is not None:
-            job.remove()
 
     def _state_changed(self, device_id: int, cut_off: bool) -> None:
         if cut_off == (device_id in self._backed_off):
@@ -211,16 +260,8 @@ class ProbeScheduler:
         else:
             self._backed_off.discard(device_id)
         spec = self.specs.get(device_id)
-        job = self.scheduler.get_job(f"device-{device_id}")
-        if spec is not None and job is not None:
-            job.reschedule(self._trigger(spec))
-
-    def job_ids(self) -> set[int]:
-        return {
-            int(job.id.removeprefix("device-"))
-            for job in self.scheduler.get_jobs()
-            if job.id.startswith("device-")
-        }
+        if spec is not None and device_id in self._plans:
+            self.plan(device_id, self.interval_of(spec))
 
     # --- probing ----------------------------------------------------------------------
 
@@ -241,8 +282,8 @@ class ProbeScheduler:
         metrics.observe_readings(readings)
         return readings
 
-    @_tracked
     async def run_device(self, device_id: int) -> list[Reading]:
+        """One round of a device's probes, observed by the status engine."""
         spec = self.specs.get(device_id)
         if spec is None or not spec.kinds:
             return []
@@ -273,13 +314,6 @@ class ProbeScheduler:
         log.info("host_key_pinned", device=spec.serial)
 
     # --- housekeeping -----------------------------------------------------------------
-
-    def _submitted(self, event: JobSubmissionEvent) -> None:
-        if not event.job_id.startswith("device-") or not event.scheduled_run_times:
-            return
-        lateness = (utcnow() - event.scheduled_run_times[0]).total_seconds()
-        self._lateness.append(max(0.0, lateness))
-        metrics.observe_lateness(lateness)
 
     @_tracked
     async def _flush(self) -> None:

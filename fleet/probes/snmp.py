@@ -44,7 +44,7 @@ SnmpDriver = Literal["gufo", "pysnmp"]
 #: for its first round over 2,000 new communities. pysnmp stays as the reference and for
 #: what gufo-snmp cannot do (SNMPv3 context names).
 #:
-#: Through fleet's whole path, ``ProbeScheduler`` (an APScheduler job per device, the limits,
+#: Through fleet's whole path, ``ProbeScheduler`` (an APScheduler job per device then, the limits,
 #: the status engine, results written to SQLite; 50 sites, asked for 2,000 polls/s), a later
 #: run of the same bench on a quiet machine measured:
 #:

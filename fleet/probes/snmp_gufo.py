@@ -166,6 +166,7 @@ def make_user(cred: SnmpV3) -> User:
 class GufoProbe:
     kind = "snmp"
     driver = "gufo"
+    bounded = True  # collect() keeps its deadline itself (asyncio.timeout_at)
 
     def __init__(self) -> None:
         self._users: dict[SnmpV3, User] = {}

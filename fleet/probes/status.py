@@ -26,7 +26,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -195,12 +195,21 @@ class Current:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+QUARTER = timedelta(minutes=15)
+
+
 def _quarter(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.replace(
         minute=moment.minute - moment.minute % 15, second=0, microsecond=0
     ).isoformat()
+
+
+def _facts(health: Health) -> tuple[Any, ...]:
+    """What of a device's health its evaluation reads when it is settled (and the quarter hour
+    of its last success, compared apart: see ``StatusEngine._same_quarter``)."""
+    return (health.last, health.confirmed, health.pending, health.firmware)
 
 
 def round_health(readings: Iterable[Reading]) -> tuple[str, str]:
@@ -236,6 +245,7 @@ class StatusEngine:
         self._changed: set[tuple[str, int]] = set()
         self._memo: dict[int, SiteMemo] = {}
         self._lock = asyncio.Lock()
+        self._quarter_span = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
 
     async def load(self) -> None:
         self.topology = await load_topology(self.db)
@@ -278,6 +288,7 @@ class StatusEngine:
         health = self.health.get(device_id)
         if health is None:
             health = self.health[device_id] = Health()
+        before, last_ok_before = _facts(health), health.last_ok_at
         state, reason = round_health(readings)
         if state == DOWN and health.last != DOWN:
             health.failing_since = now
@@ -296,7 +307,42 @@ class StatusEngine:
             health.pending, health.pending_count = state, 1
         if health.pending is not None and health.pending_count >= self.confirmations:
             health.confirmed, health.pending, health.pending_count = health.pending, None, 0
+        if (
+            health.pending is None
+            and _facts(health) == before
+            and self._same_quarter(last_ok_before, health.last_ok_at)
+            and self._all_calm(device.site_id)
+        ):
+            return  # the usual round: nothing it could change did (see evaluate_site)
         self.evaluate_site(device.site_id, now, observed=device_id)
+
+    def _same_quarter(self, before: datetime | None, after: datetime | None) -> bool:
+        """Whether a last success moved within its quarter hour (the detail keeps quarters):
+        ``after`` is ``before`` or the latest moment seen; one comparison per round."""
+        if after is before:
+            return True
+        if before is None or after is None:
+            return False
+        start, end = self._quarter_span
+        if not start <= after < end:
+            start = after.replace(minute=after.minute - after.minute % 15, second=0, microsecond=0)
+            self._quarter_span = start, start + QUARTER
+        start, end = self._quarter_span
+        return start <= before < end
+
+    def _all_calm(self, site_id: int) -> bool:
+        """Whether every device of the site was settled when last evaluated and no maintenance
+        window is planned there: then a round that changes none of its device's facts changes
+        nothing at all (evaluating the site would re-evaluate that device alone, to the same
+        state and detail; its links follow confirmed health, which did not move)."""
+        memo = self._memo.get(site_id)
+        site = self.topology.sites.get(site_id)
+        return (
+            memo is not None
+            and site is not None
+            and len(memo.settled) == len(site.devices)
+            and not any(w.site_id == site_id for w in self.topology.windows)
+        )
 
     # --- evaluation -------------------------------------------------------------------
 

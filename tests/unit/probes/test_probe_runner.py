@@ -193,3 +193,16 @@ def test_registry() -> None:
     assert get_probe("snmp", "pysnmp").kind == "snmp"
     with pytest.raises(LookupError):
         get_probe("snmp", "nope")
+
+
+class Bounded(FakeProbe):
+    bounded = True  # says it keeps its own deadline
+
+
+async def test_a_driver_keeping_its_own_deadline_gets_no_second_one() -> None:
+    # 0.3 s is past the runner's deadline for a 0.1 s timeout (0.205 s): the runner cuts an
+    # ordinary driver there, and leaves a bounded one to answer
+    ordinary = await run_probe(FakeProbe(delay=0.3), TARGET, timeout=0.1)
+    assert ordinary.status is ProbeStatus.TIMEOUT
+    bounded = await run_probe(Bounded(delay=0.3), TARGET, timeout=0.1)
+    assert bounded.status is ProbeStatus.OK

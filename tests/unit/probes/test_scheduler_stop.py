@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,9 @@ async def _stop_during_a_round(
     slow = Slow(probe_s)
     instances: dict[tuple[str, str], Probe] = {("tcp", "asyncio"): slow}
     monkeypatch.setattr(base, "_instances", instances)
-    settings = Settings(database_url=url, probe_retries=0, probe_timeout_s=probe_s + 5)
+    settings = Settings(
+        database_url=url, probe_retries=0, probe_timeout_s=probe_s + 5, probe_jitter_s=0
+    )
     db = Database(settings.database_url)
     try:
         scheduler = ProbeScheduler(db, settings, Cipher(None))
@@ -67,9 +68,8 @@ async def _stop_during_a_round(
             target=ProbeTarget(7, "127.0.0.1", 9),
         )
         scheduler.scheduler.start()
-        scheduler.scheduler.add_job(
-            scheduler.run_device, args=[7], next_run_time=utcnow() + timedelta(seconds=0.01)
-        )
+        scheduler.plan(7, 0.0)
+        await scheduler._dispatch()  # the round is due: it starts
         await asyncio.wait_for(slow.started.wait(), 5)
         started = time.monotonic()
         await scheduler.stop(grace_s=grace_s)
@@ -94,7 +94,7 @@ async def test_a_round_in_flight_ends_before_stop_returns(
     assert slow.ended == ["answered"]
     assert stored == 1  # its result was kept
     assert took < 3
-    assert not scheduler._running
+    assert not scheduler._inflight
     assert not scheduler.scheduler.running
 
 
@@ -105,4 +105,4 @@ async def test_a_round_longer_than_the_grace_time_is_cancelled(
     assert slow.ended == ["cancelled"]
     assert stored == 0
     assert took < 3
-    assert not scheduler._running
+    assert not scheduler._inflight
