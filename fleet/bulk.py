@@ -82,8 +82,14 @@ async def insert_many(
     compiled = sa.insert(table).compile(dialect=dialect, column_keys=keys)
     converters: dict[str, Callable[[Any], Any] | None] = {}
     for key in keys:
-        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-        converters[key] = _memoised(process) if process is not None else None
+        column_type = table.c[key].type
+        process: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(
+            dialect
+        )
+        # documents are seldom repeated and never hashable: converted as they come
+        if process is not None and not isinstance(column_type, sa.JSON):
+            process = _memoised(process)
+        converters[key] = process
     order = list(compiled.positiontup or ()) if compiled.positional else keys
     missing = set(order) - set(keys)
     if missing:

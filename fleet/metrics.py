@@ -9,7 +9,9 @@ templates, status codes), never from raw input, so the number of series is bound
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -20,6 +22,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from fleet.probes.types import ProbeStatus, Reading
 
@@ -31,25 +35,6 @@ PROBE_KINDS = frozenset({"snmp", "ssh", "http", "tcp"})
 PROBE_STATUSES = frozenset(s.value for s in ProbeStatus)
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-PROBE_RESULTS = Counter(
-    "fleet_probe_results",
-    "Probe results by probe kind and status (ok, timeout, refused, auth_failed, ...).",
-    ["kind", "status"],
-    registry=REGISTRY,
-)
-PROBE_DURATION = Histogram(
-    "fleet_probe_duration_seconds",
-    "Time one probe took, retries included, by probe kind.",
-    ["kind"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-    registry=REGISTRY,
-)
-SCHEDULER_LATENESS = Histogram(
-    "fleet_scheduler_lateness_seconds",
-    "How late a device's probe round started against its schedule.",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-    registry=REGISTRY,
-)
 HTTP_REQUESTS = Counter(
     "fleet_http_requests",
     "API requests by method, route template and status code.",
@@ -80,10 +65,70 @@ STREAM_EVENTS = Counter(
 )
 
 
-# The labelled series of every probe round, looked up once each (``labels()`` costs more than
-# the update itself, and every round makes one).
-_RESULT_SERIES: dict[tuple[str, str], Counter] = {}
-_DURATION_SERIES: dict[str, Histogram] = {}
+class LoopHistogram:
+    """A histogram updated by the event loop alone, without the lock prometheus_client's
+    takes on every update (a probe round makes three updates). Rendered by
+    :class:`ProbeCollector` at scrape time, from a copy, so counts and sum agree."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = list(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last counts what is above every bound
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def buckets(self) -> tuple[list[tuple[str, float]], float]:
+        """Cumulative ``(le, count)`` pairs, ``+Inf`` last, and the sum."""
+        counts, total = list(self.counts), self.total
+        running, out = 0, []
+        for bound, count in zip([*self.bounds, math.inf], counts, strict=True):
+            running += count
+            out.append(("+Inf" if math.isinf(bound) else str(bound), float(running)))
+        return out, total
+
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_RESULTS: dict[tuple[str, str], int] = {}  # (kind, status) -> probe results
+_DURATIONS: dict[str, LoopHistogram] = {}  # kind -> probe durations
+_LATENESS = LoopHistogram(LATENESS_BUCKETS)
+
+
+class ProbeCollector(Collector):
+    """The probe metrics this process keeps: results, durations and scheduler lateness."""
+
+    def collect(self) -> Iterator[Metric]:
+        results = CounterMetricFamily(
+            "fleet_probe_results",
+            "Probe results by probe kind and status (ok, timeout, refused, auth_failed, ...).",
+            labels=["kind", "status"],
+        )
+        for (kind, status), count in sorted(_RESULTS.items()):
+            results.add_metric([kind, status], count)
+        yield results
+        durations = HistogramMetricFamily(
+            "fleet_probe_duration_seconds",
+            "Time one probe took, retries included, by probe kind.",
+            labels=["kind"],
+        )
+        for kind, histogram in sorted(_DURATIONS.items()):
+            buckets, total = histogram.buckets()
+            durations.add_metric([kind], buckets, total)
+        yield durations
+        lateness = HistogramMetricFamily(
+            "fleet_scheduler_lateness_seconds",
+            "How late a device's probe round started against its schedule.",
+        )
+        buckets, total = _LATENESS.buckets()
+        lateness.add_metric([], buckets, total)
+        yield lateness
+
+
+REGISTRY.register(ProbeCollector())
 
 
 def observe_readings(readings: Iterable[Reading]) -> None:
@@ -91,18 +136,15 @@ def observe_readings(readings: Iterable[Reading]) -> None:
     for reading in readings:
         kind = reading.kind if reading.kind in PROBE_KINDS else "other"
         status = reading.status.value if reading.status.value in PROBE_STATUSES else "other"
-        results = _RESULT_SERIES.get((kind, status))
-        if results is None:
-            results = _RESULT_SERIES[(kind, status)] = PROBE_RESULTS.labels(kind, status)
-        duration = _DURATION_SERIES.get(kind)
+        _RESULTS[kind, status] = _RESULTS.get((kind, status), 0) + 1
+        duration = _DURATIONS.get(kind)
         if duration is None:
-            duration = _DURATION_SERIES[kind] = PROBE_DURATION.labels(kind)
-        results.inc()
+            duration = _DURATIONS[kind] = LoopHistogram(DURATION_BUCKETS)
         duration.observe(max(0.0, reading.duration_ms / 1000))
 
 
 def observe_lateness(seconds: float) -> None:
-    SCHEDULER_LATENESS.observe(max(0.0, seconds))
+    _LATENESS.observe(max(0.0, seconds))
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

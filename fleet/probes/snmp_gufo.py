@@ -93,11 +93,43 @@ T = TypeVar("T")
 
 #: Upper bound of cached v2c channels (open sockets) per event loop.
 MAX_CHANNELS = 8192
+#: How often the v2c channels waiting for a reply are checked against their deadlines.
+SWEEP_EVERY_S = 0.05
 
 
 def channel_limit() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return max(16, min(MAX_CHANNELS, soft // 4)) if soft > 0 else MAX_CHANNELS
+
+
+class _Deadlines:
+    """The v2c channels of one event loop waiting for a reply, and one timer, armed while any
+    waits, that fails those past their deadline with ``TimeoutError``: a poll arms no timer
+    of its own (a timer per request cost a tenth of the event loop's own cost per poll). A
+    deadline is noticed within :data:`SWEEP_EVERY_S` of passing."""
+
+    __slots__ = ("loop", "timer", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: set[_Channel] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def watch(self, channel: _Channel) -> None:
+        self.waiting.add(channel)
+        if self.timer is None:
+            self.timer = self.loop.call_later(SWEEP_EVERY_S, self._sweep)
+
+    def _sweep(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        for channel in [c for c in self.waiting if c.deadline <= now]:
+            self.waiting.discard(channel)
+            waiter = channel.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(TimeoutError())
+        if self.waiting:
+            self.timer = self.loop.call_later(SWEEP_EVERY_S, self._sweep)
 
 
 class _Channel:
@@ -107,14 +139,16 @@ class _Channel:
     timeout) is read and dropped, so the level-triggered reader does not spin.
     """
 
-    __slots__ = ("evicted", "fd", "lock", "loop", "sock", "waiter")
+    __slots__ = ("deadline", "deadlines", "evicted", "fd", "lock", "loop", "sock", "waiter")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, address: str, port: int, community: str):
-        self.loop = loop
+    def __init__(self, deadlines: _Deadlines, address: str, port: int, community: str):
+        self.loop = loop = deadlines.loop
+        self.deadlines = deadlines
         self.sock = SnmpV2cClientSocket(format_sock_addr(address, port), community, 0, 0, 0, 0)
         self.fd = self.sock.get_fd()
         self.lock = asyncio.Lock()
         self.waiter: asyncio.Future[None] | None = None
+        self.deadline = 0.0
         self.evicted = False
         loop.add_reader(self.fd, self._readable)
 
@@ -126,14 +160,18 @@ class _Channel:
         elif not waiter.done():
             waiter.set_result(None)
 
-    async def request(self, send: Callable[[], None], recv: Callable[[], T]) -> T:
+    async def request(self, send: Callable[[], None], recv: Callable[[], T], deadline: float) -> T:
+        """Send, then wait for the reply until ``deadline`` (event-loop time)."""
         send()
         while True:
             self.waiter = waiter = self.loop.create_future()
+            self.deadline = deadline
+            self.deadlines.watch(self)
             try:
                 await waiter
             finally:
                 self.waiter = None
+                self.deadlines.waiting.discard(self)
             try:
                 return recv()
             except BlockingIOError:  # not the reply to this request (gufo-snmp checks the id)
@@ -171,16 +209,18 @@ class GufoProbe:
     def __init__(self) -> None:
         self._users: dict[SnmpV3, User] = {}
         self._engine_ids: dict[tuple[str, int], bytes] = {}
-        self._channels: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, OrderedDict[tuple[str, int, str], _Channel]
+        self._loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop,
+            tuple[_Deadlines, OrderedDict[tuple[str, int, str], _Channel]],
         ] = weakref.WeakKeyDictionary()
         self._channel_limit = channel_limit()
 
     def _channel(self, address: str, port: int, community: str) -> _Channel:
         loop = asyncio.get_running_loop()
-        channels = self._channels.get(loop)
-        if channels is None:
-            channels = self._channels[loop] = OrderedDict()
+        mine = self._loops.get(loop)
+        if mine is None:
+            mine = self._loops[loop] = (_Deadlines(loop), OrderedDict())
+        deadlines, channels = mine
         key = (address, port, community)
         channel = channels.get(key)
         if channel is None:
@@ -189,49 +229,65 @@ class GufoProbe:
                 oldest.evicted = True
                 if not oldest.lock.locked():
                     oldest.close()  # else the poll using it closes it when done
-            channel = channels[key] = _Channel(loop, address, port, community)
+            channel = channels[key] = _Channel(deadlines, address, port, community)
         else:
             channels.move_to_end(key)
         return channel
 
     def close(self) -> None:
         """Unregister this event loop's channels (tests, shutdown)."""
-        channels = self._channels.pop(asyncio.get_running_loop(), None)
-        for channel in (channels or {}).values():
+        mine = self._loops.pop(asyncio.get_running_loop(), None)
+        if mine is None:
+            return
+        deadlines, channels = mine
+        if deadlines.timer is not None:
+            deadlines.timer.cancel()
+        for channel in channels.values():
             channel.close()
 
     async def _poll_v2c(
-        self, target: ProbeTarget, port: int, cred: SnmpV2c, oids: list[str], max_rep: int
+        self,
+        target: ProbeTarget,
+        port: int,
+        cred: SnmpV2c,
+        oids: list[str],
+        max_rep: int,
+        deadline: float,
     ) -> tuple[dict[str, Value | bytes | None], list[tuple[str, Value | bytes | None]]]:
+        """GET then walk ifOperStatus on the target's channel; every wait ends by
+        ``deadline`` (the channel's own, or a timeout while another poll holds it)."""
         channel = self._channel(target.address, port, cred.community)
+        lock, sock = channel.lock, channel.sock
         try:
-            return await self._walk_channel(channel, oids, max_rep)
-        finally:
-            if channel.evicted and not channel.lock.locked():
-                channel.close()
-
-    @staticmethod
-    async def _walk_channel(
-        channel: _Channel, oids: list[str], max_rep: int
-    ) -> tuple[dict[str, Value | bytes | None], list[tuple[str, Value | bytes | None]]]:
-        sock = channel.sock
-        async with channel.lock:
-            got: dict[str, Value | bytes | None] = dict(
-                await channel.request(lambda: sock.send_get_many(oids), sock.recv_get_many)
-            )
-            walk: list[tuple[str, Value | bytes | None]] = []
-            ctx = GetIter(snmp.IF_OPER_STATUS, max_rep)
-            for _ in range(snmp.MAX_WALK_REQUESTS):
-                rows = await channel.request(
-                    lambda: sock.send_get_bulk(ctx), lambda: sock.recv_get_bulk(ctx)
+            if lock.locked():  # another poll of the same agent (a probe-now): wait, bounded
+                async with asyncio.timeout_at(deadline):
+                    await lock.acquire()
+            else:
+                await lock.acquire()
+            try:
+                got: dict[str, Value | bytes | None] = dict(
+                    await channel.request(
+                        lambda: sock.send_get_many(oids), sock.recv_get_many, deadline
+                    )
                 )
-                for row in rows:
-                    if row is None:  # left the column: done
+                walk: list[tuple[str, Value | bytes | None]] = []
+                ctx = GetIter(snmp.IF_OPER_STATUS, max_rep)
+                for _ in range(snmp.MAX_WALK_REQUESTS):
+                    rows = await channel.request(
+                        lambda: sock.send_get_bulk(ctx), lambda: sock.recv_get_bulk(ctx), deadline
+                    )
+                    for row in rows:
+                        if row is None:  # left the column: done
+                            return got, walk
+                        walk.append(row)
+                    if not rows:
                         return got, walk
-                    walk.append(row)
-                if not rows:
-                    return got, walk
-        raise snmp.SnmpParseError("ifOperStatus walk does not end")
+                raise snmp.SnmpParseError("ifOperStatus walk does not end")
+            finally:
+                lock.release()
+        finally:
+            if channel.evicted and not lock.locked():
+                channel.close()
 
     def _user(self, cred: SnmpV3) -> User:
         user = self._users.get(cred)
@@ -261,10 +317,12 @@ class GufoProbe:
         cred = opts.credentials
         key = (target.address, port)
         try:
-            async with asyncio.timeout_at(deadline):
-                if isinstance(cred, SnmpV2c):
-                    got, walk = await self._poll_v2c(target, port, cred, oids, opts.max_repetitions)
-                else:
+            if isinstance(cred, SnmpV2c):  # every wait bounded by the deadline (see _Deadlines)
+                got, walk = await self._poll_v2c(
+                    target, port, cred, oids, opts.max_repetitions, deadline
+                )
+            else:
+                async with asyncio.timeout_at(deadline):
                     session = SnmpSession(
                         target.address,
                         port,

@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
+from fleet import bulk
 from fleet.database import Database
 from fleet.inventory.models import Country, Device, Link, Site
 from fleet.logging import get_logger
@@ -611,8 +612,8 @@ class StatusEngine:
             if not (results or events or changed):
                 return 0
             async with self.db.session(write=True) as session:
-                if results:  # plain rows, one executemany: no ORM objects to build
-                    await session.execute(sa.insert(PROBE_RESULT), results)
+                if results:  # plain rows, one executemany at the driver: no ORM objects
+                    await bulk.insert_many(session, PROBE_RESULT, results)
                 session.add_all(events)
                 if changed:
                     await session.execute(

@@ -240,9 +240,35 @@ async def test_gufo_channels_are_reused_and_bounded(snmp_agent: SnmpAgent) -> No
         first = await run_probe(probe, good, timeout=2)
         second = await run_probe(probe, good, timeout=2)
         assert first.status is second.status is ProbeStatus.OK
-        assert len(probe._channels[asyncio.get_running_loop()]) == 1
+        assert len(probe._loops[asyncio.get_running_loop()][1]) == 1
         assert (await run_probe(probe, other, timeout=0.3)).status is ProbeStatus.TIMEOUT
         assert (await run_probe(probe, good, timeout=2)).status is ProbeStatus.OK
-        assert len(probe._channels[asyncio.get_running_loop()]) == 1
+        assert len(probe._loops[asyncio.get_running_loop()][1]) == 1
     finally:
         probe.close()
+
+
+async def test_gufo_deadlines_hold_with_two_polls_of_one_silent_agent() -> None:
+    """gufo-specific: a v2c poll arms no timer of its own; the channel's deadlines end it, and
+    a second poll of the same agent waiting for the channel is bounded by its own deadline."""
+    from fleet.probes.snmp_gufo import SWEEP_EVERY_S, GufoProbe
+
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes requests, never answers
+    silent.bind(("127.0.0.1", 0))
+    probe = GufoProbe()
+    t = ProbeTarget(1, "127.0.0.1", silent.getsockname()[1], snmp=SnmpOptions(SnmpV2c("x")))
+    try:
+        t0 = time.perf_counter()
+        first, second = await asyncio.gather(
+            run_probe(probe, t, timeout=0.3), run_probe(probe, t, timeout=0.3)
+        )
+        elapsed = time.perf_counter() - t0
+        assert first.status is second.status is ProbeStatus.TIMEOUT
+        assert 0.3 <= elapsed < 0.3 + SWEEP_EVERY_S + 0.3
+        deadlines, _ = probe._loops[asyncio.get_running_loop()]
+        assert not deadlines.waiting  # nothing left waiting...
+        await asyncio.sleep(2 * SWEEP_EVERY_S)
+        assert deadlines.timer is None  # ...and the timer is disarmed
+    finally:
+        probe.close()
+        silent.close()
