@@ -459,7 +459,7 @@ def token_create(
     show_default=True,
     type=click.FloatRange(min=1.0),
     help="Seconds between a device's probes; the probe timeout (half of it, at most 2 s) and "
-    "the camera's flapping (every two intervals) follow it.",
+    "the camera's flapping (silent one interval, answering one and a half) follow it.",
 )
 @click.pass_context
 def demo(

@@ -178,12 +178,12 @@ async def _satellite_site(session: Any) -> str:
 
 
 async def _show(
-    sim: SimulatedFleet, plan: Plan, cut_after: float, restore_after: float, flap_period: float
+    sim: SimulatedFleet, plan: Plan, cut_after: float, restore_after: float, interval: float
 ) -> None:
     """The timeline: the camera flaps all along; the cut site loses its devices after
     ``cut_after`` seconds and gets them back ``restore_after`` seconds later, in a loop."""
     if plan.flapping is not None:
-        sim.flap(plan.flapping, period_s=flap_period)
+        sim.flap(plan.flapping, silent_s=interval, answering_s=1.5 * interval)
         log.info("demo_flapping", device=plan.flapping)
     while True:
         await asyncio.sleep(cut_after)
@@ -231,9 +231,9 @@ async def run(
     agents on ``snmp_port`` and the routers' SSH servers on ``ssh_port`` (each device at its
     own address), every device probed every ``probe_interval`` seconds. The probes' jitter
     (a fifth of the interval), their timeout (half of it, at most 2 s) and the camera's
-    flapping (silent for one interval, answering for the next) follow it, so that the damping
-    shows the same at any pace: about one round falls in each half of a flap, and a round
-    started in the first half of a silent one times out."""
+    flapping (silent for one interval, answering for one and a half) follow it, so that the
+    damping shows the same at any pace: the rounds fall at a different point of each flap, and
+    about one in five starts early enough in a silent spell to time out, between good ones."""
     with _terminate_like_interrupt(), tempfile.TemporaryDirectory(prefix="fleet-demo-") as folder:
         key = credentials.new_key()
         settings = Settings(
@@ -275,7 +275,7 @@ async def run(
                 uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
             )
             show = asyncio.create_task(
-                _show(sim, plan, cut_after, restore_after, flap_period=2 * probe_interval)
+                _show(sim, plan, cut_after, restore_after, interval=probe_interval)
             )
             try:
                 await server.serve()

@@ -20,7 +20,7 @@ Usage, from asyncio code (``start`` is a coroutine; every other method is plain 
         ep = sim.endpoint(7)          # address, snmp_port, community, ssh_port
         sim.cut(7)                    # device 7 goes silent
         sim.restore(7)
-        sim.flap(12, period_s=20)     # 10 s silent, 10 s answering, ... until stop()
+        sim.flap(12, silent_s=10)     # 10 s silent, 10 s answering, ... until stop()
     # stopped: every process ended, temp files removed
 
 ``stop()`` is idempotent and also runs at interpreter exit. snmpsim answers about 100 polls a
@@ -282,17 +282,19 @@ class SimulatedFleet:
         self._stop_flapping(device_id)
         self._set(device_id, process, up=True)
 
-    def flap(self, device_id: int, period_s: float) -> None:
-        """Alternate until :meth:`stop`, :meth:`cut` or :meth:`restore`: silent for half of
-        ``period_s``, answering for the other half, starting silent."""
-        if period_s <= 0:
-            raise ValueError("period_s must be positive")
+    def flap(self, device_id: int, silent_s: float, answering_s: float | None = None) -> None:
+        """Alternate until :meth:`stop`, :meth:`cut` or :meth:`restore`: silent for
+        ``silent_s``, answering for ``answering_s`` (as long as silent unless given), starting
+        silent."""
+        answering_s = silent_s if answering_s is None else answering_s
+        if silent_s <= 0 or answering_s <= 0:
+            raise ValueError("silent_s and answering_s must be positive")
         process = self._controlled(device_id)
         self._stop_flapping(device_id)
         stop_event = threading.Event()
         thread = threading.Thread(
             target=self._flap_loop,
-            args=(device_id, process, period_s / 2, stop_event),
+            args=(device_id, process, silent_s, answering_s, stop_event),
             name=f"fleet-demo-flap-{device_id}",
             daemon=True,
         )
@@ -301,7 +303,12 @@ class SimulatedFleet:
         thread.start()
 
     def _flap_loop(
-        self, device_id: int, process: PeerProcess, half: float, stop_event: threading.Event
+        self,
+        device_id: int,
+        process: PeerProcess,
+        silent_s: float,
+        answering_s: float,
+        stop_event: threading.Event,
     ) -> None:
         up = False
         while not stop_event.is_set():
@@ -309,8 +316,8 @@ class SimulatedFleet:
                 if stop_event.is_set():
                     return
                 self._set(device_id, process, up=up)
+            stop_event.wait(answering_s if up else silent_s)
             up = not up
-            stop_event.wait(half)
 
     def _stop_flapping(self, device_id: int) -> None:
         with self._lock:

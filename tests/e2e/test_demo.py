@@ -33,7 +33,7 @@ from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.snmp, pytest.mark.ssh]
 
-PROBE_INTERVAL = 3.0  # s; the probe timeout is then 1.5 s and the camera flaps every 6 s
+PROBE_INTERVAL = 3.0  # s; the probe timeout is then 1.5 s and the camera flaps every 7.5 s
 CUT_AFTER = 10.0  # the fleet is up: first rounds within 1.6 s, a failed one confirmed 2 later
 RESTORE_AFTER = 12.0  # blaming the site's way in takes two failed rounds of each of its devices
 BOOT_TIMEOUT = 60.0  # the simulator's own start timeout

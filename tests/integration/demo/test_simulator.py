@@ -198,7 +198,7 @@ async def test_cut_silences_ssh_too(running: Running, ssh_probe: SshProbe) -> No
 
 async def test_flap_alternates_until_restored(running: Running) -> None:
     sim = running.sim
-    sim.flap(CAMERA, period_s=1.6)  # 0.8 s silent, 0.8 s answering
+    sim.flap(CAMERA, silent_s=0.8)  # 0.8 s silent, 0.8 s answering
     seen: list[ProbeStatus] = []
     try:
         t0 = time.monotonic()
@@ -220,7 +220,7 @@ def test_only_controllable_devices_can_be_cut(running: Running) -> None:
     with pytest.raises(ValueError, match="not controllable"):
         running.sim.cut(ROUTER)
     with pytest.raises(KeyError):
-        running.sim.flap(999, period_s=1)
+        running.sim.flap(999, silent_s=0.5)
 
 
 def test_rejects_addresses_outside_loopback() -> None:
@@ -284,7 +284,7 @@ async def test_stop_ends_every_process_even_a_cut_one_and_is_idempotent() -> Non
     assert len(pids) == 3
     assert all(alive(pid) for pid in pids)
     assert sorted(simulator_processes(workdir)) == sorted(pids)
-    sim.flap(2, period_s=0.2)
+    sim.flap(2, silent_s=0.1)
     sim.cut(2)  # stop() has to resume a paused process to end it
     sim.stop()
     assert not any(alive(pid) for pid in pids)
