@@ -48,7 +48,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 from pydantic import SecretStr
+from sqlmodel import col
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,6 +61,7 @@ from fleet.inventory.models import Country, CredentialProfile, DeviceModel, Link
 from fleet.inventory.models import Device as InventoryDevice
 from fleet.logging import configure
 from fleet.probes.base import get_probe, run_probe
+from fleet.probes.models import ProbeResult
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.snmp import (
     DEFAULT_SNMP_DRIVER,
@@ -67,7 +70,7 @@ from fleet.probes.snmp import (
     SYS_UPTIME,
     SnmpDriver,
 )
-from fleet.probes.types import ProbeStatus, ProbeTarget, Reading, SnmpOptions, SnmpV2c
+from fleet.probes.types import ProbeStatus, ProbeTarget, SnmpOptions, SnmpV2c
 from fleet.settings import Settings
 
 SNMP_IN_PKTS = "1.3.6.1.2.1.11.1.0"
@@ -234,53 +237,34 @@ def measured(result: Result, agents: Agents, children: bool = False) -> Iterator
 SCHED_SITES = 50
 
 
-class _BenchScheduler(ProbeScheduler):
-    """fleet's scheduler, unchanged, plus the counting the bench needs: rounds in flight,
-    devices polled at least once, and the rounds finished while ``result`` is set."""
+async def _drain(sched: ProbeScheduler) -> None:
+    """Pause the scheduler and wait for every round in flight to finish (``resume()`` on
+    ``sched.scheduler`` goes on)."""
+    sched.scheduler.pause()
+    while sched._inflight:
+        await asyncio.wait(list(sched._inflight.values()))
 
-    def __init__(
-        self, db: Database, settings: Settings, cipher: Cipher, devices: int, interfaces: int
-    ) -> None:
-        super().__init__(db, settings, cipher)
-        self.devices = devices
-        self.interfaces = interfaces
-        self.running = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.polled: set[int] = set()
-        self.all_polled = asyncio.Event()
-        self.result: Result | None = None
 
-    async def run_device(self, device_id: int) -> list[Reading]:
-        self.running += 1
-        self.idle.clear()
-        try:
-            readings = await super().run_device(device_id)
-        finally:
-            self.running -= 1
-            if not self.running:
-                self.idle.set()
-        self.polled.add(device_id)
-        if len(self.polled) >= self.devices:
-            self.all_polled.set()
-        result = self.result
-        if result is not None:
+async def _count(db: Database, after: int, interfaces: int, result: Result) -> int:
+    """Count the polls whose results were stored with an id above ``after`` (read after the
+    window, so that the counting costs the window nothing): a poll is an error unless it is
+    ``ok`` with every interface. Returns the largest id seen."""
+    last = after
+    async with db.session() as session:
+        rows = await session.execute(
+            sa.select(col(ProbeResult.id), col(ProbeResult.status), col(ProbeResult.data)).where(
+                col(ProbeResult.id) > after
+            )
+        )
+        for row_id, status, data in rows:
+            last = max(last, row_id)
             result.polls += 1
-            for reading in readings:
-                result.retries += int(reading.values.get("attempts", 1)) - 1
-                result.statuses[reading.status] = result.statuses.get(reading.status, 0) + 1
-            if len(readings) != 1 or any(
-                r.status is not ProbeStatus.OK or len(r.interfaces) != self.interfaces
-                for r in readings
-            ):
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            data = data or {}
+            result.retries += int(data.get("values", {}).get("attempts", 1)) - 1
+            if status != ProbeStatus.OK or len(data.get("interfaces", [])) != interfaces:
                 result.errors += 1
-        return readings
-
-    async def drain(self) -> None:
-        """Pause job submission and wait for every round in flight to finish (``resume()``
-        on ``self.scheduler`` goes on)."""
-        self.scheduler.pause()
-        await self.idle.wait()
+    return last
 
 
 async def _sched_database(url: str, devices: list[Device], cipher: Cipher) -> None:
@@ -389,25 +373,27 @@ async def _sched(
         log_level="WARNING",
     )
     db = Database(url)
-    sched = _BenchScheduler(db, settings, cipher, len(devices), interfaces=max_rep - 1)
+    sched = ProbeScheduler(db, settings, cipher)
     try:
         t0 = time.perf_counter()
         await sched.start()
-        await sched.all_polled.wait()  # warm-up: every device polled once
+        # warm-up: every device polled once (the engine has no event to wait for)
+        while len(sched.engine.health) < len(devices):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         result.warmup = time.perf_counter() - t0
         await asyncio.sleep(min(interval, 5.0))  # and its results written, states settled
-        await sched.drain()
+        await _drain(sched)
         await sched.engine.flush()
-        mark, missed = len(sched.lateness()), sched.missed
+        mark = await _count(db, 0, 0, Result("warm-up"))
+        late_mark, missed = len(sched.lateness()), sched.missed
         with measured(result, agents):
-            sched.result = result
             sched.scheduler.resume()
             await asyncio.sleep(args.sched_seconds)
-            await sched.drain()
-            sched.result = None
+            await _drain(sched)
             await sched.engine.flush()  # every result of the window is written in the window
+        await _count(db, mark, max_rep - 1, result)
         late = sched.lateness()
-        late = sorted(late[mark:] if len(late) >= mark else late)
+        late = sorted(late[late_mark:] if len(late) >= late_mark else late)
         notes = [f"interval {interval:.2f} s ({len(devices) / interval:.0f} polls/s asked)"]
         if late:
             notes.append(f"lateness p50 {statistics.median(late):.3f} s, max {late[-1]:.3f} s")

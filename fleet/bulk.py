@@ -52,15 +52,16 @@ def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A bind processor that converts each distinct (hashable) value once: a bulk insert repeats
     the same timestamp in every row."""
     seen: dict[Any, Any] = {}
+    missing = object()
 
     def convert(value: Any) -> Any:
         try:
-            return seen[value]
-        except KeyError:
-            seen[value] = result = process(value)
-            return result
-        except TypeError:  # unhashable (a JSON document)
+            result = seen.get(value, missing)
+        except TypeError:  # unhashable
             return process(value)
+        if result is missing:
+            seen[value] = result = process(value)
+        return result
 
     return convert
 

@@ -142,7 +142,8 @@ async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[R
                 started_at,
                 t0,
             )
-        reading.reason = truncate(scrub(reading.reason, target))
+        if reading.reason:
+            reading.reason = truncate(scrub(reading.reason, target))
     return reading, reading.status in RETRYABLE
 
 

@@ -106,6 +106,8 @@ def get_oids(target: ProbeTarget) -> list[str]:
     """The OIDs of the poll's GET, in a fixed order."""
     opts = options(target)
     oids = [SYS_UPTIME, SYS_DESCR]
+    if not opts.extra_oids and target.interface_index is None:
+        return oids  # the usual poll
     oids += [check_oid(oid) for oid in opts.extra_oids.values()]
     if target.interface_index is not None:
         i = target.interface_index
