@@ -272,18 +272,29 @@ class ProbeScheduler:
 
     async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
         """One round of a device's probes, each under the limits, never raising."""
-        async with self._global, self._sites[spec.site_id]:
-            polls = [
-                run_probe(
-                    probe_for(kind, self.settings),
-                    spec.target,
-                    self.settings.probe_timeout_s,
-                    retries=self.settings.probe_retries,
+        # acquire/release rather than ``async with``: two coroutines fewer per limit and round
+        overall, site = self._global, self._sites[spec.site_id]
+        await overall.acquire()
+        try:
+            await site.acquire()
+            try:
+                polls = [
+                    run_probe(
+                        probe_for(kind, self.settings),
+                        spec.target,
+                        self.settings.probe_timeout_s,
+                        retries=self.settings.probe_retries,
+                    )
+                    for kind in spec.kinds
+                ]
+                # one probe (the usual case) runs in this task; several run side by side
+                readings = (
+                    [await polls[0]] if len(polls) == 1 else list(await asyncio.gather(*polls))
                 )
-                for kind in spec.kinds
-            ]
-            # one probe (the usual case) runs in this task; several run side by side
-            readings = [await polls[0]] if len(polls) == 1 else list(await asyncio.gather(*polls))
+            finally:
+                site.release()
+        finally:
+            overall.release()
         metrics.observe_readings(readings)
         return readings
 

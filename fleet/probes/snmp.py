@@ -12,6 +12,8 @@ One poll is exactly two requests when the interfaces fit in one GETBULK:
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from typing import Literal
@@ -85,6 +87,9 @@ _VERSION_RE = re.compile(r"\bVersion:?\s+([0-9][\w.()\-]*[\w)])", re.IGNORECASE)
 _OID_RE = re.compile(r"^[0-2](\.\d+)+$")
 
 
+_BY_INDEX = operator.attrgetter("index")
+
+
 class SnmpParseError(Exception):
     """The agent answered with something a poll cannot use."""
 
@@ -120,6 +125,7 @@ def get_oids(target: ProbeTarget) -> list[str]:
     return list(dict.fromkeys(oids))
 
 
+@functools.lru_cache(maxsize=4096)  # a device says the same every round
 def firmware_from_descr(descr: str | None) -> str | None:
     """``Version 15.0(2)SE11`` style firmware from sysDescr, when it says so."""
     if not descr:
@@ -173,10 +179,11 @@ def build_reading(
             continue
         base.values[name] = _as_text(value) if isinstance(value, bytes) else value
 
-    prefix_len = len(IF_OPER_STATUS) + 1
+    prefix = IF_OPER_STATUS + "."
+    prefix_len = len(prefix)
     interfaces: list[InterfaceReading] = []
     for oid, value in oper_status:
-        if not in_subtree(oid, IF_OPER_STATUS):
+        if not oid.startswith(prefix):
             continue
         index_text = oid[prefix_len:]
         code = _as_int(value)
@@ -197,7 +204,8 @@ def build_reading(
             interfaces.append(row)
         row.in_octets, row.out_octets = in_octets, out_octets
 
-    base.interfaces = sorted(interfaces, key=lambda x: x.index)
+    interfaces.sort(key=_BY_INDEX)
+    base.interfaces = interfaces
     base.status = ProbeStatus.OK
     return base
 
