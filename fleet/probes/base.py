@@ -8,7 +8,6 @@ exception escapes (except ``asyncio.CancelledError``, so a cancelled round stops
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import time
 from datetime import datetime
@@ -109,15 +108,12 @@ async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[R
     started_at = utcnow()
     t0 = time.perf_counter()
     kind = getattr(probe, "kind", "unknown")
-    # A driver that keeps its own deadline (``bounded``) is not given a second one.
-    deadline = (
-        contextlib.nullcontext()
-        if getattr(probe, "bounded", False)
-        else asyncio.timeout(hard_deadline(timeout))
-    )
     try:
-        async with deadline:
+        if getattr(probe, "bounded", False):  # it keeps its own deadline: no second one
             reading = await probe.collect(target, timeout)
+        else:
+            async with asyncio.timeout(hard_deadline(timeout)):
+                reading = await probe.collect(target, timeout)
     except ProbeFailure as exc:
         reading = failed(kind, target, exc.status, exc.reason, started_at, t0)
     except ProbeConfigError as exc:

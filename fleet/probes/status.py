@@ -214,7 +214,9 @@ def _facts(health: Health) -> tuple[Any, ...]:
 
 
 def round_health(readings: Iterable[Reading]) -> tuple[str, str]:
-    results = list(readings)
+    results = readings if isinstance(readings, list) else list(readings)
+    if len(results) == 1 and results[0].ok:  # the usual round
+        return UP, "all probes ok"
     if not results:
         return UNKNOWN, "not probed"
     failed = [r for r in results if not r.ok]
@@ -296,10 +298,12 @@ class StatusEngine:
         elif state != DOWN:
             health.failing_since = None
         health.last, health.reason, health.at = state, reason, now
-        firmware = next((r.firmware_version for r in readings if r.ok and r.firmware_version), None)
-        health.firmware = firmware or health.firmware
-        if any(r.ok for r in readings):
-            health.last_ok_at = now
+        for reading in readings:
+            if reading.ok:
+                health.last_ok_at = now
+                if reading.firmware_version:
+                    health.firmware = reading.firmware_version
+                    break
         if health.confirmed == UNKNOWN or state == health.confirmed:
             health.confirmed, health.pending, health.pending_count = state, None, 0
         elif state == health.pending:
