@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -67,14 +67,19 @@ def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 async def insert_many(
-    session: AsyncSession, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+    session: AsyncSession,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    encoded: Collection[str] = (),
 ) -> None:
     """Insert ``rows`` (mappings with the same keys) with one executemany at the driver.
 
     The statement is compiled once and each value goes through its column type's bind
-    processor, as SQLAlchemy would do; what is skipped is SQLAlchemy's per-row parameter
-    assembly, which costs more than the database's own work for rows this simple. Column
-    defaults are not applied: every NOT NULL column must be given."""
+    processor, as SQLAlchemy would do, except in the ``encoded`` columns, whose values are
+    given as the processor would make them (JSON as text); what is skipped is SQLAlchemy's
+    per-row parameter assembly, which costs more than the database's own work for rows this
+    simple. Column defaults are not applied: every NOT NULL column must be given."""
     if not rows:
         return
     connection = await session.connection()
@@ -83,6 +88,9 @@ async def insert_many(
     compiled = sa.insert(table).compile(dialect=dialect, column_keys=keys)
     converters: dict[str, Callable[[Any], Any] | None] = {}
     for key in keys:
+        if key in encoded:
+            converters[key] = None
+            continue
         column_type = table.c[key].type
         process: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(
             dialect

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from fleet import bulk
-from fleet.database import Database
+from fleet.database import Database, json_text
 from fleet.inventory.models import Country, Device, Link, Site
 from fleet.logging import get_logger
 from fleet.models import utcnow
@@ -243,7 +243,9 @@ class StatusEngine:
         self.topology = Topology()
         self.health: dict[int, Health] = {}
         self.current: dict[tuple[str, int], Current] = {}
-        self._results: list[dict[str, Any]] = []  # probe_result rows (see result_values)
+        # probe_result rows, their documents already text: flat rows the collector soon stops
+        # tracking, however many a busy second buffers (see result_values)
+        self._results: list[dict[str, Any]] = []
         self._events: list[StateEvent] = []
         self._changed: set[tuple[str, int]] = set()
         self._memo: dict[int, SiteMemo] = {}
@@ -284,7 +286,7 @@ class StatusEngine:
         now = utcnow()
         if store:
             for reading in readings:
-                self._results.append(result_values(reading))
+                self._results.append(result_values(reading, encode=True))
         device = self.topology.devices.get(device_id)
         if device is None:
             return
@@ -617,7 +619,7 @@ class StatusEngine:
                 return 0
             async with self.db.session(write=True) as session:
                 if results:  # plain rows, one executemany at the driver: no ORM objects
-                    await bulk.insert_many(session, PROBE_RESULT, results)
+                    await bulk.insert_many(session, PROBE_RESULT, results, encoded={"data"})
                 session.add_all(events)
                 if changed:
                     await session.execute(
@@ -666,8 +668,9 @@ def result_row(reading: Reading) -> ProbeResult:
     return ProbeResult(**result_values(reading))
 
 
-def result_values(reading: Reading) -> dict[str, Any]:
-    """The probe_result row of a reading, as column values."""
+def result_values(reading: Reading, *, encode: bool = False) -> dict[str, Any]:
+    """The probe_result row of a reading, as column values; ``encode``: the ``data`` document
+    as JSON text (or None), as the column's type would write it."""
     data: dict[str, Any] = {}
     if reading.uptime_seconds is not None:
         data["uptime_seconds"] = reading.uptime_seconds
@@ -696,5 +699,5 @@ def result_values(reading: Reading) -> dict[str, Any]:
         "status": reading.status.value,
         "duration_ms": round(reading.duration_ms, 2),
         "reason": reading.reason[:200] or None,
-        "data": data or None,
+        "data": (json_text(data) if encode else data) if data else None,
     }

@@ -129,3 +129,52 @@ def test_ids_ahead_need_the_write_lock_on_sqlite(tmp_path: Path, sqlite_template
             await db.dispose()
 
     run(scenario())
+
+
+def test_encoded_documents_read_back_as_written_by_the_orm(db_url: str) -> None:
+    """Probe results as the status engine writes them (the document already JSON text, given
+    to the driver as is) read back like the same result written through the ORM."""
+    from fleet.probes.models import ProbeResult
+    from fleet.probes.status import PROBE_RESULT, result_row, result_values
+    from fleet.probes.types import InterfaceReading, ProbeStatus, Reading
+
+    at = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    readings = [
+        Reading(
+            "snmp",
+            1,
+            ProbeStatus.OK,
+            at,
+            uptime_seconds=12.5,
+            sys_descr="Version 1.0",
+            firmware_version="1.0",
+            interfaces=[InterfaceReading(1, "up", 2**64 - 1, 0), InterfaceReading(2, "down")],
+            values={"temperature": 41, "ok": True},
+        ),
+        Reading("tcp", 1, ProbeStatus.REFUSED, at + timedelta(seconds=1), reason="refused"),
+    ]
+
+    async def scenario() -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                rows = [result_values(r, encode=True) for r in readings]
+                await bulk.insert_many(session, PROBE_RESULT, rows, encoded={"data"})
+                session.add_all([result_row(r) for r in readings])
+                await session.commit()
+            async with db.session() as session:
+                stored = (
+                    (await session.execute(sa.select(ProbeResult).order_by(col(ProbeResult.id))))
+                    .scalars()
+                    .all()
+                )
+            fields = ("device_id", "kind", "at", "status", "duration_ms", "reason", "data")
+            engine_rows = [tuple(getattr(r, f) for f in fields) for r in stored[:2]]
+            orm_rows = [tuple(getattr(r, f) for f in fields) for r in stored[2:]]
+            assert engine_rows == orm_rows
+            assert engine_rows[0][6]["interfaces"][0]["in_octets"] == 2**64 - 1
+            assert engine_rows[1][6] is None
+        finally:
+            await db.dispose()
+
+    run(scenario())
