@@ -46,7 +46,7 @@ from fleet.inventory.resources import DEVICE
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import targets
-from fleet.probes.base import probe_for, run_probe
+from fleet.probes.base import Probe, probe_for, run_probe
 from fleet.probes.models import MaintenanceWindow, ProbeResult
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import Reading
@@ -123,6 +123,7 @@ class ProbeScheduler:
         self._plan_ids = itertools.count()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self.missed = 0  # rounds skipped because the device's previous round was still running
+        self._drivers: dict[str, Probe] = {}  # per probe kind, as the settings choose
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class ProbeScheduler:
             try:
                 polls = [
                     run_probe(
-                        probe_for(kind, self.settings),
+                        self._driver(kind),
                         spec.target,
                         self.settings.probe_timeout_s,
                         retries=self.settings.probe_retries,
@@ -298,6 +299,12 @@ class ProbeScheduler:
         metrics.observe_readings(readings)
         return readings
 
+    def _driver(self, kind: str) -> Probe:
+        driver = self._drivers.get(kind)
+        if driver is None:
+            driver = self._drivers[kind] = probe_for(kind, self.settings)
+        return driver
+
     async def run_device(self, device_id: int) -> list[Reading]:
         """One round of a device's probes, observed by the status engine."""
         spec = self.specs.get(device_id)
@@ -306,13 +313,13 @@ class ProbeScheduler:
         readings = await self.probe(spec)
         self.engine.observe(device_id, readings)
         self._rounds += 1
-        await self._pin_host_key(spec, readings)
+        ssh = spec.target.ssh
+        if ssh is not None and ssh.host_key is None:
+            await self._pin_host_key(spec, readings)
         return readings
 
     async def _pin_host_key(self, spec: targets.DeviceProbes, readings: list[Reading]) -> None:
         """Pin an SSH host key on first contact (trust on first use), in the change log."""
-        if spec.target.ssh is None or spec.target.ssh.host_key is not None:
-            return
         seen = next((r.host_key for r in readings if r.kind == "ssh" and r.ok and r.host_key), None)
         if seen is None:
             return
