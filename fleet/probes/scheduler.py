@@ -47,7 +47,7 @@ from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import targets
 from fleet.probes.base import Probe, probe_for, run_probe
-from fleet.probes.models import MaintenanceWindow, ProbeResult
+from fleet.probes.models import MaintenanceWindow
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import Reading
 from fleet.settings import Settings
@@ -357,10 +357,7 @@ class ProbeScheduler:
 
     @_tracked
     async def purge(self) -> int:
-        cutoff = utcnow() - timedelta(days=self.settings.result_retention_days)
-        async with self.db.session(write=True) as session:
-            result = await session.execute(
-                sa.delete(ProbeResult).where(col(ProbeResult.at) < cutoff)
-            )
-            await session.commit()
-        return int(getattr(result, "rowcount", 0) or 0)
+        """Delete the results older than the retention; how many went."""
+        return await self.engine.purge(
+            utcnow() - timedelta(days=self.settings.result_retention_days)
+        )

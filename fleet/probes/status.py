@@ -649,6 +649,17 @@ class StatusEngine:
                 await session.commit()
             return len(results) + len(events) + len(changed)
 
+    async def purge(self, before: datetime) -> int:
+        """Delete the results from before ``before``; how many went. Never beside a flush:
+        on SQLite the two would queue for the database's one write lock, which a flush holds
+        while the event loop is busy."""
+        async with self._lock, self.db.session(write=True) as session:
+            result = await session.execute(
+                sa.delete(ProbeResult).where(col(ProbeResult.at) < before)
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
     def _site_of(self, object_type: str, object_id: int) -> int | None:
         if object_type == "site":
             return object_id
