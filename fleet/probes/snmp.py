@@ -46,19 +46,20 @@ SnmpDriver = Literal["gufo", "pysnmp"]
 #: for its first round over 2,000 new communities. pysnmp stays as the reference and for
 #: what gufo-snmp cannot do (SNMPv3 context names).
 #:
-#: Through fleet's whole path, ``ProbeScheduler`` (an APScheduler job per device then, the limits,
+#: Through fleet's whole path, ``ProbeScheduler`` (the dispatch of due rounds, the limits,
 #: the status engine, results written to SQLite; 50 sites, asked for 2,000 polls/s), a later
-#: run of the same bench on a quiet machine measured:
+#: run of the same bench measured (``bench/README.md`` has the table and the other runs):
 #:
 #:   variant                          CPU ms/poll   polls/s   errors   request packets/poll
-#:   scheduler + gufo-snmp            0.35          1,930           0   2.00
-#:   scheduler + pysnmp               6.6           150             0   2.00
-#:   gufo-snmp driver + run_probe     0.10          6,600           0   2.00
-#:   net-snmp CLI (16 parallel)       9.4           180             0   2.00
-#:   bare asyncio UDP floor           0.048         11,000          0   2.00
+#:   scheduler + gufo-snmp            0.161         2,030           0   2.00
+#:   scheduler + pysnmp               5.5           180             0   2.00
+#:   gufo-snmp driver + run_probe     0.081         6,300           0   2.00
+#:   net-snmp CLI (16 parallel)       11.9          120             0   2.00
+#:   bare asyncio UDP floor           0.053         8,100           0   2.00
 #:
-#: The scheduler with gufo-snmp costs 27x less CPU per poll than the CLI but 7.3x the floor:
-#: the job dispatch, the status engine and the result writes cost more than the poll itself.
+#: The scheduler with gufo-snmp costs 74x less CPU per poll than the CLI and 3.05x the floor
+#: (3.15x and 4.32x in two more runs): the round around the poll, the status engine and the
+#: result writes cost about as much as the poll itself.
 DEFAULT_SNMP_DRIVER: SnmpDriver = "gufo"
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
