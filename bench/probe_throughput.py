@@ -21,7 +21,8 @@ a. sched-gufo, sched-pysnmp: fleet's real path, ``ProbeScheduler`` with
 b. pysnmp, gufo: the driver only, fleet's ``run_probe`` called directly by N workers
 c. net-snmp CLI, LibreNMS-style: ``snmpget`` then ``snmpbulkwalk`` per device, 16 in parallel
    (CPU of the child processes counted)
-d. floor: one asyncio UDP socket firing pre-encoded requests, matching replies by request id
+d. floor: one asyncio UDP socket firing pre-encoded requests, matching replies by request id,
+   whole rounds for ``--floor-seconds`` (as long as the scheduler's window unless given)
 
 CPU is this process's ``time.process_time()`` (plus children's for c); snmpd's CPU is not
 counted. The targets are checked for fleet's default path, ``sched-<default driver>``. Only
@@ -590,7 +591,8 @@ async def _floor(
     transport, floor = await loop.create_datagram_endpoint(_Floor, sock=sock)
     try:
         with measured(result, agents):
-            for _ in range(args.rounds):
+            end = time.perf_counter() + (args.floor_seconds or args.sched_seconds)
+            while True:
 
                 async def worker(it: Iterator[Device]) -> None:
                     for d in it:
@@ -603,6 +605,8 @@ async def _floor(
 
                 shared = iter(devices)
                 await asyncio.gather(*(worker(shared) for _ in range(args.inflight)))
+                if time.perf_counter() >= end:
+                    break
         result.own_packets = floor.sent
     finally:
         transport.close()
@@ -702,7 +706,15 @@ def main() -> int:
     parser.add_argument("--ports-per-agent", type=int, default=10)
     parser.add_argument("--inflight", type=int, default=200, help="polls in flight")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="measured rounds over all devices (b and d)"
+        "--rounds", type=int, default=2, help="measured rounds over all devices (b)"
+    )
+    parser.add_argument(
+        "--floor-seconds",
+        type=float,
+        default=0.0,
+        help="the floor (d) repeats whole rounds for this long; 0: as long as the scheduler's "
+        "window, so that the target's yardstick is measured over as much of the machine's "
+        "noise as what it measures (a round takes a quarter of a second)",
     )
     parser.add_argument(
         "--sched-seconds", type=float, default=20.0, help="measured window of the scheduler (a)"
@@ -750,7 +762,8 @@ def main() -> int:
                 f"{args.devices} devices on {args.agents} snmpd x {args.ports_per_agent} ports, "
                 f"{max_rep - 1} interfaces each (GETBULK max-repetitions {max_rep}; the "
                 f"scheduler uses fleet's default), {args.inflight} in flight, "
-                f"{args.rounds} measured round(s) / {args.sched_seconds:g} s for the scheduler, "
+                f"{args.rounds} measured round(s) / {args.sched_seconds:g} s for the scheduler "
+                f"and {args.floor_seconds or args.sched_seconds:g} s for the floor, "
                 f"timeout {args.timeout:g} s, default driver: {DEFAULT_SNMP_DRIVER}"
             )
             results: list[Result] = []
