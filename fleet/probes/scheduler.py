@@ -82,6 +82,16 @@ def _tracked(
     return run
 
 
+@functools.cache
+def _freeze_start_up() -> None:
+    """What is alive when the first scheduler of the process has started (modules, mappings,
+    targets, topology) lives as long as the process: out of the collector's sight, the full
+    collections that the rounds' garbage sets off scan only what came after (a tenth of the
+    time on a fleet of 2,000 devices). Once per process: what a later start finds alive may
+    be garbage yet to be collected, which a freeze would keep for good."""
+    gc.freeze()
+
+
 async def inventory_fingerprint(db: Database) -> tuple[Any, ...]:
     """Changes whenever anything the schedules or the topology depend on changes."""
     parts = []
@@ -150,10 +160,7 @@ class ProbeScheduler:
             coalesce=True,
             next_run_time=utcnow() + timedelta(seconds=30),
         )
-        # What is alive now (modules, mappings, targets, topology) lives as long as the process:
-        # out of the collector's sight, the full collections that the rounds' garbage sets off
-        # scan only what came after (a tenth of the time on a fleet of 2,000 devices).
-        gc.freeze()
+        _freeze_start_up()
         log.info("scheduler_started", devices=len(self.specs))
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
