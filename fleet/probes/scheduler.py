@@ -46,7 +46,7 @@ from fleet.inventory.resources import DEVICE
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import targets
-from fleet.probes.base import Probe, probe_for, run_probe
+from fleet.probes.base import probe_for, run_probe
 from fleet.probes.models import MaintenanceWindow
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import Reading
@@ -133,7 +133,6 @@ class ProbeScheduler:
         self._plan_ids = itertools.count()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self.missed = 0  # rounds skipped because the device's previous round was still running
-        self._drivers: dict[str, Probe] = {}  # per probe kind, as the settings choose
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -288,7 +287,7 @@ class ProbeScheduler:
             try:
                 polls = [
                     run_probe(
-                        self._driver(kind),
+                        probe_for(kind, self.settings),
                         spec.target,
                         self.settings.probe_timeout_s,
                         retries=self.settings.probe_retries,
@@ -305,12 +304,6 @@ class ProbeScheduler:
             overall.release()
         metrics.observe_readings(readings)
         return readings
-
-    def _driver(self, kind: str) -> Probe:
-        driver = self._drivers.get(kind)
-        if driver is None:
-            driver = self._drivers[kind] = probe_for(kind, self.settings)
-        return driver
 
     async def run_device(self, device_id: int) -> list[Reading]:
         """One round of a device's probes, observed by the status engine."""

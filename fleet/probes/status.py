@@ -333,8 +333,8 @@ class StatusEngine:
         start, end = self._quarter_span
         if not start <= after < end:
             start = after.replace(minute=after.minute - after.minute % 15, second=0, microsecond=0)
-            self._quarter_span = start, start + QUARTER
-        start, end = self._quarter_span
+            end = start + QUARTER
+            self._quarter_span = start, end
         return start <= before < end
 
     def _all_calm(self, site_id: int) -> bool:
