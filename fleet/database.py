@@ -7,6 +7,7 @@ they change with ``SELECT ... FOR UPDATE``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,8 +27,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def json_text(value: Any) -> str:
     """JSON columns' serializer: msgspec's encoder, compact, about 8x faster than the standard
-    library's (a probe result carries a document; a busy fleet writes thousands a second)."""
-    return msgspec.json.encode(value).decode()
+    library's (a probe result carries a document; a busy fleet writes thousands a second).
+    What msgspec refuses and the standard library writes (a lone surrogate in a device's text,
+    true/false/null as keys) goes to the latter, so that no document fails to be stored."""
+    try:
+        return msgspec.json.encode(value).decode()
+    except (TypeError, UnicodeEncodeError):
+        return json.dumps(value)
 
 
 def is_sqlite(url: str) -> bool:

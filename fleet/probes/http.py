@@ -35,10 +35,18 @@ UPTIME_FIELDS = ("uptime_seconds", "uptime")
 USER_AGENT = "fleet-probe/1"
 
 
+def _text(value: str) -> str:
+    """A device's text as valid UTF-8: a JSON body may carry lone surrogates (``"\\ud800"``),
+    which no response or database could write; they become ``?``."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
 def _scalar(value: Any) -> Value | None:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float | str):
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, int | float):
         return value
     return None
 
@@ -50,10 +58,12 @@ def read_health(body: Any, reading: Reading) -> None:
     for name, value in body.items():
         scalar = _scalar(value)
         if scalar is not None:
-            reading.values[str(name)] = truncate(scalar) if isinstance(scalar, str) else scalar
+            reading.values[_text(str(name))] = (
+                truncate(scalar) if isinstance(scalar, str) else scalar
+            )
     for name in FIRMWARE_FIELDS:
         if isinstance(body.get(name), str | int | float) and not isinstance(body[name], bool):
-            reading.firmware_version = str(body[name])
+            reading.firmware_version = _text(str(body[name]))
             break
     for name in UPTIME_FIELDS:
         value = body.get(name)

@@ -134,3 +134,18 @@ async def test_plain_http_url() -> None:
     t = ProbeTarget(1, "127.0.0.1", http=HttpOptions(path="status", scheme="http"))
     assert t.http is not None
     assert HttpProbe.url(t, t.http) == "http://127.0.0.1:80/status"
+
+
+@respx.mock
+async def test_text_that_is_not_unicode_is_made_so(probe: HttpProbe) -> None:
+    # a JSON body may carry lone surrogates, which no response or database can write
+    respx.get(URL).respond(
+        200,
+        content=b'{"st\\ud800": "bad \\udfff text", "firmware": "7.2\\ud800"}',
+        headers={"content-type": "application/json"},
+    )
+    reading = await run_probe(probe, target(), timeout=2)
+    assert reading.status is ProbeStatus.OK, reading.reason
+    assert reading.values["st?"] == "bad ? text"
+    assert reading.firmware_version == "7.2?"
+    "".join(map(str, reading.values)).encode("utf-8")  # writable as UTF-8
