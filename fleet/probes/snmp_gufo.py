@@ -257,7 +257,7 @@ class GufoProbe:
         """GET then walk ifOperStatus on the target's channel; every wait ends by
         ``deadline`` (the channel's own, or a timeout while another poll holds it)."""
         channel = self._channel(target.address, port, cred.community)
-        lock, sock = channel.lock, channel.sock
+        lock = channel.lock
         try:
             if lock.locked():  # another poll of the same agent (a probe-now): wait, bounded
                 async with asyncio.timeout_at(deadline):
@@ -265,29 +265,34 @@ class GufoProbe:
             else:
                 await lock.acquire()
             try:
-                got: dict[str, Value | bytes | None] = dict(
-                    await channel.request(
-                        lambda: sock.send_get_many(oids), sock.recv_get_many, deadline
-                    )
-                )
-                walk: list[tuple[str, Value | bytes | None]] = []
-                ctx = GetIter(snmp.IF_OPER_STATUS, max_rep)
-                for _ in range(snmp.MAX_WALK_REQUESTS):
-                    rows = await channel.request(
-                        lambda: sock.send_get_bulk(ctx), lambda: sock.recv_get_bulk(ctx), deadline
-                    )
-                    for row in rows:
-                        if row is None:  # left the column: done
-                            return got, walk
-                        walk.append(row)
-                    if not rows:
-                        return got, walk
-                raise snmp.SnmpParseError("ifOperStatus walk does not end")
+                return await self._walk_channel(channel, oids, max_rep, deadline)
             finally:
                 lock.release()
         finally:
             if channel.evicted and not lock.locked():
                 channel.close()
+
+    @staticmethod
+    async def _walk_channel(
+        channel: _Channel, oids: list[str], max_rep: int, deadline: float
+    ) -> tuple[dict[str, Value | bytes | None], list[tuple[str, Value | bytes | None]]]:
+        sock = channel.sock
+        got: dict[str, Value | bytes | None] = dict(
+            await channel.request(lambda: sock.send_get_many(oids), sock.recv_get_many, deadline)
+        )
+        walk: list[tuple[str, Value | bytes | None]] = []
+        ctx = GetIter(snmp.IF_OPER_STATUS, max_rep)
+        for _ in range(snmp.MAX_WALK_REQUESTS):
+            rows = await channel.request(
+                lambda: sock.send_get_bulk(ctx), lambda: sock.recv_get_bulk(ctx), deadline
+            )
+            for row in rows:
+                if row is None:  # left the column: done
+                    return got, walk
+                walk.append(row)
+            if not rows:
+                return got, walk
+        raise snmp.SnmpParseError("ifOperStatus walk does not end")
 
     def _user(self, cred: SnmpV3) -> User:
         user = self._users.get(cred)
