@@ -216,6 +216,13 @@ async def test_flap_alternates_until_restored(running: Running) -> None:
     assert (await poll(sim, CAMERA, CUT_TIMEOUT)).ok
 
 
+async def test_a_flap_of_no_length_is_refused_and_changes_nothing(running: Running) -> None:
+    for silent_s, answering_s in ((0, None), (1, 0), (-1, 1)):
+        with pytest.raises(ValueError, match="must be positive"):
+            running.sim.flap(CAMERA, silent_s=silent_s, answering_s=answering_s)
+    assert (await poll(running.sim, CAMERA, CUT_TIMEOUT)).ok  # still answering, not flapping
+
+
 def test_only_controllable_devices_can_be_cut(running: Running) -> None:
     with pytest.raises(ValueError, match="not controllable"):
         running.sim.cut(ROUTER)
