@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,6 +148,17 @@ def arrange(client: httpx.Client, wanted: dict[str, str]) -> Arranged:
             arranged.peers[code][link["role"]] = peer
             probe_over_tcp(client, link["terminating_device_id"], peer)
     return arranged
+
+
+def links_known(client: httpx.Client, codes: Iterable[str]) -> bool:
+    """Whether every active link of these sites has a known state: every terminating device
+    has reported (a site is connected as soon as its primary link is up, before its backup
+    link's device has reported)."""
+    for code in codes:
+        links = client.get(f"/api/v1/sites/{code}/status").json()["links"]
+        if any(link["state"] == "unknown" for link in links if link["lifecycle"] == "active"):
+            return False
+    return True
 
 
 def site_states(client: httpx.Client, **params: Any) -> dict[str, str]:

@@ -29,7 +29,14 @@ from fleet.probes.models import StateEvent
 from fleet.settings import Settings
 from tests import factories
 from tests.conftest import ROOT, auth, make_token
-from tests.dashboards import arrange, parse_events, running, site_states, wait_for
+from tests.dashboards import (
+    arrange,
+    links_known,
+    parse_events,
+    running,
+    site_states,
+    wait_for,
+)
 
 WANTED = {"NE-BCL-01": "connected", "NE-BCL-02": "degraded", "ML-BCL-01": "disconnected"}
 EXPECTED = {**WANTED, "NE-NCB-01": "unknown"}
@@ -184,6 +191,7 @@ def test_board_geojson_and_metrics_show_the_probed_states(live: Live) -> None:
     arranged = arrange(client, WANTED)
     try:
         wait_for(lambda: site_states(client) == EXPECTED, what=f"sites to be {EXPECTED}")
+        wait_for(lambda: links_known(client, WANTED), what="every link's device to report")
         sites = client.get("/api/v1/status/sites", params={"limit": 500}).json()["items"]
         viewer = client.post("/api/v1/tokens", json={"name": "wall", "role": "viewer"}).json()
         browser = sign_in(live.base, viewer["secret"])
