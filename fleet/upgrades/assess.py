@@ -121,6 +121,7 @@ async def _facts(
             col(Device.site_id),
         )
     )
+    fromisoformat = datetime.fromisoformat
     for (
         site_id,
         serial,
@@ -136,17 +137,18 @@ async def _facts(
         seen = detail or {}
         last_ok = seen.get("last_ok_at")
         sites[site_id].devices.append(
-            DeviceFacts(
-                serial=serial,
-                kind=kind,
-                lifecycle=lifecycle,
-                model=slug,
-                firmware=firmware,
-                observed_firmware=seen.get("firmware"),
-                minimum_firmware=minimum,
-                end_of_support=eos,
-                probed=bool(probes),
-                last_ok_at=datetime.fromisoformat(last_ok) if last_ok else None,
+            DeviceFacts(  # serial, kind, lifecycle, model, firmware, observed firmware, minimum,
+                # end of support, probed, last ok
+                serial,
+                kind,
+                lifecycle,
+                slug,
+                firmware,
+                seen.get("firmware"),
+                minimum,
+                eos,
+                bool(probes),
+                fromisoformat(last_ok) if last_ok else None,
             )
         )
     links = await connection.execute(

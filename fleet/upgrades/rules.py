@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -19,6 +19,8 @@ Severity = Literal["low", "medium", "high", "critical"]
 SEVERITY_WEIGHT: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
 COUNTED_LIFECYCLES = ("active",)
+# Devices whose firmware, support and probes are judged: those on site, working or not.
+JUDGED_LIFECYCLES = frozenset({"installed", "active", "faulty"})
 # Site and device states that count as available.
 AVAILABLE_STATES = frozenset({"up", "degraded", "connected"})
 
@@ -94,10 +96,11 @@ class Profile(Strict):
 
 
 # --- facts and findings -------------------------------------------------------------------
+# Immutable records; tuples rather than frozen dataclasses, which cost several times as much
+# to build: an assessment of the fleet makes one per device and several per device and rule.
 
 
-@dataclass(frozen=True)
-class DeviceFacts:
+class DeviceFacts(NamedTuple):
     serial: str
     kind: str
     lifecycle: str
@@ -110,8 +113,7 @@ class DeviceFacts:
     last_ok_at: datetime | None
 
 
-@dataclass(frozen=True)
-class LinkFacts:
+class LinkFacts(NamedTuple):
     circuit_id: str
     medium: str
     role: str
@@ -131,8 +133,7 @@ class SiteFacts:
     availability: dict[int, float | None] = field(default_factory=dict)  # by days
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     rule_id: str
     rule_type: str
     subject: str
@@ -234,8 +235,10 @@ def _min_links(rule: MinLinks, site: SiteFacts, ctx: Context) -> list[Finding]:
 
 def _firmware(rule: FirmwareMinimum, site: SiteFacts, ctx: Context) -> list[Finding]:
     found: list[Finding] = []
+    rule_id, rule_type, severity = rule.id, rule.type, rule.severity
     for d in site.devices:
-        if d.lifecycle not in ("installed", "active", "faulty") or not d.minimum_firmware:
+        minimum = d.minimum_firmware
+        if not minimum or d.lifecycle not in JUDGED_LIFECYCLES:
             continue
         version = d.observed_firmware or d.firmware
         if version is None:
@@ -243,15 +246,16 @@ def _firmware(rule: FirmwareMinimum, site: SiteFacts, ctx: Context) -> list[Find
         source = "observed" if d.observed_firmware else "recorded"
         found.append(
             Finding(
-                rule.id,
-                rule.type,
+                rule_id,
+                rule_type,
                 f"device:{d.serial}",
-                rule.severity,
+                severity,
                 "firmware_upgrade",
-                f">= {d.minimum_firmware}",
+                f">= {minimum}",
                 f"{version} ({source})",
-                version_key(version) >= version_key(d.minimum_firmware),
-                detail=d.model,
+                version_key(version) >= version_key(minimum),
+                1,
+                d.model,
             )
         )
     return found
@@ -259,25 +263,29 @@ def _firmware(rule: FirmwareMinimum, site: SiteFacts, ctx: Context) -> list[Find
 
 def _end_of_support(rule: EndOfSupport, site: SiteFacts, ctx: Context) -> list[Finding]:
     found: list[Finding] = []
-    horizon = ctx.today + timedelta(days=rule.warning_days)
+    today = ctx.today
+    horizon = today + timedelta(days=rule.warning_days)
+    required = "supported" + (f" beyond {horizon.isoformat()}" if rule.warning_days else "")
+    lower = _lower(rule.severity)
     for d in site.devices:
-        if d.lifecycle not in ("installed", "active", "faulty") or d.end_of_support is None:
+        ends = d.end_of_support
+        if ends is None or d.lifecycle not in JUDGED_LIFECYCLES:
             continue
-        past = d.end_of_support < ctx.today
-        soon = not past and d.end_of_support <= horizon
-        severity = rule.severity if past else _lower(rule.severity)
-        actual = f"support {'ended' if past else 'ends'} {d.end_of_support.isoformat()}"
+        past = ends < today
+        soon = not past and ends <= horizon
+        actual = f"support {'ended' if past else 'ends'} {ends.isoformat()}"
         found.append(
             Finding(
                 rule.id,
                 rule.type,
                 f"device:{d.serial}",
-                severity,
+                rule.severity if past else lower,
                 "replace",
-                "supported" + (f" beyond {horizon.isoformat()}" if rule.warning_days else ""),
+                required,
                 actual,
                 not (past or soon),
-                detail=d.kind,
+                1,
+                d.kind,
             )
         )
     return found
@@ -310,22 +318,24 @@ def _availability(rule: Availability, site: SiteFacts, ctx: Context) -> list[Fin
 def _recently_probed(rule: RecentlyProbed, site: SiteFacts, ctx: Context) -> list[Finding]:
     found: list[Finding] = []
     since = ctx.now - timedelta(hours=rule.hours)
+    rule_id, rule_type, severity = rule.id, rule.type, rule.severity
+    required = f"answered within {rule.hours} h"
     for d in site.devices:
-        if not d.probed or d.lifecycle not in ("installed", "active", "faulty"):
+        if not d.probed or d.lifecycle not in JUDGED_LIFECYCLES:
             continue
-        ok = d.last_ok_at is not None and d.last_ok_at >= since
-        actual = f"last answered {d.last_ok_at.isoformat()}" if d.last_ok_at else "never answered"
+        last = d.last_ok_at
         found.append(
             Finding(
-                rule.id,
-                rule.type,
+                rule_id,
+                rule_type,
                 f"device:{d.serial}",
-                rule.severity,
+                severity,
                 "repair",
-                f"answered within {rule.hours} h",
-                actual,
-                ok,
-                detail=d.kind,
+                required,
+                f"last answered {last.isoformat()}" if last else "never answered",
+                last is not None and last >= since,
+                1,
+                d.kind,
             )
         )
     return found

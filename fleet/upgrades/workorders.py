@@ -71,13 +71,19 @@ def priority(
 
 
 def title_of(finding: Finding, site_code: str) -> str:
-    what = {
-        "install": f"Install {finding.quantity} {finding.detail.replace('_', ' ')}(s)",
-        "replace": f"Replace {finding.subject.removeprefix('device:')} (end of support)",
-        "firmware_upgrade": f"Upgrade firmware of {finding.subject.removeprefix('device:')}",
-        "link_upgrade": f"Upgrade connectivity ({finding.rule_id}: {finding.subject})",
-        "repair": f"Repair {finding.subject.removeprefix('device:')} (not answering probes)",
-    }[finding.work]
+    work, device = finding.work, finding.subject.removeprefix("device:")
+    if work == "install":
+        what = f"Install {finding.quantity} {finding.detail.replace('_', ' ')}(s)"
+    elif work == "replace":
+        what = f"Replace {device} (end of support)"
+    elif work == "firmware_upgrade":
+        what = f"Upgrade firmware of {device}"
+    elif work == "link_upgrade":
+        what = f"Upgrade connectivity ({finding.rule_id}: {finding.subject})"
+    elif work == "repair":
+        what = f"Repair {device} (not answering probes)"
+    else:
+        raise KeyError(work)
     return f"{site_code}: {what}"[:200]
 
 
