@@ -37,7 +37,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gufo.snmp import (
     Aes128Key,
@@ -135,11 +135,23 @@ class _Deadlines:
 class _Channel:
     """One agent's gufo-snmp v2c socket, registered with the event loop once, reused.
 
-    One request at a time (``lock``). A reply nobody waits for any more (it came after a
-    timeout) is read and dropped, so the level-triggered reader does not spin.
+    One request at a time (``lock``). The reply is read in the readable callback itself and
+    handed to the waiting poll, so a datagram is never left in the socket for the
+    level-triggered reader to report twice; a reply nobody waits for any more (it came after
+    a timeout) is read and dropped.
     """
 
-    __slots__ = ("deadline", "deadlines", "evicted", "fd", "lock", "loop", "sock", "waiter")
+    __slots__ = (
+        "deadline",
+        "deadlines",
+        "evicted",
+        "fd",
+        "lock",
+        "loop",
+        "receive",
+        "sock",
+        "waiter",
+    )
 
     def __init__(self, deadlines: _Deadlines, address: str, port: int, community: str):
         self.loop = loop = deadlines.loop
@@ -147,35 +159,42 @@ class _Channel:
         self.sock = SnmpV2cClientSocket(format_sock_addr(address, port), community, 0, 0, 0, 0)
         self.fd = self.sock.get_fd()
         self.lock = asyncio.Lock()
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[Any] | None = None
+        self.receive: Callable[[], Any] = self.sock.recv_get_many
         self.deadline = 0.0
         self.evicted = False
         loop.add_reader(self.fd, self._readable)
 
     def _readable(self) -> None:
         waiter = self.waiter
-        if waiter is None:
+        if waiter is None or waiter.done():
             with contextlib.suppress(Exception):  # whatever it was, it is gone
                 self.sock.recv_get_many()  # a stale datagram: drop it
-        elif not waiter.done():
-            waiter.set_result(None)
+            return
+        try:
+            reply = self.receive()
+        except BlockingIOError:  # not the reply to this request (gufo-snmp checks the id)
+            return
+        except Exception as exc:  # a malformed reply: the poll says what it was
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(reply)
 
-    async def request(self, send: Callable[[], None], recv: Callable[[], T], deadline: float) -> T:
+    async def request(
+        self, send: Callable[[], None], receive: Callable[[], T], deadline: float
+    ) -> T:
         """Send, then wait for the reply until ``deadline`` (event-loop time)."""
         send()
-        while True:
-            self.waiter = waiter = self.loop.create_future()
-            self.deadline = deadline
-            self.deadlines.watch(self)
-            try:
-                await waiter
-            finally:
-                self.waiter = None
-                self.deadlines.waiting.discard(self)
-            try:
-                return recv()
-            except BlockingIOError:  # not the reply to this request (gufo-snmp checks the id)
-                continue
+        self.receive = receive
+        self.waiter = waiter = self.loop.create_future()
+        self.deadline = deadline
+        self.deadlines.watch(self)
+        try:
+            reply: T = await waiter
+            return reply
+        finally:
+            self.waiter = None
+            self.deadlines.waiting.discard(self)
 
     def close(self) -> None:
         self.loop.remove_reader(self.fd)
