@@ -242,8 +242,7 @@ async def _drain(sched: ProbeScheduler) -> None:
     """Pause the scheduler and wait for every round in flight to finish (``resume()`` on
     ``sched.scheduler`` goes on)."""
     sched.scheduler.pause()
-    while sched._inflight:
-        await asyncio.wait(list(sched._inflight.values()))
+    await sched.idle()
 
 
 async def _count(db: Database, after: int, interfaces: int, result: Result) -> int:

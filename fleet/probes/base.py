@@ -138,9 +138,15 @@ async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[R
                 started_at,
                 t0,
             )
-        if reading.reason:
-            reading.reason = truncate(scrub(reading.reason, target))
+        reading = checked(reading, target)
     return reading, reading.status in RETRYABLE
+
+
+def checked(reading: Reading, target: ProbeTarget) -> Reading:
+    """A driver's reading as the runner hands it on: no secret of the target in its reason."""
+    if reading.reason:
+        reading.reason = truncate(scrub(reading.reason, target))
+    return reading
 
 
 async def run_probe(probe: Probe, target: ProbeTarget, timeout: float, retries: int = 0) -> Reading:  # noqa: ASYNC109

@@ -19,6 +19,7 @@ or drops devices. Unreachable devices are probed ``unreachable_backoff`` times l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import heapq
@@ -43,13 +44,14 @@ from fleet.inventory import service
 from fleet.inventory.credentials import Cipher
 from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
 from fleet.inventory.resources import DEVICE
+from fleet.limits import Limit
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import targets
-from fleet.probes.base import probe_for, run_probe
+from fleet.probes.base import RETRYABLE, checked, probe_for, run_probe
 from fleet.probes.models import MaintenanceWindow
 from fleet.probes.status import StatusEngine
-from fleet.probes.types import Reading
+from fleet.probes.types import ProbeTarget, Reading
 from fleet.settings import Settings
 
 log = get_logger("fleet.scheduler")
@@ -114,10 +116,8 @@ class ProbeScheduler:
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.specs: dict[int, targets.DeviceProbes] = {}
-        self._global = asyncio.Semaphore(settings.probe_concurrency)
-        self._sites: dict[int, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.probe_site_concurrency)
-        )
+        self._global = Limit(settings.probe_concurrency)
+        self._sites: dict[int, Limit] = defaultdict(lambda: Limit(settings.probe_site_concurrency))
         self._fingerprint: tuple[Any, ...] | None = None
         self._lateness: list[float] = []
         self._rounds = 0
@@ -131,12 +131,18 @@ class ProbeScheduler:
         self._due: list[tuple[float, int, int]] = []
         self._plans: dict[int, tuple[int, float]] = {}
         self._plan_ids = itertools.count()
-        self._inflight: dict[int, asyncio.Task[None]] = {}
+        # the rounds running, by device: a task, or None for a round driven by its driver's
+        # callbacks (see _start_driven)
+        self._inflight: dict[int, asyncio.Task[None] | None] = {}
+        self._closed = False  # stopped: what driven rounds still report is dropped
+        self._driven = 0  # driven rounds running
+        self._driven_done: asyncio.Event | None = None  # set when none runs any more (stop)
         self.missed = 0  # rounds skipped because the device's previous round was still running
 
     # --- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._closed = False
         await self.engine.load()
         self.scheduler.start()
         await self.reconcile(force=True)
@@ -167,9 +173,13 @@ class ProbeScheduler:
         cancelled inside a database call can leave its connection hanging), cancel what is
         left, then store what the rounds saw."""
         self.scheduler.pause()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + grace_s
         running = {task for task in self._tasks() if not task.done()}
         if running:
             await asyncio.wait(running, timeout=grace_s)
+        with contextlib.suppress(TimeoutError):  # driven rounds end by their drivers' deadlines
+            await asyncio.wait_for(self._driven_ended(), max(0.0, until - loop.time()))
         self.scheduler.shutdown(wait=False)
         left = {task for task in self._tasks() if not task.done()}
         for task in left:
@@ -177,10 +187,24 @@ class ProbeScheduler:
         if left:
             await asyncio.wait(left, timeout=grace_s)
             log.warning("scheduler_stopped_jobs", cancelled=len(left))
+        self._closed = True
         await self.engine.flush()
 
+    async def _driven_ended(self) -> None:
+        while self._driven:
+            self._driven_done = asyncio.Event()
+            await self._driven_done.wait()
+
+    async def idle(self) -> None:
+        """Wait until no round is in flight (pause ``scheduler`` first, or it never ends)."""
+        while self._inflight:
+            tasks = self._tasks() - self._running
+            if tasks:
+                await asyncio.wait(tasks)
+            await self._driven_ended()
+
     def _tasks(self) -> set[asyncio.Task[Any]]:
-        return self._running | set(self._inflight.values())
+        return self._running | {task for task in self._inflight.values() if task is not None}
 
     # --- schedules --------------------------------------------------------------------
 
@@ -229,7 +253,8 @@ class ProbeScheduler:
             lateness = now - at
             self._lateness.append(lateness)
             metrics.observe_lateness(lateness)
-            inflight[device_id] = loop.create_task(self._round(device_id))
+            if not self._start_driven(device_id, spec):
+                inflight[device_id] = loop.create_task(self._round(device_id))
 
     async def _round(self, device_id: int) -> None:
         try:
@@ -238,6 +263,51 @@ class ProbeScheduler:
             log.exception("probe_round_failed", device_id=device_id)
         finally:
             self._inflight.pop(device_id, None)
+
+    def _start_driven(self, device_id: int, spec: targets.DeviceProbes) -> bool:
+        """Start a round driven by its driver's callbacks, when the device has one probe whose
+        driver can (``start``, e.g. gufo-snmp's v2c poll) and the limits have room at once:
+        no task, no coroutines. The same round as ``run_device``: under the limits, retried
+        as ``run_probe`` would, observed by the status engine. False: run it as a task."""
+        if len(spec.kinds) != 1:
+            return False
+        start: Callable[..., bool] | None = getattr(
+            probe_for(spec.kinds[0], self.settings), "start", None
+        )
+        if start is None:
+            return False
+        overall, site = self._global, self._sites[spec.site_id]
+        if not overall.try_acquire():
+            return False
+        if not site.try_acquire():
+            overall.release()
+            return False
+        self._inflight[device_id] = None
+        self._driven += 1
+        if _DrivenRound(self, device_id, spec.target, site, start).start():
+            return True
+        self._inflight.pop(device_id, None)
+        self._driven -= 1
+        site.release()
+        overall.release()
+        return False
+
+    def _driven_end(self, device_id: int, site: Limit, reading: Reading) -> None:
+        site.release()
+        self._global.release()
+        self._inflight.pop(device_id, None)
+        self._driven -= 1
+        if not self._driven and self._driven_done is not None:
+            self._driven_done.set()
+        if self._closed:
+            return  # stopped: the final flush is done
+        try:
+            readings = [reading]
+            metrics.observe_readings(readings)
+            self.engine.observe(device_id, readings)
+            self._rounds += 1
+        except Exception:  # never into the driver's callback
+            log.exception("probe_round_failed", device_id=device_id)
 
     @_tracked
     async def reconcile(self, *, force: bool = False) -> None:
@@ -279,7 +349,6 @@ class ProbeScheduler:
 
     async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
         """One round of a device's probes, each under the limits, never raising."""
-        # acquire/release rather than ``async with``: two coroutines fewer per limit and round
         overall, site = self._global, self._sites[spec.site_id]
         await overall.acquire()
         try:
@@ -361,3 +430,42 @@ class ProbeScheduler:
         return await self.engine.purge(
             utcnow() - timedelta(days=self.settings.result_retention_days)
         )
+
+
+class _DrivenRound:
+    """A round started with a driver's ``start(target, timeout, done)``: its attempts (retried
+    as ``run_probe`` retries, except that a retry the driver cannot start at once, its agent
+    busy with another poll, is not waited for: the round ends with the failed attempt), then
+    the scheduler's end of the round."""
+
+    __slots__ = ("attempts", "device_id", "scheduler", "site", "start_poll", "target")
+
+    def __init__(
+        self,
+        scheduler: ProbeScheduler,
+        device_id: int,
+        target: ProbeTarget,
+        site: Limit,
+        start_poll: Callable[..., bool],
+    ) -> None:
+        self.scheduler, self.device_id, self.target = scheduler, device_id, target
+        self.site, self.start_poll = site, start_poll
+        self.attempts = 0
+
+    def start(self) -> bool:
+        return self.start_poll(self.target, self.scheduler.settings.probe_timeout_s, self.done)
+
+    def done(self, reading: Reading) -> None:
+        self.attempts += 1
+        reading = checked(reading, self.target)
+        scheduler = self.scheduler
+        if (
+            reading.status in RETRYABLE
+            and self.attempts <= scheduler.settings.probe_retries
+            and not scheduler._closed
+            and self.start()
+        ):
+            return  # another attempt is under way
+        if self.attempts > 1:
+            reading.values["attempts"] = self.attempts
+        scheduler._driven_end(self.device_id, self.site, reading)

@@ -37,6 +37,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from gufo.snmp import (
@@ -61,6 +62,7 @@ from gufo.snmp._fast import GetIter, SnmpV2cClientSocket
 from gufo.snmp.aio.client import SnmpSession
 from gufo.snmp.utils import format_sock_addr
 
+from fleet.limits import Limit
 from fleet.probes import snmp
 from fleet.probes.base import failed, short_reason
 from fleet.probes.types import (
@@ -124,33 +126,37 @@ class _Deadlines:
         self.timer = None
         now = self.loop.time()
         for channel in [c for c in self.waiting if c.deadline <= now]:
-            self.waiting.discard(channel)
-            waiter = channel.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(TimeoutError())
+            channel.expire()
         if self.waiting:
             self.timer = self.loop.call_later(SWEEP_EVERY_S, self._sweep)
+
+
+def _ignore(_: object) -> None:
+    return None
 
 
 class _Channel:
     """One agent's gufo-snmp v2c socket, registered with the event loop once, reused.
 
-    One request at a time (``lock``). The reply is read in the readable callback itself and
-    handed to the waiting poll, so a datagram is never left in the socket for the
-    level-triggered reader to report twice; a reply nobody waits for any more (it came after
-    a timeout) is read and dropped.
+    One request at a time: a poll holds the channel's ``turn`` from its first request to its
+    last. :meth:`expect` names what to do with the reply: the reply is read in the readable
+    callback itself and handed on (so a datagram is never left in the socket for the
+    level-triggered reader to report twice), or the error is, a timeout included. A reply
+    nobody waits for any more (it came after a timeout) is read and dropped.
     """
 
     __slots__ = (
         "deadline",
         "deadlines",
         "evicted",
+        "expecting",
         "fd",
-        "lock",
         "loop",
+        "on_error",
+        "on_reply",
         "receive",
         "sock",
-        "waiter",
+        "turn",
     )
 
     def __init__(self, deadlines: _Deadlines, address: str, port: int, community: str):
@@ -158,16 +164,40 @@ class _Channel:
         self.deadlines = deadlines
         self.sock = SnmpV2cClientSocket(format_sock_addr(address, port), community, 0, 0, 0, 0)
         self.fd = self.sock.get_fd()
-        self.lock = asyncio.Lock()
-        self.waiter: asyncio.Future[Any] | None = None
+        self.turn = Limit(1)
+        self.expecting = False
         self.receive: Callable[[], Any] = self.sock.recv_get_many
+        self.on_reply: Callable[[Any], None] = _ignore
+        self.on_error: Callable[[BaseException], None] = _ignore
         self.deadline = 0.0
         self.evicted = False
         loop.add_reader(self.fd, self._readable)
 
+    def expect(
+        self,
+        receive: Callable[[], T],
+        on_reply: Callable[[T], None],
+        on_error: Callable[[BaseException], None],
+        deadline: float,
+    ) -> None:
+        """After a request was sent: ``on_reply(receive())`` when its reply comes, else
+        ``on_error(exc)`` (``TimeoutError`` at ``deadline``, event-loop time)."""
+        self.receive, self.on_reply, self.on_error = receive, on_reply, on_error
+        self.deadline = deadline
+        self.expecting = True
+        self.deadlines.watch(self)
+
+    def settle(self) -> None:
+        """Expect nothing more (the reply came, or its waiter gave up)."""
+        self.expecting = False
+        self.deadlines.waiting.discard(self)
+
+    def expire(self) -> None:
+        self.settle()
+        self.on_error(TimeoutError())
+
     def _readable(self) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        if not self.expecting:
             with contextlib.suppress(Exception):  # whatever it was, it is gone
                 self.sock.recv_get_many()  # a stale datagram: drop it
             return
@@ -176,28 +206,123 @@ class _Channel:
         except BlockingIOError:  # not the reply to this request (gufo-snmp checks the id)
             return
         except Exception as exc:  # a malformed reply: the poll says what it was
-            waiter.set_exception(exc)
+            self.settle()
+            self.on_error(exc)
         else:
-            waiter.set_result(reply)
+            self.settle()
+            self.on_reply(reply)
 
     async def request(
         self, send: Callable[[], None], receive: Callable[[], T], deadline: float
     ) -> T:
         """Send, then wait for the reply until ``deadline`` (event-loop time)."""
+        waiter: asyncio.Future[T] = self.loop.create_future()
         send()
-        self.receive = receive
-        self.waiter = waiter = self.loop.create_future()
-        self.deadline = deadline
-        self.deadlines.watch(self)
+        self.expect(receive, waiter.set_result, waiter.set_exception, deadline)
         try:
-            reply: T = await waiter
-            return reply
+            return await waiter
         finally:
-            self.waiter = None
-            self.deadlines.waiting.discard(self)
+            if self.expecting:  # cancelled while waiting
+                self.settle()
 
     def close(self) -> None:
         self.loop.remove_reader(self.fd)
+
+
+class _Poll:
+    """One v2c poll driven by the channel's callbacks, with no task, coroutine or future of
+    its own: GET, then GETBULK of ifOperStatus until the column ends; ``done`` is called once
+    with the reading, whatever happens. It holds the channel's turn until then."""
+
+    __slots__ = (
+        "channel",
+        "ctx",
+        "deadline",
+        "done",
+        "got",
+        "probe",
+        "requests",
+        "started_at",
+        "t0",
+        "target",
+        "walk",
+    )
+
+    def __init__(
+        self,
+        probe: GufoProbe,
+        channel: _Channel,
+        target: ProbeTarget,
+        max_rep: int,
+        deadline: float,
+        done: Callable[[Reading], None],
+    ) -> None:
+        self.probe, self.channel, self.target = probe, channel, target
+        self.deadline, self.done = deadline, done
+        self.started_at = utcnow()
+        self.t0 = time.perf_counter()
+        self.got: dict[str, Value | bytes | None] = {}
+        self.walk: list[tuple[str, Value | bytes | None]] = []
+        self.ctx = GetIter(snmp.IF_OPER_STATUS, max_rep)
+        self.requests = 0
+
+    def start(self, oids: list[str]) -> None:
+        sock = self.channel.sock
+        try:
+            sock.send_get_many(oids)
+        except Exception as exc:
+            self.fail(exc)
+            return
+        self.channel.expect(sock.recv_get_many, self._got, self.fail, self.deadline)
+
+    def _got(self, reply: dict[str, Value | bytes | None]) -> None:
+        self.got = reply
+        self._next()
+
+    def _next(self) -> None:
+        if self.requests >= snmp.MAX_WALK_REQUESTS:
+            self.fail(snmp.SnmpParseError("ifOperStatus walk does not end"))
+            return
+        self.requests += 1
+        sock, ctx = self.channel.sock, self.ctx
+        try:
+            sock.send_get_bulk(ctx)
+        except Exception as exc:
+            self.fail(exc)
+            return
+        self.channel.expect(lambda: sock.recv_get_bulk(ctx), self._rows, self.fail, self.deadline)
+
+    def _rows(self, rows: list[tuple[str, Value | bytes | None] | None]) -> None:
+        walk = self.walk
+        for row in rows:
+            if row is None:  # left the column: done
+                self._finish()
+                return
+            walk.append(row)
+        if rows:
+            self._next()
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        try:
+            reading = self.probe.reading_of(
+                self.target, self.got, self.walk, self.started_at, self.t0
+            )
+        except Exception as exc:
+            self.fail(exc)
+            return
+        self._end(reading)
+
+    def fail(self, exc: BaseException) -> None:
+        self._end(self.probe.failure(exc, self.target, self.started_at, self.t0))
+
+    def _end(self, reading: Reading) -> None:
+        channel = self.channel
+        channel.turn.release()
+        if channel.evicted and not channel.turn.locked():
+            channel.close()
+        self.done(reading)
 
 
 AUTH_FAILED_REASON = (
@@ -246,7 +371,7 @@ class GufoProbe:
             while len(channels) >= self._channel_limit:
                 _, oldest = channels.popitem(last=False)
                 oldest.evicted = True
-                if not oldest.lock.locked():
+                if not oldest.turn.locked():
                     oldest.close()  # else the poll using it closes it when done
             channel = channels[key] = _Channel(deadlines, address, port, community)
         else:
@@ -276,19 +401,17 @@ class GufoProbe:
         """GET then walk ifOperStatus on the target's channel; every wait ends by
         ``deadline`` (the channel's own, or a timeout while another poll holds it)."""
         channel = self._channel(target.address, port, cred.community)
-        lock = channel.lock
+        turn = channel.turn
         try:
-            if lock.locked():  # another poll of the same agent (a probe-now): wait, bounded
+            if not turn.try_acquire():  # another poll of the same agent: wait, bounded
                 async with asyncio.timeout_at(deadline):
-                    await lock.acquire()
-            else:
-                await lock.acquire()
+                    await turn.acquire()
             try:
                 return await self._walk_channel(channel, oids, max_rep, deadline)
             finally:
-                lock.release()
+                turn.release()
         finally:
-            if channel.evicted and not lock.locked():
+            if channel.evicted and not turn.locked():
                 channel.close()
 
     @staticmethod
@@ -331,6 +454,62 @@ class GufoProbe:
                 raise snmp.SnmpParseError("ifOperStatus walk does not end")
         return got, walk
 
+    def start(self, target: ProbeTarget, timeout: float, done: Callable[[Reading], None]) -> bool:
+        """Start a v2c poll driven by callbacks (no task, no coroutine): ``done`` is then
+        called once with the reading, as ``collect`` would have returned it, possibly before
+        this returns. False, and ``done`` is never called: the poll is not for this path (SNMPv3,
+        a target ``collect`` would refuse, or its agent's channel busy with another poll)."""
+        try:
+            opts = snmp.options(target)
+            cred = opts.credentials
+            if not isinstance(cred, SnmpV2c):
+                return False
+            oids = snmp.get_oids(target)
+            port = target.port_for("snmp")
+            channel = self._channel(target.address, port, cred.community)
+        except Exception:  # let collect() say what is wrong with the target
+            return False
+        if not channel.turn.try_acquire():
+            return False
+        deadline = channel.loop.time() + timeout
+        _Poll(self, channel, target, opts.max_repetitions, deadline, done).start(oids)
+        return True
+
+    def reading_of(
+        self,
+        target: ProbeTarget,
+        got: dict[str, Value | bytes | None],
+        walk: list[tuple[str, Value | bytes | None]],
+        started_at: datetime,
+        t0: float,
+    ) -> Reading:
+        base = Reading(
+            kind=self.kind,
+            device_id=target.device_id,
+            status=ProbeStatus.ERROR,
+            started_at=started_at,
+        )
+        reading = snmp.build_reading(target, got, walk, base)
+        reading.duration_ms = (time.perf_counter() - t0) * 1000
+        return reading
+
+    def failure(
+        self, exc: BaseException, target: ProbeTarget, started_at: datetime, t0: float
+    ) -> Reading:
+        """The reading of a poll that ended with ``exc``."""
+        if isinstance(exc, TimeoutError):
+            status, reason = ProbeStatus.TIMEOUT, snmp.timeout_reason(target)
+        elif isinstance(exc, SnmpAuthError):
+            self._engine_ids.pop((target.address, target.port_for("snmp")), None)
+            status, reason = ProbeStatus.AUTH_FAILED, AUTH_FAILED_REASON
+        elif isinstance(exc, SnmpDecodeError | snmp.SnmpParseError | UnicodeDecodeError):
+            status, reason = ProbeStatus.PARSE_ERROR, f"malformed SNMP reply: {short_reason(exc)}"
+        elif isinstance(exc, ConnectionRefusedError):
+            status, reason = ProbeStatus.REFUSED, "port unreachable (ICMP)"
+        else:
+            status, reason = ProbeStatus.ERROR, short_reason(exc)
+        return failed(self.kind, target, status, reason, started_at, t0)
+
     async def collect(self, target: ProbeTarget, timeout: float) -> Reading:  # noqa: ASYNC109
         started_at = utcnow()
         t0 = time.perf_counter()
@@ -358,36 +537,14 @@ class GufoProbe:
                     await session.refresh()
                     self._engine_ids[key] = session.get_engine_id()
                     got, walk = await self._poll_session(session, oids, opts.max_repetitions)
-            base = Reading(
-                kind=self.kind,
-                device_id=target.device_id,
-                status=ProbeStatus.ERROR,
-                started_at=started_at,
-            )
-            reading = snmp.build_reading(target, got, walk, base)
-        except TimeoutError:
-            return failed(
-                self.kind, target, ProbeStatus.TIMEOUT, snmp.timeout_reason(target), started_at, t0
-            )
-        except SnmpAuthError:
-            self._engine_ids.pop(key, None)
-            return failed(
-                self.kind, target, ProbeStatus.AUTH_FAILED, AUTH_FAILED_REASON, started_at, t0
-            )
-        except (SnmpDecodeError, snmp.SnmpParseError, UnicodeDecodeError) as exc:
-            return failed(
-                self.kind,
-                target,
-                ProbeStatus.PARSE_ERROR,
-                f"malformed SNMP reply: {short_reason(exc)}",
-                started_at,
-                t0,
-            )
-        except ConnectionRefusedError:
-            return failed(
-                self.kind, target, ProbeStatus.REFUSED, "port unreachable (ICMP)", started_at, t0
-            )
-        except (SnmpError, OSError) as exc:
-            return failed(self.kind, target, ProbeStatus.ERROR, short_reason(exc), started_at, t0)
-        reading.duration_ms = (time.perf_counter() - t0) * 1000
-        return reading
+            return self.reading_of(target, got, walk, started_at, t0)
+        except (
+            TimeoutError,
+            SnmpAuthError,
+            SnmpDecodeError,
+            snmp.SnmpParseError,
+            UnicodeDecodeError,
+            SnmpError,
+            OSError,
+        ) as exc:
+            return self.failure(exc, target, started_at, t0)

@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 import pytest
 from probe_peers import UPTIME_INITIAL, SnmpAgent, free_port
 
-from fleet.probes.base import get_probe, run_probe
+from fleet.probes.base import Probe, get_probe, run_probe
 from fleet.probes.snmp import DEFAULT_SNMP_DRIVER
 from fleet.probes.types import (
     ProbeStatus,
     ProbeTarget,
+    Reading,
     SnmpOptions,
     SnmpV2c,
     SnmpV3,
@@ -30,13 +31,44 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:pysnmp.*"),
 ]
 
-DRIVERS = ["pysnmp", "gufo"]
+#: "gufo-start" is gufo-snmp's callback-driven v2c poll (``GufoProbe.start``, the scheduler's
+#: path), held to the same contract through :class:`Started`.
+DRIVERS = ["pysnmp", "gufo", "gufo-start"]
 
 #: What each driver does with a datagram that is not SNMP, and with a v3 context name.
 DIFFERENCES = {
     "pysnmp": {"garbage": ProbeStatus.TIMEOUT, "context": ProbeStatus.OK},
     "gufo": {"garbage": ProbeStatus.PARSE_ERROR, "context": ProbeStatus.ERROR},
+    "gufo-start": {"garbage": ProbeStatus.PARSE_ERROR, "context": ProbeStatus.ERROR},
 }
+
+
+class Started:
+    """``collect`` by ``GufoProbe.start``: the poll runs on the channel's callbacks and hands
+    its reading to a future; where ``start`` declines (SNMPv3), ``collect`` itself runs."""
+
+    kind = "snmp"
+    bounded = True
+
+    def __init__(self) -> None:
+        from fleet.probes.snmp_gufo import GufoProbe
+
+        inner = get_probe("snmp", "gufo")
+        assert isinstance(inner, GufoProbe)
+        self.inner = inner
+        self.started = 0
+
+    async def collect(self, target: ProbeTarget, timeout: float) -> Reading:  # noqa: ASYNC109
+        done: asyncio.Future[Reading] = asyncio.get_running_loop().create_future()
+        if self.inner.start(target, timeout, done.set_result):
+            self.started += 1
+            return await done
+        return await self.inner.collect(target, timeout)
+
+
+def probe_of(driver: str) -> Probe:
+    return Started() if driver == "gufo-start" else get_probe("snmp", driver)
+
 
 EXTRA = {"cpu_busy_5min": "1.3.6.1.4.1.9.2.1.56.0", "mem_used": "1.3.6.1.4.1.9.9.48.1.1.1.5.1"}
 
@@ -76,12 +108,13 @@ def target(agent: SnmpAgent, cred: SnmpV2c | SnmpV3, **kw: object) -> ProbeTarge
 
 
 async def test_v2c_ok(driver: str, snmp_agent: SnmpAgent) -> None:
+    probe = probe_of(driver)
     reading = await run_probe(
-        get_probe("snmp", driver),
-        target(snmp_agent, SnmpV2c(snmp_agent.community), interface_index=1),
-        timeout=5,
+        probe, target(snmp_agent, SnmpV2c(snmp_agent.community), interface_index=1), timeout=5
     )
     assert reading.status is ProbeStatus.OK, reading.reason
+    if isinstance(probe, Started):
+        assert probe.started == 1  # the callback path ran, not collect
     assert reading.kind == "snmp"
     assert reading.device_id == 7
     assert reading.uptime_seconds is not None
@@ -103,7 +136,7 @@ async def test_v2c_ok(driver: str, snmp_agent: SnmpAgent) -> None:
 
 async def test_v2c_falls_back_to_32bit_counters(driver: str, snmp_agent: SnmpAgent) -> None:
     reading = await run_probe(
-        get_probe("snmp", driver),
+        probe_of(driver),
         target(snmp_agent, SnmpV2c(snmp_agent.community), interface_index=3),
         timeout=5,
     )
@@ -118,7 +151,7 @@ async def test_v2c_falls_back_to_32bit_counters(driver: str, snmp_agent: SnmpAge
 
 
 async def test_uptime_ticks(driver: str, snmp_agent: SnmpAgent) -> None:
-    probe = get_probe("snmp", driver)
+    probe = probe_of(driver)
     t = target(snmp_agent, SnmpV2c(snmp_agent.community))
     first = await run_probe(probe, t, timeout=5)
     await asyncio.sleep(0.3)
@@ -130,9 +163,7 @@ async def test_uptime_ticks(driver: str, snmp_agent: SnmpAgent) -> None:
 
 @pytest.mark.parametrize("user", ["fleet-sha", "fleet-sha256", "fleet-sha512"])
 async def test_v3_auth_priv_ok(driver: str, user: str, snmp_agent: SnmpAgent) -> None:
-    reading = await run_probe(
-        get_probe("snmp", driver), target(snmp_agent, v3(snmp_agent, user)), timeout=5
-    )
+    reading = await run_probe(probe_of(driver), target(snmp_agent, v3(snmp_agent, user)), timeout=5)
     assert reading.status is ProbeStatus.OK, reading.reason
     assert reading.sys_descr is not None
     assert reading.sys_descr.endswith("(v3)")
@@ -143,7 +174,7 @@ async def test_v3_auth_priv_ok(driver: str, user: str, snmp_agent: SnmpAgent) ->
 async def test_v3_context_name(driver: str, snmp_agent: SnmpAgent) -> None:
     """pysnmp sends the context name; gufo-snmp 0.13 cannot, and says so without sending."""
     cred = v3(snmp_agent, "fleet-sha", context=snmp_agent.context)
-    reading = await run_probe(get_probe("snmp", driver), target(snmp_agent, cred), timeout=5)
+    reading = await run_probe(probe_of(driver), target(snmp_agent, cred), timeout=5)
     assert reading.status is DIFFERENCES[driver]["context"], reading.reason
     if reading.status is ProbeStatus.OK:
         assert reading.sys_descr is not None
@@ -157,7 +188,7 @@ async def test_v3_context_name(driver: str, snmp_agent: SnmpAgent) -> None:
 async def test_wrong_community_times_out_quickly(driver: str, snmp_agent: SnmpAgent) -> None:
     t0 = time.perf_counter()
     reading = await run_probe(
-        get_probe("snmp", driver), target(snmp_agent, SnmpV2c("not-the-community")), timeout=1
+        probe_of(driver), target(snmp_agent, SnmpV2c("not-the-community")), timeout=1
     )
     elapsed = time.perf_counter() - t0
     assert reading.status is ProbeStatus.TIMEOUT
@@ -182,7 +213,7 @@ async def test_v3_wrong_credentials_auth_failed(
         cred = SnmpV3("nobody", "SHA", "fleet-auth-key-1", "AES", "fleet-priv-key-1")
     else:
         cred = v3(snmp_agent, user, **{change: "wrong-key-12345"})  # type: ignore[arg-type]
-    reading = await run_probe(get_probe("snmp", driver), target(snmp_agent, cred), timeout=3)
+    reading = await run_probe(probe_of(driver), target(snmp_agent, cred), timeout=3)
     assert reading.status is ProbeStatus.AUTH_FAILED, reading.reason
     assert "wrong-key-12345" not in reading.reason
     assert reading.values.get("attempts") is None  # auth failures are not retried
@@ -192,7 +223,7 @@ async def test_nothing_listening(driver: str) -> None:
     """Neither library sees ICMP port-unreachable on its UDP socket: a closed port times out."""
     port = free_port(socket.SOCK_DGRAM)
     t = ProbeTarget(1, "127.0.0.1", port, snmp=SnmpOptions(SnmpV2c("public")))
-    reading = await run_probe(get_probe("snmp", driver), t, timeout=0.5)
+    reading = await run_probe(probe_of(driver), t, timeout=0.5)
     assert reading.status is ProbeStatus.TIMEOUT
 
 
@@ -219,7 +250,7 @@ async def garbage_agent() -> AsyncIterator[int]:
 
 async def test_malformed_reply(driver: str, garbage_agent: int) -> None:
     t = ProbeTarget(1, "127.0.0.1", garbage_agent, snmp=SnmpOptions(SnmpV2c("public")))
-    reading = await run_probe(get_probe("snmp", driver), t, timeout=0.5)
+    reading = await run_probe(probe_of(driver), t, timeout=0.5)
     assert reading.status is DIFFERENCES[driver]["garbage"], reading.reason
 
 
@@ -272,3 +303,25 @@ async def test_gufo_deadlines_hold_with_two_polls_of_one_silent_agent() -> None:
     finally:
         probe.close()
         silent.close()
+
+
+async def test_gufo_start_declines_a_busy_agent_and_v3(snmp_agent: SnmpAgent) -> None:
+    """gufo-specific: ``start`` takes a v2c poll only when the agent's channel is free (the
+    scheduler then runs the round as a task, which waits its turn), and no v3 poll."""
+    from fleet.probes.snmp_gufo import GufoProbe
+
+    probe = GufoProbe()
+    good = target(snmp_agent, SnmpV2c(snmp_agent.community))
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[Reading] = loop.create_future()
+    refused: list[Reading] = []
+    try:
+        assert probe.start(good, 2, first.set_result)
+        assert not probe.start(good, 2, refused.append)  # the channel is busy
+        waiting = asyncio.create_task(run_probe(probe, good, timeout=2))  # collect waits its turn
+        assert (await first).status is ProbeStatus.OK
+        assert (await waiting).status is ProbeStatus.OK
+        assert not probe.start(target(snmp_agent, v3(snmp_agent, "fleet-sha")), 2, refused.append)
+        assert not refused  # declined: done is never called
+    finally:
+        probe.close()

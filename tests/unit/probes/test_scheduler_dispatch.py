@@ -85,7 +85,7 @@ async def run_for(scheduler: ProbeScheduler, seconds: float) -> None:
     while time.monotonic() < end:
         await scheduler._dispatch()
         await asyncio.sleep(0.01)
-    await asyncio.gather(*scheduler._inflight.values())
+    await scheduler.idle()
 
 
 async def test_each_device_on_its_interval_and_a_slow_one_delays_nobody(

@@ -1,0 +1,219 @@
+"""Rounds driven by a driver's callbacks (``start``, as gufo-snmp's v2c poll): run without a
+task, under the same limits, retried as ``run_probe`` retries, observed and stored; a round
+that cannot start at once (limits full, driver declines) runs as a task; ``stop`` and
+``idle`` wait for driven rounds too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from fleet.database import Database
+from fleet.inventory.credentials import Cipher
+from fleet.probes import base
+from fleet.probes.base import Probe
+from fleet.probes.models import ProbeResult
+from fleet.probes.scheduler import ProbeScheduler
+from fleet.probes.targets import DeviceProbes
+from fleet.probes.types import ProbeStatus, ProbeTarget, Reading, utcnow
+from fleet.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+class Driven:
+    """A TCP "probe" with ``start``: answers after ``delay`` with the next of ``statuses`` for
+    the device (then ``ok``); ``collect`` is the task path's, counted apart."""
+
+    kind = "tcp"
+
+    def __init__(self, delay: float = 0.0, statuses: dict[int, list[ProbeStatus]] | None = None):
+        self.delay = delay
+        self.statuses = statuses or {}
+        self.started: Counter[int] = Counter()
+        self.collected: Counter[int] = Counter()
+        self.running: Counter[int] = Counter()
+        self.overlapped = False
+        self.decline = False
+
+    def _reading(self, device: int) -> Reading:
+        queue = self.statuses.get(device) or []
+        status = queue.pop(0) if queue else ProbeStatus.OK
+        reason = "" if status is ProbeStatus.OK else "no answer"
+        return Reading(
+            kind="tcp", device_id=device, status=status, reason=reason, started_at=utcnow()
+        )
+
+    def start(self, target: ProbeTarget, timeout: float, done: Callable[[Reading], None]) -> bool:
+        if self.decline:
+            return False
+        device = target.device_id
+        self.started[device] += 1
+        self.running[device] += 1
+        self.overlapped |= self.running[device] > 1
+
+        def answer() -> None:
+            self.running[device] -= 1
+            done(self._reading(device))
+
+        asyncio.get_running_loop().call_later(self.delay, answer)
+        return True
+
+    async def collect(self, target: ProbeTarget, timeout: float) -> Reading:  # noqa: ASYNC109
+        self.collected[target.device_id] += 1
+        await asyncio.sleep(self.delay)
+        return self._reading(target.device_id)
+
+
+def spec(device_id: int) -> DeviceProbes:
+    return DeviceProbes(
+        device_id=device_id,
+        site_id=1,
+        serial=f"SN-{device_id}",
+        kinds=("tcp",),
+        interval_s=None,
+        target=ProbeTarget(device_id, "127.0.0.1", 9),
+    )
+
+
+@pytest.fixture
+def url(tmp_path: Path, sqlite_template: Path) -> str:
+    shutil.copy(sqlite_template, tmp_path / "fleet.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'fleet.db'}"
+
+
+def make(
+    monkeypatch: pytest.MonkeyPatch, url: str, probe: Driven, **settings: object
+) -> tuple[ProbeScheduler, Database]:
+    instances: dict[tuple[str, str], Probe] = {("tcp", "asyncio"): probe}
+    monkeypatch.setattr(base, "_instances", instances)
+    values: dict[str, object] = {"probe_interval_s": 0.2, "probe_jitter_s": 0, "probe_retries": 0}
+    values.update(settings)
+    config = Settings(database_url=url, **values)  # type: ignore[arg-type]
+    db = Database(url)
+    return ProbeScheduler(db, config, Cipher(None)), db
+
+
+async def run_for(scheduler: ProbeScheduler, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await scheduler._dispatch()
+        await asyncio.sleep(0.01)
+    await scheduler.idle()
+
+
+async def stored(db: Database) -> list[ProbeResult]:
+    async with db.session() as session:
+        return list((await session.scalars(sa.select(ProbeResult).order_by(ProbeResult.id))).all())
+
+
+async def test_driven_rounds_run_on_their_interval_and_are_stored(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    probe = Driven(delay=0.01)
+    scheduler, db = make(monkeypatch, url, probe)
+    try:
+        for device_id in (1, 2):
+            scheduler.specs[device_id] = spec(device_id)
+            scheduler.plan(device_id, 0.0)
+        await run_for(scheduler, 1.0)
+        assert 4 <= probe.started[1] <= 6, probe.started
+        assert 4 <= probe.started[2] <= 6, probe.started
+        assert not probe.collected  # no round needed a task
+        assert not probe.overlapped
+        assert not scheduler._inflight
+        assert not scheduler._driven
+        await scheduler.engine.flush()
+        rows = await stored(db)
+        assert Counter(r.device_id for r in rows) == probe.started
+        assert {r.status for r in rows} == {"ok"}
+    finally:
+        await db.dispose()
+
+
+async def test_a_failed_attempt_is_retried_as_run_probe_would(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    probe = Driven(statuses={1: [ProbeStatus.TIMEOUT], 2: [ProbeStatus.TIMEOUT] * 2})
+    scheduler, db = make(monkeypatch, url, probe, probe_retries=1)
+    try:
+        for device_id in (1, 2):
+            scheduler.specs[device_id] = spec(device_id)
+            scheduler.plan(device_id, 0.0)
+        await scheduler._dispatch()
+        await scheduler.idle()
+        await scheduler.engine.flush()
+        rows = {r.device_id: r for r in await stored(db)}
+        assert probe.started == Counter({1: 2, 2: 2})  # one retry each, no more
+        assert rows[1].status == "ok"
+        assert rows[2].status == "timeout"
+        for row in rows.values():
+            data = row.data if isinstance(row.data, dict) else json.loads(str(row.data))
+            assert data["values"]["attempts"] == 2
+    finally:
+        await db.dispose()
+
+
+async def test_rounds_that_cannot_start_at_once_run_as_tasks(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    probe = Driven(delay=0.1)
+    scheduler, db = make(monkeypatch, url, probe, probe_concurrency=1)
+    try:
+        for device_id in (1, 2):
+            scheduler.specs[device_id] = spec(device_id)
+            scheduler.plan(device_id, 0.0)
+        await scheduler._dispatch()  # both due: one takes the only slot, one waits in a task
+        assert sum(probe.started.values()) == 1
+        await scheduler.idle()
+        assert sum(probe.collected.values()) == 1
+        probe.decline = True  # a driver that declines: the task path
+        scheduler.plan(3, 0.0)
+        scheduler.specs[3] = spec(3)
+        await scheduler._dispatch()
+        await scheduler.idle()
+        assert probe.collected[3] == 1
+    finally:
+        await db.dispose()
+
+
+async def test_stop_waits_for_driven_rounds_and_drops_what_comes_after(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    probe = Driven(delay=0.3)
+    scheduler, db = make(monkeypatch, url, probe)
+    try:
+        scheduler.specs[7] = spec(7)
+        scheduler.scheduler.start()
+        scheduler.plan(7, 0.0)
+        await scheduler._dispatch()
+        assert probe.started[7] == 1
+        await scheduler.stop(grace_s=5)
+        assert not scheduler._inflight
+        assert [r.device_id for r in await stored(db)] == [7]  # the round's result was kept
+
+        late = Driven(delay=0.5)
+        scheduler, db2 = make(monkeypatch, url, late)
+        try:
+            scheduler.specs[8] = spec(8)
+            scheduler.scheduler.start()
+            scheduler.plan(8, 0.0)
+            await scheduler._dispatch()
+            started = time.monotonic()
+            await scheduler.stop(grace_s=0.1)  # the round outlasts the grace time
+            assert time.monotonic() - started < 0.4
+            await asyncio.sleep(0.6)  # it ends after the final flush: dropped, no error
+            await scheduler.engine.flush()
+            assert [r.device_id for r in await stored(db2)] == [7]
+        finally:
+            await db2.dispose()
+    finally:
+        await db.dispose()
