@@ -7,6 +7,7 @@ they change with ``SELECT ... FOR UPDATE``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +34,14 @@ def json_text(value: Any) -> str:
     try:
         return msgspec.json.encode(value).decode()
     except (TypeError, UnicodeEncodeError):
-        return json.dumps(value)
+        return json.dumps(value, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """The standard library's fallback for what msgspec writes itself: dataclasses."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def is_sqlite(url: str) -> bool:

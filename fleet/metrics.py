@@ -135,7 +135,7 @@ def observe_readings(readings: Iterable[Reading]) -> None:
     """Count probe results and their durations."""
     for reading in readings:
         kind = reading.kind if reading.kind in PROBE_KINDS else "other"
-        status = reading.status.value if reading.status.value in PROBE_STATUSES else "other"
+        status = str(reading.status) if reading.status in PROBE_STATUSES else "other"
         _RESULTS[kind, status] = _RESULTS.get((kind, status), 0) + 1
         duration = _DURATIONS.get(kind)
         if duration is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -690,15 +690,10 @@ def result_values(reading: Reading, *, encode: bool = False) -> dict[str, Any]:
     if reading.sys_descr:
         data["sys_descr"] = reading.sys_descr[:200]
     if reading.interfaces:
-        data["interfaces"] = [
-            {
-                "index": i.index,
-                "oper_status": i.oper_status,
-                "in_octets": i.in_octets,
-                "out_octets": i.out_octets,
-            }
-            for i in reading.interfaces[:16]
-        ]
+        # as objects of the dataclass's fields; the encoder writes the dataclasses themselves
+        data["interfaces"] = (
+            reading.interfaces[:16] if encode else [asdict(i) for i in reading.interfaces[:16]]
+        )
     if reading.values:
         data["values"] = dict(list(reading.values.items())[:32])
     if reading.http_status is not None:
@@ -707,7 +702,7 @@ def result_values(reading: Reading, *, encode: bool = False) -> dict[str, Any]:
         "device_id": reading.device_id,
         "kind": reading.kind,
         "at": reading.started_at,
-        "status": reading.status.value,
+        "status": str(reading.status),
         "duration_ms": round(reading.duration_ms, 2),
         "reason": reading.reason[:200] or None,
         "data": (json_text(data) if encode else data) if data else None,
