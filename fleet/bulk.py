@@ -72,12 +72,15 @@ async def insert_many(
     rows: Sequence[Mapping[str, Any]],
     *,
     encoded: Collection[str] = (),
+    distinct: Collection[str] = (),
 ) -> None:
     """Insert ``rows`` (mappings with the same keys) with one executemany at the driver.
 
     The statement is compiled once and each value goes through its column type's bind
     processor, as SQLAlchemy would do, except in the ``encoded`` columns, whose values are
-    given as the processor would make them (JSON as text); what is skipped is SQLAlchemy's
+    given as the processor would make them (JSON as text), and the ``distinct`` columns, whose
+    values seldom repeat (a result's time), are converted without the memo the others get;
+    what is skipped is SQLAlchemy's
     per-row parameter assembly, which costs more than the database's own work for rows this
     simple. Column defaults are not applied: every NOT NULL column must be given."""
     if not rows:
@@ -96,7 +99,7 @@ async def insert_many(
             dialect
         )
         # documents are seldom repeated and never hashable: converted as they come
-        if process is not None and not isinstance(column_type, sa.JSON):
+        if process is not None and key not in distinct and not isinstance(column_type, sa.JSON):
             process = _memoised(process)
         converters[key] = process
     order = list(compiled.positiontup or ()) if compiled.positional else keys

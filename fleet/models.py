@@ -60,6 +60,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the usual case: the text before the "+00:00"
+        return value.isoformat(" ", "microseconds")[:-6]
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")

@@ -109,6 +109,10 @@ class Topology:
     def in_maintenance(self, site_id: int, device_id: int | None, now: datetime) -> bool:
         return any(w.covers(site_id, device_id, now) for w in self.windows)
 
+    def has_windows(self, site_id: int) -> bool:
+        """Whether a maintenance window (current or planned) concerns the site."""
+        return bool(self.windows) and any(w.site_id == site_id for w in self.windows)
+
 
 async def load_topology(db: Database) -> Topology:
     """Sites, devices, active links and current or future maintenance windows."""
@@ -348,7 +352,7 @@ class StatusEngine:
             memo is not None
             and site is not None
             and len(memo.settled) == len(site.devices)
-            and not any(w.site_id == site_id for w in self.topology.windows)
+            and not self.topology.has_windows(site_id)
         )
 
     # --- evaluation -------------------------------------------------------------------
@@ -429,11 +433,7 @@ class StatusEngine:
         # when no state changed, neither did the headline. A change of topology or windows
         # evaluates everything again (observed=None).
         memo = self._memo.get(site_id)
-        quiet = (
-            memo is not None
-            and observed is not None
-            and not any(w.site_id == site_id for w in self.topology.windows)
-        )
+        quiet = memo is not None and observed is not None and not self.topology.has_windows(site_id)
         moved = not quiet  # whether the headline's inputs may have changed
         if memo is None or not quiet:
             memo = self._memo[site_id] = SiteMemo()
@@ -619,7 +619,9 @@ class StatusEngine:
                 return 0
             async with self.db.session(write=True) as session:
                 if results:  # plain rows, one executemany at the driver: no ORM objects
-                    await bulk.insert_many(session, PROBE_RESULT, results, encoded={"data"})
+                    await bulk.insert_many(
+                        session, PROBE_RESULT, results, encoded={"data"}, distinct={"at"}
+                    )
                 session.add_all(events)
                 if changed:
                     await session.execute(

@@ -159,7 +159,9 @@ def test_encoded_documents_read_back_as_written_by_the_orm(db_url: str) -> None:
         try:
             async with db.session(write=True) as session:
                 rows = [result_values(r, encode=True) for r in readings]
-                await bulk.insert_many(session, PROBE_RESULT, rows, encoded={"data"})
+                await bulk.insert_many(
+                    session, PROBE_RESULT, rows, encoded={"data"}, distinct={"at"}
+                )
                 session.add_all([result_row(r) for r in readings])
                 await session.commit()
             async with db.session() as session:
