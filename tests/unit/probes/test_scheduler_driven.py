@@ -1,7 +1,7 @@
 """Rounds driven by a driver's callbacks (``start``, as gufo-snmp's v2c poll): run without a
 task, under the same limits, retried as ``run_probe`` retries, observed and stored; a round
-that cannot start at once (limits full, driver declines) runs as a task; ``stop`` and
-``idle`` wait for driven rounds too."""
+held by the limits stays due and starts as a slot frees; a driver that declines gets a task;
+``stop`` and ``idle`` wait for driven rounds too."""
 
 from __future__ import annotations
 
@@ -162,25 +162,53 @@ async def test_a_failed_attempt_is_retried_as_run_probe_would(
         await db.dispose()
 
 
-async def test_rounds_that_cannot_start_at_once_run_as_tasks(
+async def test_rounds_held_by_the_limits_start_as_slots_free(
     monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
+    """At the global limit nothing starts; at a site's limit only that site's rounds wait.
+    Held rounds stay due and start as soon as a round ends, driven too: no task waits."""
     probe = Driven(delay=0.1)
-    scheduler, db = make(monkeypatch, url, probe, probe_concurrency=1)
+    scheduler, db = make(monkeypatch, url, probe, probe_concurrency=2, probe_site_concurrency=1)
     try:
-        for device_id in (1, 2):
-            scheduler.specs[device_id] = spec(device_id)
-            scheduler.plan(device_id, 0.0)
-        await scheduler._dispatch()  # both due: one takes the only slot, one waits in a task
-        assert sum(probe.started.values()) == 1
+        specs = [spec(1), spec(2), spec(3)]
+        specs[2] = DeviceProbes(
+            device_id=3,
+            site_id=2,
+            serial="SN-3",
+            kinds=("tcp",),
+            interval_s=None,
+            target=ProbeTarget(3, "127.0.0.1", 9),
+        )
+        for s in specs:
+            scheduler.specs[s.device_id] = s
+            scheduler.plan(s.device_id, 0.0)
+        await asyncio.sleep(0.01)
+        await scheduler._dispatch()  # site 1 takes one slot, site 2 the other; device 2 waits
+        assert sorted(probe.started) == [1, 3] or sorted(probe.started) == [2, 3]
+        assert len(scheduler._inflight) == 2
+        await asyncio.sleep(0.15)  # the first rounds ended: the held one started at once
+        assert sorted(probe.started) == [1, 2, 3]
+        assert not probe.collected
+        assert scheduler.missed == 0
         await scheduler.idle()
-        assert sum(probe.collected.values()) == 1
-        probe.decline = True  # a driver that declines: the task path
-        scheduler.plan(3, 0.0)
+    finally:
+        await db.dispose()
+
+
+async def test_a_driver_that_declines_gets_a_task(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    probe = Driven(delay=0.05)
+    probe.decline = True
+    scheduler, db = make(monkeypatch, url, probe)
+    try:
         scheduler.specs[3] = spec(3)
+        scheduler.plan(3, 0.0)
         await scheduler._dispatch()
+        assert isinstance(scheduler._inflight[3], asyncio.Task)
         await scheduler.idle()
         assert probe.collected[3] == 1
+        assert not probe.started
     finally:
         await db.dispose()
 
