@@ -183,14 +183,15 @@ def build_reading(
     prefix = IF_OPER_STATUS + "."
     prefix_len = len(prefix)
     interfaces: list[InterfaceReading] = []
+    append = interfaces.append
     for oid, value in oper_status:
         if not oid.startswith(prefix):
             continue
         index_text = oid[prefix_len:]
-        code = _as_int(value)
-        if code is None or not index_text.isdigit():
+        # an INTEGER (not a bool, which is an int too) and a numeric index (as _as_int)
+        if not isinstance(value, int) or isinstance(value, bool) or not index_text.isdigit():
             raise SnmpParseError(f"bad ifOperStatus row {oid}")
-        interfaces.append(InterfaceReading(int(index_text), OPER_STATUS.get(code, str(code))))
+        append(InterfaceReading(int(index_text), OPER_STATUS.get(value) or str(value)))
 
     if target.interface_index is not None:
         i = target.interface_index
