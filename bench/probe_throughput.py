@@ -239,9 +239,9 @@ SCHED_SITES = 50
 
 
 async def _drain(sched: ProbeScheduler) -> None:
-    """Pause the scheduler and wait for every round in flight to finish (``resume()`` on
-    ``sched.scheduler`` goes on)."""
-    sched.scheduler.pause()
+    """Pause the scheduler and wait for every round in flight to finish (``resume()`` goes
+    on)."""
+    sched.pause()
     await sched.idle()
 
 
@@ -387,7 +387,7 @@ async def _sched(
         mark = await _count(db, 0, 0, Result("warm-up"))
         late_mark, missed = len(sched.lateness()), sched.missed
         with measured(result, agents):
-            sched.scheduler.resume()
+            sched.resume()
             await asyncio.sleep(args.sched_seconds)
             await _drain(sched)
             await sched.engine.flush()  # every result of the window is written in the window

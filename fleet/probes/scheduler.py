@@ -28,7 +28,7 @@ import math
 import random
 import statistics
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -146,6 +146,9 @@ class ProbeScheduler:
         self._closed = False  # stopped: what driven rounds still report is dropped
         self._driven = 0  # driven rounds running
         self._waiting = False  # rounds are due that the limits held back
+        # rounds due but held by their site's limit, by site, in the order they fell due
+        self._held: dict[int, deque[tuple[float, int, int]]] = {}
+        self._paused = False  # pause(): no round starts until resume()
         self._wake_armed = False  # a start of the due rounds is on its way
         self._driven_done: asyncio.Event | None = None  # set when none runs any more (stop)
         self.missed = 0  # rounds skipped because the device's previous round was still running
@@ -153,7 +156,7 @@ class ProbeScheduler:
     # --- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._closed = False
+        self._closed = self._paused = False
         await self.engine.load()
         self.scheduler.start()
         await self.reconcile(force=True)
@@ -179,11 +182,20 @@ class ProbeScheduler:
         _freeze_start_up()
         log.info("scheduler_started", devices=len(self.specs))
 
+    def pause(self) -> None:
+        """Start no more rounds (those in flight go on) until :meth:`resume`."""
+        self._paused = True
+        self.scheduler.pause()
+
+    def resume(self) -> None:
+        self._paused = False
+        self.scheduler.resume()
+
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Start nothing more, give the jobs and rounds still running ``grace_s`` to end (one
         cancelled inside a database call can leave its connection hanging), cancel what is
         left, then store what the rounds saw."""
-        self.scheduler.pause()
+        self.pause()
         loop = asyncio.get_running_loop()
         until = loop.time() + grace_s
         running = {task for task in self._tasks() if not task.done()}
@@ -207,7 +219,7 @@ class ProbeScheduler:
             await self._driven_done.wait()
 
     async def idle(self) -> None:
-        """Wait until no round is in flight (pause ``scheduler`` first, or it never ends)."""
+        """Wait until no round is in flight (:meth:`pause` first, or it may never end)."""
         while self._inflight:
             tasks = self._tasks() - self._running
             if tasks:
@@ -247,48 +259,80 @@ class ProbeScheduler:
 
     def _start_due(self) -> None:
         """Start the rounds that are due and have room under the limits. A round whose site
-        (or the scheduler) is at its limit stays due, ahead of later ones: it starts as soon
-        as a round ends and frees a slot, not in a task of its own waiting for one."""
+        is at its limit is held, in its site's queue (first due, first started), and one
+        that finds the scheduler at its limit stays due: either starts as soon as a round
+        ends and frees a slot, not in a task of its own waiting for one."""
         self._wake_armed = False
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        due, plans, inflight, overall = self._due, self._plans, self._inflight, self._global
-        held: list[tuple[float, int, int]] = []  # due, but their sites are at their limit
+        if self._paused:
+            return
+        now = asyncio.get_running_loop().time()
+        self._start_held(now)  # held earlier: due before any still in the heap
+        due, plans, overall, held = self._due, self._plans, self._global, self._held
         while due and due[0][0] <= now:
             at, plan, device_id = heapq.heappop(due)
             current = plans.get(device_id)
             spec = self.specs.get(device_id)
             if current is None or current[0] != plan or spec is None:
                 continue  # dropped or re-planned since
-            if device_id not in inflight:
+            if device_id not in self._inflight:
                 if overall.locked():  # no round can start: the next that ends calls again
                     heapq.heappush(due, (at, plan, device_id))
                     break
-                if self._sites[spec.site_id].locked():
-                    held.append((at, plan, device_id))
+                queue = held.get(spec.site_id)
+                if queue is not None or self._sites[spec.site_id].locked():
+                    if queue is None:
+                        queue = held[spec.site_id] = deque()
+                    queue.append((at, plan, device_id))
                     continue
-            interval = self.interval_of(spec)
-            base = current[1] + interval
-            if base <= now:  # rounds were missed (a busy or paused scheduler): run once now
-                base += interval * math.ceil((now - base) / interval)
-            plans[device_id] = (plan, base)
-            heapq.heappush(due, (base + self._jitter(), plan, device_id))
-            if device_id in inflight:
-                self.missed += 1
-                continue
-            lateness = now - at
-            self._lateness.append(lateness)
-            metrics.observe_lateness(lateness)
-            if not self._start_driven(device_id, spec):
-                inflight[device_id] = loop.create_task(self._round(device_id))
-        for entry in held:
-            heapq.heappush(due, entry)
+            self._launch(at, plan, device_id, spec, current[1], now)
         self._waiting = bool(held) or bool(due and due[0][0] <= now)
+
+    def _start_held(self, now: float) -> None:
+        """Start the held rounds of the sites that have room again."""
+        overall, plans = self._global, self._plans
+        for site_id in list(self._held):
+            queue, site = self._held[site_id], self._sites[site_id]
+            while queue and not overall.locked() and not site.locked():
+                at, plan, device_id = queue.popleft()
+                current = plans.get(device_id)
+                spec = self.specs.get(device_id)
+                if current is None or current[0] != plan or spec is None:
+                    continue  # dropped or re-planned while held
+                self._launch(at, plan, device_id, spec, current[1], now)
+            if not queue:
+                del self._held[site_id]
+
+    def _launch(
+        self,
+        at: float,
+        plan: int,
+        device_id: int,
+        spec: targets.DeviceProbes,
+        base: float,
+        now: float,
+    ) -> None:
+        """Plan the device's next round, then start this one (unless the last still runs)."""
+        interval = self.interval_of(spec)
+        base += interval
+        if base <= now:  # rounds were missed (a busy or paused scheduler): run once now
+            base += interval * math.ceil((now - base) / interval)
+        self._plans[device_id] = (plan, base)
+        heapq.heappush(self._due, (base + self._jitter(), plan, device_id))
+        if device_id in self._inflight:
+            self.missed += 1
+            return
+        lateness = now - at
+        self._lateness.append(lateness)
+        metrics.observe_lateness(lateness)
+        if not self._start_driven(device_id, spec):
+            self._inflight[device_id] = asyncio.get_running_loop().create_task(
+                self._round(device_id)
+            )
 
     def _slot_freed(self) -> None:
         """A round ended: start the rounds that were waiting for its slot (soon, not inside
         the driver's callback that ended it)."""
-        if self._waiting and not self._wake_armed and not self._closed:
+        if self._waiting and not self._wake_armed and not self._paused:
             self._wake_armed = True
             asyncio.get_running_loop().call_soon(self._start_due)
 

@@ -195,6 +195,29 @@ async def test_rounds_held_by_the_limits_start_as_slots_free(
         await db.dispose()
 
 
+async def test_paused_no_held_round_starts_and_idle_returns(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    probe = Driven(delay=0.05)
+    scheduler, db = make(monkeypatch, url, probe, probe_concurrency=1)
+    try:
+        for device_id in (1, 2):
+            scheduler.specs[device_id] = spec(device_id)
+            scheduler.plan(device_id, 0.0)
+        scheduler.scheduler.start()
+        await asyncio.sleep(0.01)
+        await scheduler._dispatch()  # one starts, one is held by the limit
+        scheduler.pause()
+        await asyncio.wait_for(scheduler.idle(), 2)  # the held one did not start meanwhile
+        assert sum(probe.started.values()) == 1
+        scheduler.resume()
+        await scheduler._dispatch()
+        assert sum(probe.started.values()) == 2
+        await scheduler.stop(grace_s=2)
+    finally:
+        await db.dispose()
+
+
 async def test_a_driver_that_declines_gets_a_task(
     monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
