@@ -11,6 +11,11 @@ than as one APScheduler job per device costs one dispatch per tick instead of on
 so a busy scheduler spends its time probing; several workers will share a fleet by dividing
 its devices among them, not its jobs.
 
+A round of a device with one probe whose driver can run it on callbacks (``start``: gufo-snmp's
+v2c poll) is *driven*: no task, no coroutine, the limits taken at once; other rounds run as
+tasks. A due round whose site is at its limit waits in that site's queue, one that finds the
+scheduler at its global limit stays due; either starts as soon as a round ends.
+
 Schedules follow the inventory: a reconcile job compares a cheap fingerprint of the inventory
 every few seconds and, when it moved, reloads the targets and the topology and plans, re-plans
 or drops devices. Unreachable devices are probed ``unreachable_backoff`` times less often.
