@@ -15,7 +15,9 @@ from __future__ import annotations
 import functools
 import operator
 import re
+import time
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Literal
 
 from fleet.probes.types import (
@@ -210,6 +212,24 @@ def build_reading(
     base.interfaces = interfaces
     base.status = ProbeStatus.OK
     return base
+
+
+def reading_of(
+    kind: str,
+    target: ProbeTarget,
+    got: Mapping[str, Value | bytes | None],
+    oper_status: Iterable[tuple[str, Value | bytes | None]],
+    started_at: datetime,
+    t0: float,
+) -> Reading:
+    """The reading of a poll that got its answers (``build_reading``), timed from ``t0``
+    (``time.perf_counter``)."""
+    base = Reading(
+        kind=kind, device_id=target.device_id, status=ProbeStatus.ERROR, started_at=started_at
+    )
+    reading = build_reading(target, got, oper_status, base)
+    reading.duration_ms = (time.perf_counter() - t0) * 1000
+    return reading
 
 
 def timeout_reason(target: ProbeTarget) -> str:

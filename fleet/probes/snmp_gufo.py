@@ -15,7 +15,10 @@ with the event loop and is reused by every poll of that target. ``SnmpSession`` 
 a socket per session and registers/unregisters it and arms a ``wait_for`` timer for every
 reply; that cost 5x the CPU of a bare asyncio UDP loop per poll, the channel about 2x.
 Channels are kept per event loop in an LRU bounded by :data:`MAX_CHANNELS` (and by a quarter
-of the open-files limit). v3 polls use ``SnmpSession`` as is.
+of the open-files limit). The poll itself (:class:`_Poll`: GET, then GETBULK until the
+ifOperStatus column ends) runs on the channel's readable callbacks: :meth:`GufoProbe.start`
+hands it to the scheduler with a callback for the reading, :meth:`GufoProbe.collect` awaits
+the same poll. v3 polls use ``SnmpSession`` as is.
 
 Behaviour worth knowing (asserted by the contract tests):
 
@@ -212,19 +215,6 @@ class _Channel:
             self.settle()
             self.on_reply(reply)
 
-    async def request(
-        self, send: Callable[[], None], receive: Callable[[], T], deadline: float
-    ) -> T:
-        """Send, then wait for the reply until ``deadline`` (event-loop time)."""
-        waiter: asyncio.Future[T] = self.loop.create_future()
-        send()
-        self.expect(receive, waiter.set_result, waiter.set_exception, deadline)
-        try:
-            return await waiter
-        finally:
-            if self.expecting:  # cancelled while waiting
-                self.settle()
-
     def close(self) -> None:
         self.loop.remove_reader(self.fd)
 
@@ -256,11 +246,12 @@ class _Poll:
         max_rep: int,
         deadline: float,
         done: Callable[[Reading], None],
+        started_at: datetime,
+        t0: float,
     ) -> None:
         self.probe, self.channel, self.target = probe, channel, target
         self.deadline, self.done = deadline, done
-        self.started_at = utcnow()
-        self.t0 = time.perf_counter()
+        self.started_at, self.t0 = started_at, t0
         self.got: dict[str, Value | bytes | None] = {}
         self.walk: list[tuple[str, Value | bytes | None]] = []
         self.ctx = GetIter(snmp.IF_OPER_STATUS, max_rep)
@@ -306,8 +297,8 @@ class _Poll:
 
     def _finish(self) -> None:
         try:
-            reading = self.probe.reading_of(
-                self.target, self.got, self.walk, self.started_at, self.t0
+            reading = snmp.reading_of(
+                self.probe.kind, self.target, self.got, self.walk, self.started_at, self.t0
             )
         except Exception as exc:
             self.fail(exc)
@@ -392,49 +383,32 @@ class GufoProbe:
     async def _poll_v2c(
         self,
         target: ProbeTarget,
-        port: int,
         cred: SnmpV2c,
-        oids: list[str],
         max_rep: int,
         deadline: float,
-    ) -> tuple[dict[str, Value | bytes | None], list[tuple[str, Value | bytes | None]]]:
-        """GET then walk ifOperStatus on the target's channel; every wait ends by
-        ``deadline`` (the channel's own, or a timeout while another poll holds it)."""
-        channel = self._channel(target.address, port, cred.community)
+        started_at: datetime,
+        t0: float,
+    ) -> Reading:
+        """The poll of :meth:`start`, awaited: the channel's turn is waited for (bounded by
+        ``deadline``: another poll of the same agent, a probe-now, may hold it)."""
+        oids = snmp.get_oids(target)
+        channel = self._channel(target.address, target.port_for("snmp"), cred.community)
         turn = channel.turn
-        try:
-            if not turn.try_acquire():  # another poll of the same agent: wait, bounded
+        if not turn.try_acquire():
+            try:
                 async with asyncio.timeout_at(deadline):
                     await turn.acquire()
-            try:
-                return await self._walk_channel(channel, oids, max_rep, deadline)
             finally:
-                turn.release()
-        finally:
-            if channel.evicted and not turn.locked():
-                channel.close()
+                if channel.evicted and not turn.locked():
+                    channel.close()
+        ended: asyncio.Future[Reading] = channel.loop.create_future()
 
-    @staticmethod
-    async def _walk_channel(
-        channel: _Channel, oids: list[str], max_rep: int, deadline: float
-    ) -> tuple[dict[str, Value | bytes | None], list[tuple[str, Value | bytes | None]]]:
-        sock = channel.sock
-        got: dict[str, Value | bytes | None] = dict(
-            await channel.request(lambda: sock.send_get_many(oids), sock.recv_get_many, deadline)
-        )
-        walk: list[tuple[str, Value | bytes | None]] = []
-        ctx = GetIter(snmp.IF_OPER_STATUS, max_rep)
-        for _ in range(snmp.MAX_WALK_REQUESTS):
-            rows = await channel.request(
-                lambda: sock.send_get_bulk(ctx), lambda: sock.recv_get_bulk(ctx), deadline
-            )
-            for row in rows:
-                if row is None:  # left the column: done
-                    return got, walk
-                walk.append(row)
-            if not rows:
-                return got, walk
-        raise snmp.SnmpParseError("ifOperStatus walk does not end")
+        def done(reading: Reading) -> None:
+            if not ended.done():  # else the awaiting task was cancelled meanwhile
+                ended.set_result(reading)
+
+        _Poll(self, channel, target, max_rep, deadline, done, started_at, t0).start(oids)
+        return await ended
 
     def _user(self, cred: SnmpV3) -> User:
         user = self._users.get(cred)
@@ -472,26 +446,18 @@ class GufoProbe:
         if not channel.turn.try_acquire():
             return False
         deadline = channel.loop.time() + timeout
-        _Poll(self, channel, target, opts.max_repetitions, deadline, done).start(oids)
-        return True
-
-    def reading_of(
-        self,
-        target: ProbeTarget,
-        got: dict[str, Value | bytes | None],
-        walk: list[tuple[str, Value | bytes | None]],
-        started_at: datetime,
-        t0: float,
-    ) -> Reading:
-        base = Reading(
-            kind=self.kind,
-            device_id=target.device_id,
-            status=ProbeStatus.ERROR,
-            started_at=started_at,
+        poll = _Poll(
+            self,
+            channel,
+            target,
+            opts.max_repetitions,
+            deadline,
+            done,
+            utcnow(),
+            time.perf_counter(),
         )
-        reading = snmp.build_reading(target, got, walk, base)
-        reading.duration_ms = (time.perf_counter() - t0) * 1000
-        return reading
+        poll.start(oids)
+        return True
 
     def failure(
         self, exc: BaseException, target: ProbeTarget, started_at: datetime, t0: float
@@ -515,29 +481,27 @@ class GufoProbe:
         t0 = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + timeout
         opts = snmp.options(target)
-        oids = snmp.get_oids(target)
-        port = target.port_for("snmp")
         cred = opts.credentials
-        key = (target.address, port)
+        key = (target.address, target.port_for("snmp"))
         try:
             if isinstance(cred, SnmpV2c):  # every wait bounded by the deadline (see _Deadlines)
-                got, walk = await self._poll_v2c(
-                    target, port, cred, oids, opts.max_repetitions, deadline
+                return await self._poll_v2c(
+                    target, cred, opts.max_repetitions, deadline, started_at, t0
                 )
-            else:
-                async with asyncio.timeout_at(deadline):
-                    session = SnmpSession(
-                        target.address,
-                        port,
-                        user=self._user(cred),
-                        engine_id=self._engine_ids.get(key),
-                        timeout=timeout,
-                        max_repetitions=opts.max_repetitions,
-                    )
-                    await session.refresh()
-                    self._engine_ids[key] = session.get_engine_id()
-                    got, walk = await self._poll_session(session, oids, opts.max_repetitions)
-            return self.reading_of(target, got, walk, started_at, t0)
+            oids = snmp.get_oids(target)
+            async with asyncio.timeout_at(deadline):
+                session = SnmpSession(
+                    target.address,
+                    key[1],
+                    user=self._user(cred),
+                    engine_id=self._engine_ids.get(key),
+                    timeout=timeout,
+                    max_repetitions=opts.max_repetitions,
+                )
+                await session.refresh()
+                self._engine_ids[key] = session.get_engine_id()
+                got, walk = await self._poll_session(session, oids, opts.max_repetitions)
+            return snmp.reading_of(self.kind, target, got, walk, started_at, t0)
         except (
             TimeoutError,
             SnmpAuthError,

@@ -264,13 +264,7 @@ class PysnmpProbe:
                 _check(ind, status, index)
                 got = {str(name): _value(value) for name, value in varbinds}
                 walk = await self._walk(engine, auth, transport, ctx, opts.max_repetitions)
-            base = Reading(
-                kind=self.kind,
-                device_id=target.device_id,
-                status=ProbeStatus.ERROR,
-                started_at=started_at,
-            )
-            reading = snmp.build_reading(target, got, walk, base)
+            return snmp.reading_of(self.kind, target, got, walk, started_at, t0)
         except TimeoutError:
             return failed(
                 self.kind, target, ProbeStatus.TIMEOUT, snmp.timeout_reason(target), started_at, t0
@@ -290,8 +284,6 @@ class PysnmpProbe:
             return failed(
                 self.kind, target, ProbeStatus.REFUSED, "port unreachable (ICMP)", started_at, t0
             )
-        reading.duration_ms = (time.perf_counter() - t0) * 1000
-        return reading
 
     async def _walk(
         self,
