@@ -188,13 +188,16 @@ class ProbeScheduler:
         log.info("scheduler_started", devices=len(self.specs))
 
     def pause(self) -> None:
-        """Start no more rounds (those in flight go on) until :meth:`resume`."""
+        """Start no more rounds (those in flight go on) until :meth:`resume`; before
+        :meth:`start` too."""
         self._paused = True
-        self.scheduler.pause()
+        if self.scheduler.running:
+            self.scheduler.pause()
 
     def resume(self) -> None:
         self._paused = False
-        self.scheduler.resume()
+        if self.scheduler.running:
+            self.scheduler.resume()
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Start nothing more, give the jobs and rounds still running ``grace_s`` to end (one

@@ -73,10 +73,10 @@ class Driven:
         return self._reading(target.device_id)
 
 
-def spec(device_id: int) -> DeviceProbes:
+def spec(device_id: int, site_id: int = 1) -> DeviceProbes:
     return DeviceProbes(
         device_id=device_id,
-        site_id=1,
+        site_id=site_id,
         serial=f"SN-{device_id}",
         kinds=("tcp",),
         interval_s=None,
@@ -170,15 +170,7 @@ async def test_rounds_held_by_the_limits_start_as_slots_free(
     probe = Driven(delay=0.1)
     scheduler, db = make(monkeypatch, url, probe, probe_concurrency=2, probe_site_concurrency=1)
     try:
-        specs = [spec(1), spec(2), spec(3)]
-        specs[2] = DeviceProbes(
-            device_id=3,
-            site_id=2,
-            serial="SN-3",
-            kinds=("tcp",),
-            interval_s=None,
-            target=ProbeTarget(3, "127.0.0.1", 9),
-        )
+        specs = [spec(1), spec(2), spec(3, site_id=2)]
         for s in specs:
             scheduler.specs[s.device_id] = s
             scheduler.plan(s.device_id, 0.0)
@@ -204,6 +196,10 @@ async def test_paused_no_held_round_starts_and_idle_returns(
         for device_id in (1, 2):
             scheduler.specs[device_id] = spec(device_id)
             scheduler.plan(device_id, 0.0)
+        scheduler.pause()  # before the start: nothing starts, and no error
+        await scheduler._dispatch()
+        assert not probe.started
+        scheduler.resume()
         scheduler.scheduler.start()
         await asyncio.sleep(0.01)
         await scheduler._dispatch()  # one starts, one is held by the limit
