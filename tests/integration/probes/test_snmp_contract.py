@@ -322,6 +322,16 @@ async def test_gufo_start_declines_a_busy_agent_and_v3(snmp_agent: SnmpAgent) ->
         assert (await first).status is ProbeStatus.OK
         assert (await waiting).status is ProbeStatus.OK
         assert not probe.start(target(snmp_agent, v3(snmp_agent, "fleet-sha")), 2, refused.append)
+        bad = ProbeTarget(
+            9,
+            snmp_agent.host,
+            snmp_agent.port,
+            snmp=SnmpOptions(SnmpV2c(snmp_agent.community), extra_oids={"x": "not-an-oid"}),
+        )
+        assert not probe.start(bad, 2, refused.append)  # collect says what is wrong...
         assert not refused  # declined: done is never called
+        reading = await run_probe(probe, bad, timeout=2)
+        assert reading.status is ProbeStatus.ERROR
+        assert "not a numeric OID" in reading.reason
     finally:
         probe.close()
