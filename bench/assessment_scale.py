@@ -4,7 +4,9 @@ status) is assessed in one pass, on SQLite and on PostgreSQL.
 Printed, per database: the time to just read the rows the assessment reads (the floor), the
 time of the first full assessment (which opens every gap and proposes every work order), the
 time of a second one (steady state: nothing new), and their ratios to the floor. Target: the
-assessment within 3x of the read floor.
+assessment within 3x of the read floor. For the first one, which writes about three rows a gap,
+it also prints the write floor: the time the database alone takes to insert the rows that
+assessment wrote (``INSERT ... SELECT`` from a copy, rolled back).
 
     .venv/bin/python bench/assessment_scale.py [--sites 10000] [--devices-per-site 20]
         [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
@@ -258,6 +260,32 @@ async def read_floor(db: Database, statements: list[tuple[Any, Any]]) -> float:
     return time.perf_counter() - started
 
 
+WRITTEN = ("gap", "work_order", "work_order_journal", "site_assessment")  # in foreign-key order
+
+
+async def write_floor(db: Database) -> tuple[float, int]:
+    """The database's own cost of the rows the first assessment wrote: in a transaction rolled
+    back at the end, those rows are copied aside, deleted, and put back with one
+    ``INSERT ... SELECT`` a table (every index, constraint and foreign-key check, no Python
+    and no driver round trip per row); the time of the inserts, and how many rows."""
+    async with db.session(write=True) as session:
+        connection = await session.connection()
+        rows = 0
+        for table in WRITTEN:
+            await connection.execute(
+                sa.text(f"CREATE TEMPORARY TABLE copy_{table} AS SELECT * FROM {table}")
+            )
+            rows += int(await connection.scalar(sa.text(f"SELECT count(*) FROM copy_{table}")))
+        for table in reversed(WRITTEN):
+            await connection.execute(sa.text(f"DELETE FROM {table}"))
+        started = time.perf_counter()
+        for table in WRITTEN:
+            await connection.execute(sa.text(f"INSERT INTO {table} SELECT * FROM copy_{table}"))
+        took = time.perf_counter() - started
+        await session.rollback()
+    return took, rows
+
+
 async def timed_assessment(db: Database) -> tuple[float, assess.Summary]:
     _, prices = profiles.load(ROOT / "site_configs")
     started = time.perf_counter()
@@ -279,6 +307,7 @@ async def bench(url: str, label: str, sites: int, per_site: int) -> None:
         reads = await assessment_reads(db)
         floor_first = min([await read_floor(db, reads) for _ in range(3)])
         first, summary = await timed_assessment(db)
+        written, rows = await write_floor(db)
         reads = await assessment_reads(db)
         floor_second = min([await read_floor(db, reads) for _ in range(3)])
         second, again = await timed_assessment(db)
@@ -289,6 +318,11 @@ async def bench(url: str, label: str, sites: int, per_site: int) -> None:
         print(
             f"[{label}] first assessment: {first:.2f} s = {first / floor_first:.2f}x its floor "
             f"({summary.opened:,} gaps opened, {summary.work_orders_created:,} work orders)"
+        )
+        print(
+            f"[{label}] write floor (the {rows:,} rows it wrote, inserted again by the database "
+            f"alone): {written:.2f} s = {written / floor_first:.2f}x the read floor; the first "
+            f"assessment is {first / (floor_first + written):.2f}x read + write floor"
         )
         print(
             f"[{label}] second assessment: {second:.2f} s = {second / floor_second:.2f}x its "
