@@ -263,11 +263,11 @@ async def read_floor(db: Database, statements: list[tuple[Any, Any]]) -> float:
 WRITTEN = ("gap", "work_order", "work_order_journal", "site_assessment")  # in foreign-key order
 
 
-async def write_floor(db: Database) -> tuple[float, int]:
+async def write_floor(db: Database) -> tuple[dict[str, float], int]:
     """The database's own cost of the rows the first assessment wrote: in a transaction rolled
     back at the end, those rows are copied aside, deleted, and put back with one
     ``INSERT ... SELECT`` a table (every index, constraint and foreign-key check, no Python
-    and no driver round trip per row); the time of the inserts, and how many rows."""
+    and no driver round trip per row); the time of each table's insert, and how many rows."""
     async with db.session(write=True) as session:
         connection = await session.connection()
         rows = 0
@@ -278,10 +278,11 @@ async def write_floor(db: Database) -> tuple[float, int]:
             rows += int(await connection.scalar(sa.text(f"SELECT count(*) FROM copy_{table}")))
         for table in reversed(WRITTEN):
             await connection.execute(sa.text(f"DELETE FROM {table}"))
-        started = time.perf_counter()
+        took: dict[str, float] = {}
         for table in WRITTEN:
+            started = time.perf_counter()
             await connection.execute(sa.text(f"INSERT INTO {table} SELECT * FROM copy_{table}"))
-        took = time.perf_counter() - started
+            took[table] = time.perf_counter() - started
         await session.rollback()
     return took, rows
 
@@ -307,7 +308,8 @@ async def bench(url: str, label: str, sites: int, per_site: int) -> None:
         reads = await assessment_reads(db)
         floor_first = min([await read_floor(db, reads) for _ in range(3)])
         first, summary = await timed_assessment(db)
-        written, rows = await write_floor(db)
+        tables, rows = await write_floor(db)
+        written = sum(tables.values())
         reads = await assessment_reads(db)
         floor_second = min([await read_floor(db, reads) for _ in range(3)])
         second, again = await timed_assessment(db)
@@ -323,6 +325,10 @@ async def bench(url: str, label: str, sites: int, per_site: int) -> None:
             f"[{label}] write floor (the {rows:,} rows it wrote, inserted again by the database "
             f"alone): {written:.2f} s = {written / floor_first:.2f}x the read floor; the first "
             f"assessment is {first / (floor_first + written):.2f}x read + write floor"
+        )
+        print(
+            f"[{label}] write floor by table: "
+            + ", ".join(f"{table} {seconds:.2f} s" for table, seconds in tables.items())
         )
         print(
             f"[{label}] second assessment: {second:.2f} s = {second / floor_second:.2f}x its "
