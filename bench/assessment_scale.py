@@ -6,7 +6,8 @@ time of the first full assessment (which opens every gap and proposes every work
 time of a second one (steady state: nothing new), and their ratios to the floor. Target: the
 assessment within 3x of the read floor. For the first one, which writes about three rows a gap,
 it also prints the write floor: the time the database alone takes to insert the rows that
-assessment wrote (``INSERT ... SELECT`` from a copy, rolled back).
+assessment wrote (``INSERT ... SELECT`` from a copy, rolled back). Last, the time to assess
+one site of that fleet, as after a change to it.
 
     .venv/bin/python bench/assessment_scale.py [--sites 10000] [--devices-per-site 20]
         [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import tempfile
 import time
 import uuid
@@ -296,6 +298,21 @@ async def timed_assessment(db: Database) -> tuple[float, assess.Summary]:
     return time.perf_counter() - started, summary
 
 
+async def one_site_times(db: Database, sites: int, count: int = 20) -> list[float]:
+    """The time to assess one site (and commit), for ``count`` sites spread over the fleet: the
+    assessment that runs after a change to a site."""
+    _, prices = profiles.load(ROOT / "site_configs")
+    times = []
+    for i in range(count):
+        code = f"S{i * sites // count:05d}"
+        started = time.perf_counter()
+        async with db.session(write=True) as session:
+            await assess.run(session, prices, site=code)
+            await session.commit()
+        times.append(time.perf_counter() - started)
+    return times
+
+
 async def bench(url: str, label: str, sites: int, per_site: int) -> None:
     await migrate.upgrade(url)
     db = Database(url)
@@ -333,6 +350,11 @@ async def bench(url: str, label: str, sites: int, per_site: int) -> None:
         print(
             f"[{label}] second assessment: {second:.2f} s = {second / floor_second:.2f}x its "
             f"floor ({again.opened} opened, {again.still_open:,} still open)"
+        )
+        one = sorted(await one_site_times(db, sites))
+        print(
+            f"[{label}] one site's assessment, committed ({len(one)} sites across the fleet): "
+            f"median {1000 * statistics.median(one):.1f} ms, max {1000 * one[-1]:.1f} ms"
         )
     finally:
         await db.dispose()
