@@ -158,15 +158,22 @@ async def _copy(
         raise sa.exc.DatabaseError(f"COPY {table.name}", None, exc) from exc
 
 
+#: Up to this many ids, SQLite gets a plain IN list (see :func:`among`).
+FEW = 64
+
+
 def among(dialect: sa.Dialect, column: Any, ids: Sequence[int]) -> Any:
     """``column IN ids`` for thousands of ids, as one parameter: an integer array on PostgreSQL
     (``= ANY``, which it estimates well), a JSON array read with ``json_each`` on SQLite. A plain
     ``IN`` list costs a bind parameter per id to build, and ``IN (subquery)`` can be planned as
-    a nested loop over the whole fleet by a PostgreSQL that has no statistics yet."""
+    a nested loop over the whole fleet by a PostgreSQL that has no statistics yet. On SQLite,
+    up to :data:`FEW` ids (the assessment of one site) are a plain ``IN`` list: SQLite, which
+    keeps no statistics unless told to, takes ``json_each`` for many rows, so it preferred any
+    index with an equality (``lifecycle = 'active'``: every link of the fleet) to the ids'."""
     values = [int(i) for i in ids]
     if dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.Integer)))
-    if dialect.name == "sqlite":
+    if dialect.name == "sqlite" and len(values) > FEW:
         each = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.String))
         return column.in_(sa.select(sa.column("value")).select_from(each))
     return column.in_(values)

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from fleet import bulk
 from fleet.database import Database
-from fleet.inventory.models import Country
+from fleet.inventory.models import Country, Link
 from tests.conftest import run
 
 COUNTRY: sa.Table = Country.__table__  # type: ignore[attr-defined]
@@ -68,6 +68,14 @@ def test_ids_ahead_inserts_and_among(db_url: str) -> None:
                     .order_by(col(Country.code))
                 )
                 assert list(chosen) == ["BB", "DD"]
+                many = [ids[1], *range(-1, -2 * bulk.FEW, -1)]  # past FEW: passed as one value
+                assert len(many) > bulk.FEW
+                chosen = await session.scalars(
+                    sa.select(col(Country.code)).where(
+                        bulk.among(connection.dialect, col(Country.id), many)
+                    )
+                )
+                assert list(chosen) == ["CC"]
                 none = await session.scalars(
                     sa.select(col(Country.code)).where(
                         bulk.among(connection.dialect, col(Country.id), [])
@@ -78,6 +86,38 @@ def test_ids_ahead_inserts_and_among(db_url: str) -> None:
             await db.dispose()
 
     run(scenario())
+
+
+def test_among_one_site_uses_the_site_index_on_sqlite(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """SQLite keeps no statistics by default: given the ids as ``json_each``, it took an index
+    on an equality that holds for every row (``lifecycle = 'active'``) over the site's; a few
+    ids go as a plain list, and the site's index is used."""
+    shutil.copy(sqlite_template, tmp_path / "plan.db")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}"
+
+    async def plan(ids: list[int]) -> str:
+        db = Database(url)
+        try:
+            async with db.session() as session:
+                connection = await session.connection()
+                statement = (
+                    sa.select(col(Link.id))
+                    .where(col(Link.lifecycle) == "active")
+                    .where(bulk.among(connection.dialect, col(Link.site_id), ids))
+                )
+                text = str(
+                    statement.compile(
+                        dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+                    )
+                )
+                rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {text}")
+                return " | ".join(str(row[-1]) for row in rows)
+        finally:
+            await db.dispose()
+
+    assert "ix_link_site_id" in run(plan([7]))
 
 
 def test_insert_many_failure_changes_nothing(db_url: str) -> None:
