@@ -333,3 +333,84 @@ def test_evaluation_compares_availability_before_and_after(
     row = next(line for line in shown.output.splitlines() if line.split()[0] == str(order["id"]))
     assert " 50.0% " in row
     assert "100.0%" in row
+
+
+FLEET_SIZED = ("device", "link", "gap", "work_order", "state_event", "object_status")
+
+
+@pytest.mark.parametrize(
+    ("few", "checked"),
+    [
+        pytest.param(None, FLEET_SIZED, id="one-site"),
+        # the ids of many sites (a country's) go as json_each; active links are then found
+        # through their lifecycle (every link: a few thousand rows), gaps and orders by site
+        pytest.param(0, ("gap", "work_order"), id="many-sites-ids"),
+    ],
+)
+def test_site_assessment_reads_by_site_on_sqlite(
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    few: int | None,
+    checked: tuple[str, ...],
+) -> None:
+    """The assessment of a site (run after every change to it) reads the fleet-sized tables
+    only through the site (or a row's key), in SQLite's plans as shipped, without statistics:
+    it once read the whole fleet's proposed work orders, open gaps and active links."""
+    import re
+
+    from sqlalchemy import event
+
+    from fleet import bulk
+    from fleet.upgrades import assess
+
+    if few is not None:
+        monkeypatch.setattr(bulk, "FEW", few)
+    path = tmp_path / "plans.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    asyncio.run(_load_sample(url))
+    _, prices = profiles.load(SAMPLE)
+    touching = re.compile(rf"\b(SCAN|SEARCH) ({'|'.join(checked)})\b")
+
+    async def plans() -> list[str]:
+        db = Database(url)
+        try:
+            async with db.session(write=True) as session:
+                await assess.run(session, prices)  # gaps and work orders to read
+                await session.commit()
+            selects: list[tuple[str, Any]] = []
+
+            def record(
+                _c: Any, _cur: Any, statement: str, params: Any, _x: Any, many: bool
+            ) -> None:
+                if statement.lstrip().upper().startswith("SELECT") and not many:
+                    selects.append((statement, params))
+
+            event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+            try:
+                async with db.session(write=True) as session:
+                    await assess.run(session, prices, site="NE-BCS-01")
+                    await session.rollback()
+            finally:
+                event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+            lines = []
+            async with db.engine.connect() as connection:
+                for statement, params in selects:
+                    rows = await connection.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {statement}", params
+                    )
+                    lines += [str(row[-1]) for row in rows]
+            return lines
+        finally:
+            await db.dispose()
+
+    lines = [line for line in asyncio.run(plans()) if touching.search(line)]
+    assert {m.group(2) for line in lines if (m := touching.search(line))} >= {
+        "device",
+        "link",
+        "gap",
+        "work_order",
+    } & set(checked)
+    by_key = ("site_id=?", "object_id=?", "rowid=?")
+    assert [line for line in lines if not any(key in line for key in by_key)] == []
