@@ -4,7 +4,6 @@ others and is never run twice at once, re-planning and dropping a device take ef
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -15,9 +14,10 @@ from fleet.inventory.credentials import Cipher
 from fleet.probes import base
 from fleet.probes.base import Probe
 from fleet.probes.scheduler import ProbeScheduler
-from fleet.probes.targets import DeviceProbes
 from fleet.probes.types import ProbeStatus, ProbeTarget, Reading, utcnow
 from fleet.settings import Settings
+from tests.scheduling import run_for
+from tests.scheduling import tcp_spec as spec
 
 pytestmark = pytest.mark.anyio
 
@@ -47,17 +47,6 @@ class Timed:
         return Reading(kind="tcp", device_id=device, status=ProbeStatus.OK, started_at=utcnow())
 
 
-def spec(device_id: int, interval_s: int | None = None) -> DeviceProbes:
-    return DeviceProbes(
-        device_id=device_id,
-        site_id=1,
-        serial=f"SN-{device_id}",
-        kinds=("tcp",),
-        interval_s=interval_s,
-        target=ProbeTarget(device_id, "127.0.0.1", 9),
-    )
-
-
 @pytest.fixture
 async def scheduler(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ProbeScheduler]:
     instances: dict[tuple[str, str], Probe] = {("tcp", "asyncio"): Timed()}
@@ -77,15 +66,6 @@ def probe() -> Timed:
     found = base._instances[("tcp", "asyncio")]
     assert isinstance(found, Timed)
     return found
-
-
-async def run_for(scheduler: ProbeScheduler, seconds: float) -> None:
-    """Dispatch as the dispatch job does, every 10 ms, then let the rounds in flight end."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        await scheduler._dispatch()
-        await asyncio.sleep(0.01)
-    await scheduler.idle()
 
 
 async def test_each_device_on_its_interval_and_a_slow_one_delays_nobody(

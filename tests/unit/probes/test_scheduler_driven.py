@@ -22,9 +22,10 @@ from fleet.probes import base
 from fleet.probes.base import Probe
 from fleet.probes.models import ProbeResult
 from fleet.probes.scheduler import ProbeScheduler
-from fleet.probes.targets import DeviceProbes
 from fleet.probes.types import ProbeStatus, ProbeTarget, Reading, utcnow
 from fleet.settings import Settings
+from tests.scheduling import run_for, schedule
+from tests.scheduling import tcp_spec as spec
 
 pytestmark = pytest.mark.anyio
 
@@ -73,17 +74,6 @@ class Driven:
         return self._reading(target.device_id)
 
 
-def spec(device_id: int, site_id: int = 1) -> DeviceProbes:
-    return DeviceProbes(
-        device_id=device_id,
-        site_id=site_id,
-        serial=f"SN-{device_id}",
-        kinds=("tcp",),
-        interval_s=None,
-        target=ProbeTarget(device_id, "127.0.0.1", 9),
-    )
-
-
 @pytest.fixture
 def url(tmp_path: Path, sqlite_template: Path) -> str:
     shutil.copy(sqlite_template, tmp_path / "fleet.db")
@@ -102,14 +92,6 @@ def make(
     return ProbeScheduler(db, config, Cipher(None)), db
 
 
-async def run_for(scheduler: ProbeScheduler, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        await scheduler._dispatch()
-        await asyncio.sleep(0.01)
-    await scheduler.idle()
-
-
 async def stored(db: Database) -> list[ProbeResult]:
     async with db.session() as session:
         return list((await session.scalars(sa.select(ProbeResult).order_by(ProbeResult.id))).all())
@@ -121,9 +103,7 @@ async def test_driven_rounds_run_on_their_interval_and_are_stored(
     probe = Driven(delay=0.01)
     scheduler, db = make(monkeypatch, url, probe)
     try:
-        for device_id in (1, 2):
-            scheduler.specs[device_id] = spec(device_id)
-            scheduler.plan(device_id, 0.0)
+        schedule(scheduler, spec(1), spec(2))
         await run_for(scheduler, 1.0)
         assert 4 <= probe.started[1] <= 6, probe.started
         assert 4 <= probe.started[2] <= 6, probe.started
@@ -145,9 +125,7 @@ async def test_a_failed_attempt_is_retried_as_run_probe_would(
     probe = Driven(statuses={1: [ProbeStatus.TIMEOUT], 2: [ProbeStatus.TIMEOUT] * 2})
     scheduler, db = make(monkeypatch, url, probe, probe_retries=1)
     try:
-        for device_id in (1, 2):
-            scheduler.specs[device_id] = spec(device_id)
-            scheduler.plan(device_id, 0.0)
+        schedule(scheduler, spec(1), spec(2))
         await scheduler._dispatch()
         await scheduler.idle()
         await scheduler.engine.flush()
@@ -170,10 +148,7 @@ async def test_rounds_held_by_the_limits_start_as_slots_free(
     probe = Driven(delay=0.1)
     scheduler, db = make(monkeypatch, url, probe, probe_concurrency=2, probe_site_concurrency=1)
     try:
-        specs = [spec(1), spec(2), spec(3, site_id=2)]
-        for s in specs:
-            scheduler.specs[s.device_id] = s
-            scheduler.plan(s.device_id, 0.0)
+        schedule(scheduler, spec(1), spec(2), spec(3, site_id=2))
         await asyncio.sleep(0.01)
         await scheduler._dispatch()  # site 1 takes one slot, site 2 the other; device 2 waits
         assert sorted(probe.started) == [1, 3] or sorted(probe.started) == [2, 3]
@@ -193,9 +168,7 @@ async def test_paused_no_held_round_starts_and_idle_returns(
     probe = Driven(delay=0.05)
     scheduler, db = make(monkeypatch, url, probe, probe_concurrency=1)
     try:
-        for device_id in (1, 2):
-            scheduler.specs[device_id] = spec(device_id)
-            scheduler.plan(device_id, 0.0)
+        schedule(scheduler, spec(1), spec(2))
         scheduler.pause()  # before the start: nothing starts, and no error
         await scheduler._dispatch()
         assert not probe.started
@@ -221,8 +194,7 @@ async def test_a_driver_that_declines_gets_a_task(
     probe.decline = True
     scheduler, db = make(monkeypatch, url, probe)
     try:
-        scheduler.specs[3] = spec(3)
-        scheduler.plan(3, 0.0)
+        schedule(scheduler, spec(3))
         await scheduler._dispatch()
         assert isinstance(scheduler._inflight[3], asyncio.Task)
         await scheduler.idle()
@@ -238,9 +210,8 @@ async def test_stop_waits_for_driven_rounds_and_drops_what_comes_after(
     probe = Driven(delay=0.3)
     scheduler, db = make(monkeypatch, url, probe)
     try:
-        scheduler.specs[7] = spec(7)
         scheduler.scheduler.start()
-        scheduler.plan(7, 0.0)
+        schedule(scheduler, spec(7))
         await scheduler._dispatch()
         assert probe.started[7] == 1
         await scheduler.stop(grace_s=5)
@@ -250,9 +221,8 @@ async def test_stop_waits_for_driven_rounds_and_drops_what_comes_after(
         late = Driven(delay=0.5)
         scheduler, db2 = make(monkeypatch, url, late)
         try:
-            scheduler.specs[8] = spec(8)
             scheduler.scheduler.start()
-            scheduler.plan(8, 0.0)
+            schedule(scheduler, spec(8))
             await scheduler._dispatch()
             started = time.monotonic()
             await scheduler.stop(grace_s=0.1)  # the round outlasts the grace time
