@@ -53,15 +53,15 @@ SnmpDriver = Literal["gufo", "pysnmp"]
 #: run of the same bench measured (``bench/README.md`` has the table and the other runs):
 #:
 #:   variant                          CPU ms/poll   polls/s   errors   request packets/poll
-#:   scheduler + gufo-snmp            0.115         2,019           0   2.00
-#:   scheduler + pysnmp               4.7           212             0   2.00
-#:   gufo-snmp driver + run_probe     0.054         9,100           0   2.00
-#:   net-snmp CLI (16 parallel)       11.3          150             0   2.00
-#:   bare asyncio UDP floor           0.044         9,400           0   2.00
+#:   scheduler + gufo-snmp            0.103         2,022           0   2.00
+#:   scheduler + pysnmp               3.6           278             0   2.00
+#:   gufo-snmp driver + run_probe     0.055         9,500           0   2.00
+#:   net-snmp CLI (16 parallel)       8.5           208             0   2.00
+#:   bare asyncio UDP floor           0.039         10,600          0   2.00
 #:
-#: The scheduler with gufo-snmp costs 98x less CPU per poll than the CLI and 2.62x the floor
-#: (2.67x in another run): the round around the poll, the status engine and the result writes
-#: cost about as much as the poll itself.
+#: The scheduler with gufo-snmp costs 83x less CPU per poll than the CLI and 2.64x the floor
+#: (2.65x and 2.62x in two more runs): the round around the poll, the status engine and the
+#: result writes cost about as much as the poll itself.
 DEFAULT_SNMP_DRIVER: SnmpDriver = "gufo"
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
