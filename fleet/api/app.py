@@ -62,12 +62,12 @@ from fleet.api.upgrades import (
     work_order_journal,
 )
 from fleet.database import Database
-from fleet.inventory import credentials
-from fleet.inventory.credentials import Cipher, NoKey
+from fleet.inventory.credentials import Cipher
 from fleet.logging import configure
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.windows import MAINTENANCE_WINDOW
 from fleet.settings import Settings
+from fleet.startup import check_keys
 
 API_DESCRIPTION = """
 fleet is the inventory of a police network's sites, devices and connectivity links.
@@ -123,12 +123,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with db.session() as session:
-            if not cipher.ready and await credentials.stored_secrets(session):
-                raise NoKey(
-                    "the database holds credential secrets but FLEET_CREDENTIAL_KEYS is not set; "
-                    "refusing to start"
-                )
+        await check_keys(db, cipher)
         scheduler = ProbeScheduler(db, settings, cipher) if settings.scheduler else None
         if scheduler is not None:
             await scheduler.start()
