@@ -1,7 +1,12 @@
-# fleet: the usual targets. `make run` serves the sample fleet; `make test` runs everything CI runs.
+# fleet: the usual targets. `make run` serves the sample fleet on simulated devices; `make test`
+# runs everything CI runs.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The border site's link drops half a minute in, so the whole show is on the board within 2 min.
+RUN_OPTIONS ?= --cut-after 30
 
 .PHONY: run install install-test lint typecheck test test-fast migrate clean
 
@@ -22,7 +27,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(BIN)/fleet serve
+	$(BIN)/fleet demo --host $(HOST) --port $(PORT) $(RUN_OPTIONS)
 
 migrate: install
 	$(BIN)/fleet db upgrade

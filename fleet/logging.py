@@ -45,10 +45,31 @@ def configure(log_format: str = "auto", level: str = "INFO") -> None:
     quiet_libraries()
 
 
+class _ToStructlog(logging.Handler):
+    """Hands a library's standard-logging records to structlog, one structured line each, at
+    most at ``ceiling``: paramiko logs a failed handshake (a key-type mismatch, a banner that
+    never came) as an error and its traceback line by line, while the probe's result already
+    says what failed."""
+
+    def __init__(self, ceiling: int) -> None:
+        super().__init__()
+        self.ceiling = ceiling
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = min(record.levelno, self.ceiling)
+        structlog.get_logger(record.name).log(level, "library_log", message=record.getMessage())
+
+
 def quiet_libraries() -> None:
-    """Libraries that log every job run or request at INFO through the standard logging."""
-    for name in ("apscheduler", "httpx", "paramiko", "netmiko"):
+    """Libraries that log every job run or request at INFO through the standard logging, and
+    SSH libraries whose errors are the probe's results (sent to structlog at DEBUG)."""
+    for name in ("apscheduler", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("paramiko", "netmiko"):
+        library = logging.getLogger(name)
+        library.setLevel(logging.WARNING)
+        library.handlers = [_ToStructlog(logging.DEBUG)]
+        library.propagate = False
 
 
 def get_logger(name: str) -> Any:

@@ -10,6 +10,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fleet.probes.snmp import DEFAULT_SNMP_DRIVER, SnmpDriver
 
+SAMPLE_FOLDER = Path(__file__).resolve().parent.parent / "site_configs"
+
+
+def default_site_configs() -> Path:
+    """``./site_configs`` when the current folder has one, else the sample next to the package
+    (so that ``fleet serve`` and ``fleet demo`` work from any folder)."""
+    here = Path("site_configs")
+    return here if here.is_dir() else SAMPLE_FOLDER
+
 
 class Settings(BaseSettings):
     """Service settings; every field can be set as ``FLEET_<NAME>`` in the environment."""
@@ -21,8 +30,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite+aiosqlite:///FILE (default) or postgresql+asyncpg://...",
     )
     site_configs: Path = Field(
-        default=Path("site_configs"),
-        description="Folder of YAML loaded into an empty database when `fleet serve` starts.",
+        default_factory=default_site_configs,
+        description="Folder of YAML loaded into an empty database when `fleet serve` starts "
+        "(default: ./site_configs, else the sample shipped with fleet).",
     )
     load_sample_when_empty: bool = Field(
         default=True, description="Load `site_configs` on start when the database has no sites."
@@ -75,6 +85,11 @@ class Settings(BaseSettings):
     result_retention_days: float = Field(default=7, gt=0, description="Keep raw probe results.")
     scheduler: bool = Field(
         default=True, description="Run the probe scheduler inside `fleet serve`."
+    )
+    simulated: bool = Field(
+        default=False,
+        description="The devices are simulated on this machine (`fleet demo`, `make run`); the "
+        "board says so on every page.",
     )
     bootstrap_admin_token: bool = Field(
         default=True,

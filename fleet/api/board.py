@@ -156,6 +156,7 @@ def _page(
             "page": name.removesuffix(".html"),
             "generated_at": utcnow(),
             "heartbeat_s": settings.stream_heartbeat_s,
+            "simulated": settings.simulated,
             **context,
         },
         status_code=status,

@@ -8,10 +8,11 @@ import click
 
 from fleet import __version__
 from fleet.cli import admin, inventory, probes, serve, upgrades
+from fleet.cli.errors import FleetGroup
 from fleet.settings import Settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fleet")
 @click.option(
     "--database-url",

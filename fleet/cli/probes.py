@@ -10,7 +10,13 @@ import click
 import sqlalchemy as sa
 from sqlmodel import col
 
-from fleet.cli.common import cipher_of, database, settings_of
+from fleet.cli.common import (
+    cipher_of,
+    database,
+    ensure_port_free,
+    settings_of,
+    site_configs_of,
+)
 from fleet.cli.serve import prepare
 from fleet.inventory.models import Device
 from fleet.logging import configure, get_logger
@@ -183,13 +189,15 @@ def demo(
 
     settings = settings_of(ctx)
     configure(settings.log_format, settings.log_level)
+    folder = site_configs_of(settings)
+    ensure_port_free(host, port)
     asyncio.run(
         run(
             host,
             port,
             cut_after,
             restore_after,
-            settings.site_configs,
+            folder,
             snmp_port=snmp_port,
             ssh_port=ssh_port,
             probe_interval=probe_interval,

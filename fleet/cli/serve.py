@@ -12,7 +12,13 @@ from fleet import context
 from fleet.access import tokens
 from fleet.access.models import ApiToken
 from fleet.access.roles import Role
-from fleet.cli.common import cipher_of, database, settings_of
+from fleet.cli.common import (
+    cipher_of,
+    database,
+    ensure_port_free,
+    settings_of,
+    site_configs_of,
+)
 from fleet.database import Database
 from fleet.inventory import configs, sync
 from fleet.inventory.models import Site
@@ -47,6 +53,7 @@ def serve(ctx: click.Context, host: str, port: int, scheduler: bool | None) -> N
     if scheduler is not None:
         settings = settings.model_copy(update={"scheduler": scheduler})
     configure(settings.log_format, settings.log_level)
+    ensure_port_free(host, port)
     asyncio.run(prepare(settings))
     log.info("serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/schema")
     # Open status streams never finish by themselves: give them a few seconds on shutdown.
@@ -61,13 +68,14 @@ def serve(ctx: click.Context, host: str, port: int, scheduler: bool | None) -> N
 
 
 async def prepare(settings: Settings) -> None:
-    """Migrate, check the credential keys, make the first admin token, load the sample."""
+    """Migrate, check the credential keys, load the sample, make the first admin token (last,
+    so that it is not printed by a start that then fails)."""
     async with database(settings, migrated=True) as db:
         await check_keys(db, cipher_of(settings))
-        if settings.bootstrap_admin_token:
-            await _bootstrap_token(db)
         if settings.load_sample_when_empty:
             await _load_sample(db, settings)
+        if settings.bootstrap_admin_token:
+            await _bootstrap_token(db)
 
 
 async def _bootstrap_token(db: Database) -> None:
@@ -92,14 +100,12 @@ async def _load_sample(db: Database, settings: Settings) -> None:
     async with db.session(write=True) as session:
         if await session.scalar(sa.select(sa.func.count()).select_from(Site)):
             return
-        if not settings.site_configs.is_dir():
-            log.warning("no_site_configs", folder=str(settings.site_configs))
-            return
-        desired = configs.load(settings.site_configs)
-        wanted, _ = profiles.load(settings.site_configs)
+        folder = site_configs_of(settings)
+        desired = configs.load(folder)
+        wanted, _ = profiles.load(folder)
         plan = await sync.make_plan(session, desired, prune=False)
         await sync.apply_plan(session, plan)
         with context.acting_as(sync.ACTOR):
             await profiles.apply(session, wanted, await profiles.plan(session, wanted, prune=False))
         await session.commit()
-        log.info("sample_fleet_loaded", folder=str(settings.site_configs), summary=plan.summary())
+        log.info("sample_fleet_loaded", folder=str(folder), summary=plan.summary())

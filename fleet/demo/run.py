@@ -240,6 +240,7 @@ async def run(
             database_url=f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}",
             site_configs=site_configs,
             credential_keys=SecretStr(key),
+            simulated=True,
             load_sample_when_empty=False,
             bootstrap_admin_token=False,
             probe_interval_s=probe_interval,
@@ -257,6 +258,11 @@ async def run(
         )
         click.echo(f"Starting {len(plan.devices)} simulated devices on 127.0.0.0/8 ...")
         await sim.start()
+        log.warning(
+            "simulated_fleet",
+            devices=len(plan.devices),
+            note="every device is simulated on 127.0.0.0/8; `fleet serve` serves a real fleet",
+        )
         try:
             click.echo(
                 f"API: http://{host}:{port}/api/v1/status/sites  docs: http://{host}:{port}/schema"
