@@ -42,6 +42,7 @@ typecheck: install-test
 test: install-test lint typecheck
 	scripts/ensure-postgres
 	scripts/ensure-chromium
+	scripts/ensure-promtool
 	$(BIN)/pytest
 
 test-fast: install-test

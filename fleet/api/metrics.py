@@ -17,7 +17,7 @@ from litestar import Request, Response, get
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlmodel import col
@@ -33,6 +33,10 @@ from fleet.settings import Settings
 
 SITE_STATES = (CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN)
 PROBED_LIFECYCLES = ("installed", "active", "faulty")
+
+# The text format that generate_latest writes; Litestar adds "; charset=utf-8" to text types
+# itself (prometheus_client's CONTENT_TYPE_LATEST carries one already: it came out twice).
+MEDIA_TYPE = "text/plain; version=0.0.4"
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
@@ -199,7 +203,7 @@ def _check_token(request: Request[Any, Any, Any], settings: Settings) -> None:
     "`Authorization: Bearer <FLEET_METRICS_TOKEN>` when that setting is given.",
     operation_id="metrics",
     tags=["service"],
-    media_type=CONTENT_TYPE_LATEST,
+    media_type=MEDIA_TYPE,
     opt={"exclude_from_auth": True},
     security=[],
     include_in_schema=False,
@@ -211,4 +215,4 @@ async def metrics(
     snapshot = CollectorRegistry(auto_describe=False)
     snapshot.register(_Snapshot(await live_view(db)))
     body = generate_latest(snapshot) + generate_latest(REGISTRY)
-    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+    return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})

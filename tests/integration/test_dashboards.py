@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -41,6 +42,7 @@ from tests.dashboards import (
 WANTED = {"NE-BCL-01": "connected", "NE-BCL-02": "degraded", "ML-BCL-01": "disconnected"}
 EXPECTED = {**WANTED, "NE-NCB-01": "unknown"}
 DASHBOARD = ROOT / "dashboards" / "fleet.json"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ROW = re.compile(r'<tr data-site="([^"]+)" data-state="([^"]+)" data-row="site">')
 
 
@@ -174,6 +176,8 @@ def check_metrics(text: str, sites: list[dict[str, Any]]) -> dict[str, Any]:
         assert states[(site["code"], site["state"])] == 1
         assert sum(v for (code, _), v in states.items() if code == site["code"]) == 1
     promtool = shutil.which("promtool")
+    if promtool is None and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail("promtool is not installed (CI=true: scripts/ensure-promtool installs it)")
     if promtool is not None:
         checked = subprocess.run(
             [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
@@ -254,7 +258,7 @@ def test_board_geojson_and_metrics_show_the_probed_states(live: Live) -> None:
 
         metrics = httpx.get(f"{live.base}/metrics")
         assert metrics.status_code == 200
-        assert metrics.headers["content-type"].startswith("text/plain")
+        assert metrics.headers["content-type"] == METRICS_TYPE
         families = check_metrics(metrics.text, sites)
         devices = {
             (s.labels["kind"], s.labels["state"]): s.value
@@ -507,7 +511,9 @@ def test_metrics_token_and_route_templates(settings: Settings, admin_token: str)
         assert refused.status_code == 401
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert client.get("/metrics", headers={"Authorization": ""}).status_code == 401
-        text = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"}).text
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+        assert scraped.headers["content-type"] == METRICS_TYPE
+        text = scraped.text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     routes = {s.labels["route"] for s in families["fleet_http_requests"].samples}
     assert "/api/v1/sites/{key}" in routes
