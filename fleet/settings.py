@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fleet.probes.snmp import DEFAULT_SNMP_DRIVER, SnmpDriver
+#: The SNMP drivers a setting may name; the probes map the name to their driver.
+SnmpDriverName = Literal["gufo", "pysnmp"]
 
 SAMPLE_FOLDER = Path(__file__).resolve().parent.parent / "site_configs"
 
@@ -71,8 +72,8 @@ class Settings(BaseSettings):
     probe_site_concurrency: int = Field(
         default=8, ge=1, description="Probes in flight at once per site (slow links)."
     )
-    probe_snmp_driver: SnmpDriver = Field(
-        default=DEFAULT_SNMP_DRIVER,
+    probe_snmp_driver: SnmpDriverName = Field(
+        default="gufo",
         description="SNMP driver of the scheduler and of probe-now: gufo (gufo-snmp, the cheaper) "
         "or pysnmp (needed for SNMPv3 context names).",
     )

@@ -43,7 +43,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import col
 
-from fleet import context, metrics
+from fleet import context
 from fleet.database import Database
 from fleet.inventory import service
 from fleet.inventory.credentials import Cipher
@@ -52,7 +52,7 @@ from fleet.inventory.resources import DEVICE
 from fleet.limits import Limit
 from fleet.logging import get_logger
 from fleet.models import utcnow
-from fleet.probes import targets
+from fleet.probes import metrics, targets
 from fleet.probes.base import RETRYABLE, checked, probe_for, run_probe
 from fleet.probes.models import MaintenanceWindow
 from fleet.probes.status import StatusEngine

@@ -15,7 +15,7 @@ from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.snmp import DEFAULT_SNMP_DRIVER, SnmpDriver
 from fleet.probes.targets import DeviceProbes
 from fleet.probes.types import ProbeStatus, ProbeTarget, Reading, SnmpOptions, SnmpV2c, utcnow
-from fleet.settings import Settings
+from fleet.settings import Settings, SnmpDriverName
 
 pytestmark = pytest.mark.anyio
 
@@ -43,6 +43,10 @@ class Recorder:
 def test_every_driver_the_setting_accepts_is_registered() -> None:
     assert {("snmp", d) for d in typing.get_args(SnmpDriver)} <= set(DRIVERS)
     assert Settings().probe_snmp_driver == DEFAULT_SNMP_DRIVER
+
+
+def test_the_setting_names_exactly_the_snmp_drivers() -> None:
+    assert set(typing.get_args(SnmpDriverName)) == set(typing.get_args(SnmpDriver))
 
 
 def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
