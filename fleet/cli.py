@@ -151,8 +151,11 @@ async def _load_sample(db: Database, settings: Settings) -> None:
         if not settings.site_configs.is_dir():
             log.warning("no_site_configs", folder=str(settings.site_configs))
             return
-        desired = configs.load(settings.site_configs)
-        wanted, _ = profiles.load(settings.site_configs)
+        try:
+            desired = configs.load(settings.site_configs, settings.config_limits())
+            wanted, _ = profiles.load(settings.site_configs, settings.config_limits())
+        except configs.ConfigError as exc:
+            raise click.ClickException(f"{exc}\nnothing was loaded") from None
         plan = await sync.make_plan(session, desired, prune=False)
         await sync.apply_plan(session, plan)
         with context.acting_as(sync.ACTOR):
@@ -293,8 +296,8 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
     settings = _settings(ctx)
     configure(settings.log_format, "WARNING")
     try:
-        desired = configs.load(folder)
-        wanted, _ = profiles.load(folder)
+        desired = configs.load(folder, settings.config_limits())
+        wanted, _ = profiles.load(folder, settings.config_limits())
         lines = asyncio.run(_sync(settings, desired, wanted, apply=mode == "apply", prune=prune))
     except configs.ConfigError as exc:
         for problem in exc.problems:

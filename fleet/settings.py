@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fleet.inventory.files import MAX_FILE_BYTES, MAX_VALUES, Limits
 from fleet.probes.snmp import DEFAULT_SNMP_DRIVER, SnmpDriver
 
 
@@ -23,6 +24,16 @@ class Settings(BaseSettings):
     site_configs: Path = Field(
         default=Path("site_configs"),
         description="Folder of YAML loaded into an empty database when `fleet serve` starts.",
+    )
+    site_config_max_bytes: int = Field(
+        default=MAX_FILE_BYTES,
+        ge=1024,
+        description="Largest file read from `site_configs` (by `fleet sync` and at start-up).",
+    )
+    site_config_max_values: int = Field(
+        default=MAX_VALUES,
+        ge=100,
+        description="Most values (keys, items, scalars, with aliases expanded) in one such file.",
     )
     load_sample_when_empty: bool = Field(
         default=True, description="Load `site_configs` on start when the database has no sites."
@@ -118,3 +129,7 @@ class Settings(BaseSettings):
     stream_max_seconds: float = Field(
         default=3600, gt=0, description="A stream ends after this long (clients reconnect)."
     )
+
+    def config_limits(self) -> Limits:
+        """The limits of one file read from ``site_configs``."""
+        return Limits(self.site_config_max_bytes, self.site_config_max_values)
