@@ -35,6 +35,16 @@ class Settings(BaseSettings):
         description="Folder of YAML loaded into an empty database when `fleet serve` starts "
         "(default: ./site_configs, else the sample shipped with fleet).",
     )
+    site_config_max_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest file read from `site_configs` (by `fleet sync` and at start-up).",
+    )
+    site_config_max_values: int = Field(
+        default=100_000,
+        ge=100,
+        description="Most values (keys, items, scalars, with aliases expanded) in one such file.",
+    )
     load_sample_when_empty: bool = Field(
         default=True, description="Load `site_configs` on start when the database has no sites."
     )

@@ -26,16 +26,16 @@ NOT_REPLAYED = {
 }
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None when the client went away before sending all of it."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
@@ -56,6 +56,8 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         db: Database = state.db
         settings: Settings = state.settings
         body = await _read_body(receive)
+        if body is None:
+            return  # nobody to answer: claim nothing and run nothing, so that a retry is honest
         digest = idempotency.request_hash(
             scope["path"].encode(), scope.get("query_string", b""), body
         )

@@ -12,6 +12,7 @@ from fleet import context
 from fleet.cli.common import database, settings_of
 from fleet.errors import FleetError
 from fleet.inventory import configs, sync
+from fleet.inventory.files import Limits
 from fleet.logging import configure
 from fleet.settings import Settings
 from fleet.upgrades import profiles
@@ -35,8 +36,8 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
     settings = settings_of(ctx)
     configure(settings.log_format, "WARNING")
     try:
-        desired = configs.load(folder)
-        wanted, _ = profiles.load(folder)
+        desired = configs.load(folder, Limits.of(settings))
+        wanted, _ = profiles.load(folder, Limits.of(settings))
         lines = asyncio.run(_sync(settings, desired, wanted, apply=mode == "apply", prune=prune))
     except configs.ConfigError as exc:
         for problem in exc.problems:

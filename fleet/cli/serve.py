@@ -21,6 +21,7 @@ from fleet.cli.common import (
 )
 from fleet.database import Database
 from fleet.inventory import configs, sync
+from fleet.inventory.files import Limits
 from fleet.inventory.models import Site
 from fleet.logging import configure, get_logger
 from fleet.settings import Settings
@@ -101,8 +102,11 @@ async def _load_sample(db: Database, settings: Settings) -> None:
         if await session.scalar(sa.select(sa.func.count()).select_from(Site)):
             return
         folder = site_configs_of(settings)
-        desired = configs.load(folder)
-        wanted, _ = profiles.load(folder)
+        try:
+            desired = configs.load(folder, Limits.of(settings))
+            wanted, _ = profiles.load(folder, Limits.of(settings))
+        except configs.ConfigError as exc:
+            raise click.ClickException(f"{exc}\nnothing was loaded") from None
         plan = await sync.make_plan(session, desired, prune=False)
         await sync.apply_plan(session, plan)
         with context.acting_as(sync.ACTOR):

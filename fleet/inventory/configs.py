@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError, create_model
 
 from fleet.inventory import schemas
+from fleet.inventory.files import BadEncoding, Limits, Unreadable, read_config_file
 
 Path_ = tuple[str | int, ...]
 
@@ -86,26 +87,81 @@ class Desired:
     links: dict[str, Located] = field(default_factory=dict)
 
 
-class _Document:
-    """One YAML file as plain data, with the line of every key and item."""
+MAP_TAG = "tag:yaml.org,2002:map"
+SEQ_TAG = "tag:yaml.org,2002:seq"
+MAX_DEPTH = 64
 
-    def __init__(self, path: Path, root: Path) -> None:
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to nest deeper than ``MAX_DEPTH`` (its scanner slows down
+    with the square of the depth and its composer recurses)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _Fail(mark.line + 1, f"nested too deeply (more than {MAX_DEPTH} levels)")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Document:
+    """One YAML file as plain data, with the line of every key and item.
+
+    Aliases are expanded while walking, so the walk counts every value it makes and stops at
+    ``limits.max_values`` (a few kilobytes of nested aliases would otherwise expand to
+    billions); a tag the plain YAML types do not have, on any node, is refused."""
+
+    def __init__(self, path: Path, root: Path, limits: Limits) -> None:
         self.name = str(path.relative_to(root.parent)) if root.parent != path else path.name
         self.lines: dict[Path_, int] = {}
-        text = path.read_text(encoding="utf-8")
-        loader = yaml.SafeLoader(text)
+        self.limits = limits
+        self.values = 0
+        text = read_config_file(path, root, limits)
+        loader = _BoundedLoader(text)
         try:
             node = loader.get_single_node()
             self.data = None if node is None else self._walk(loader, node, ())
+        except yaml.reader.ReaderError as exc:
+            line = text.count("\n", 0, exc.position) + 1
+            raise _Fail(line, f"bad YAML: character {exc.character!r} is not allowed") from None
         finally:
             loader.dispose()
 
+    def _count(self, node: yaml.Node) -> None:
+        self.values += 1
+        if self.values > self.limits.max_values:
+            raise _Fail(
+                node.start_mark.line + 1,
+                f"more than {self.limits.max_values} values once aliases are expanded "
+                "(FLEET_SITE_CONFIG_MAX_VALUES)",
+            )
+        expected = MAP_TAG if isinstance(node, yaml.MappingNode) else SEQ_TAG
+        if isinstance(node, yaml.CollectionNode) and node.tag != expected:
+            raise _Fail(node.start_mark.line + 1, f"unknown tag {node.tag!r}")
+
+    def _scalar(self, loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        value = loader.construct_object(node)
+        if isinstance(value, str) and "\x00" in value:
+            raise _Fail(node.start_mark.line + 1, "a NUL character is not allowed in text")
+        return value
+
     def _walk(self, loader: yaml.SafeLoader, node: yaml.Node, path: Path_) -> Any:
+        self._count(node)
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = loader.construct_object(key_node)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _Fail(key_node.start_mark.line + 1, "a key must be text")
+                self._count(key_node)
+                key = self._scalar(loader, key_node)
                 if not isinstance(key, str):
                     raise _Fail(key_node.start_mark.line + 1, f"key {key!r} is not text")
                 if key in result:
@@ -115,7 +171,7 @@ class _Document:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self._walk(loader, item, (*path, i)) for i, item in enumerate(node.value)]
-        return loader.construct_object(node)
+        return self._scalar(loader, node)
 
     def line(self, path: Path_) -> int:
         while path and path not in self.lines:
@@ -157,8 +213,9 @@ def _describe(error: Any, loc_parts: tuple[Any, ...] | None = None) -> str:
 class Loader:
     """Reads a config folder; collects problems instead of stopping at the first."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limits: Limits | None = None) -> None:
         self.root = root
+        self.limits = limits or Limits()
         self.problems: list[Problem] = []
         self.desired = Desired()
 
@@ -171,15 +228,17 @@ class Loader:
 
     def _open(self, path: Path) -> _Document | None:
         try:
-            return _Document(path, self.root)
-        except _Fail as fail:
+            return _Document(path, self.root, self.limits)
+        except (_Fail, BadEncoding) as fail:
             self.problem(str(path.relative_to(self.root.parent)), fail.line, fail.reason)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else 1
             reason = getattr(exc, "problem", None) or str(exc)
             self.problem(str(path.relative_to(self.root.parent)), line, f"bad YAML: {reason}")
-        except (OSError, UnicodeDecodeError) as exc:
+        except Unreadable as exc:
+            self.problem(str(path.relative_to(self.root.parent)), 1, str(exc))
+        except OSError as exc:
             self.problem(str(path.relative_to(self.root.parent)), 1, f"cannot read: {exc}")
         return None
 
@@ -367,6 +426,6 @@ def _parent_loops(d: Desired) -> Iterable[str]:
             current = d.devices[current.parent].value
 
 
-def load(root: Path) -> Desired:
+def load(root: Path, limits: Limits | None = None) -> Desired:
     """Read and check ``root``; raises ``ConfigError`` naming every problem."""
-    return Loader(root).load()
+    return Loader(root, limits).load()

@@ -17,6 +17,7 @@ from sqlmodel import col
 from fleet.inventory import changelog
 from fleet.inventory.choices import ChangeAction, DeviceKind, LinkMedium
 from fleet.inventory.configs import ConfigError, Loader, Problem
+from fleet.inventory.files import Limits
 from fleet.inventory.schemas import Slug, Strict
 from fleet.models import utcnow
 from fleet.upgrades.models import SiteProfile
@@ -65,9 +66,11 @@ class LocatedProfile:
     line: int
 
 
-def load(root: Path) -> tuple[dict[str, LocatedProfile], PriceList | None]:
+def load(
+    root: Path, limits: Limits | None = None
+) -> tuple[dict[str, LocatedProfile], PriceList | None]:
     """Read the profiles and the price list of ``root``; raises ``ConfigError``."""
-    loader = Loader(root)
+    loader = Loader(root, limits)
     profiles: dict[str, LocatedProfile] = {}
     folder = root / "profiles"
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
