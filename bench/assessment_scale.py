@@ -158,13 +158,9 @@ async def generate(db: Database, sites: int, per_site: int, seed: int = 7) -> di
                         "site_id": site,
                         "state": "up",
                         "since": now,
-                        "detail": {
-                            "health": "up",
-                            "firmware": f"{rng.randint(1, 9)}.{rng.randint(0, 12)}.0",
-                            "last_ok_at": (
-                                now - timedelta(hours=rng.choice([1, 2, 30]))
-                            ).isoformat(),
-                        },
+                        "detail": {"health": "up"},
+                        "firmware_observed": f"{rng.randint(1, 9)}.{rng.randint(0, 12)}.0",
+                        "last_ok_at": now - timedelta(hours=rng.choice([1, 2, 30])),
                     }
                 )
             if len(batch) >= 20_000:

@@ -13,7 +13,9 @@ from fleet.models import UTCDateTime, Versioned, utcnow
 
 
 class ObjectStatus(SQLModel, table=True):
-    """The current state of one device, link or site: one row each, cheap to read."""
+    """The current state of one device, link or site: one row each, cheap to read. A device's
+    row also carries what its probes observed, for the needs assessment: the firmware and the
+    moment of its last successful round (exact, kept as it moves)."""
 
     __tablename__ = "object_status"
 
@@ -25,6 +27,8 @@ class ObjectStatus(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=200)
     last_result_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    firmware_observed: str | None = Field(default=None, max_length=64)
+    last_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def status_of(object_type: str, object_id: Any, status: Any = ObjectStatus) -> Any:

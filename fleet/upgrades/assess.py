@@ -111,7 +111,8 @@ async def _facts(
                 col(DeviceModel.slug),
                 col(DeviceModel.minimum_firmware),
                 col(DeviceModel.end_of_support),
-                col(ObjectStatus.detail),
+                col(ObjectStatus.firmware_observed),
+                col(ObjectStatus.last_ok_at),
             )
             .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
             .outerjoin(
@@ -121,7 +122,6 @@ async def _facts(
             col(Device.site_id),
         )
     )
-    fromisoformat = datetime.fromisoformat
     for (
         site_id,
         serial,
@@ -132,10 +132,9 @@ async def _facts(
         slug,
         minimum,
         eos,
-        detail,
+        observed,
+        last_ok,
     ) in devices.all():
-        seen = detail or {}
-        last_ok = seen.get("last_ok_at")
         sites[site_id].devices.append(
             DeviceFacts(  # serial, kind, lifecycle, model, firmware, observed firmware, minimum,
                 # end of support, probed, last ok
@@ -144,11 +143,11 @@ async def _facts(
                 lifecycle,
                 slug,
                 firmware,
-                seen.get("firmware"),
+                observed,
                 minimum,
                 eos,
                 bool(probes),
-                fromisoformat(last_ok) if last_ok else None,
+                last_ok,
             )
         )
     links = await connection.execute(

@@ -108,3 +108,114 @@ def test_site_assessment_carries_over_when_open_gaps_were_last_seen(tmp_path: Pa
             await engine.dispose()
 
     assert asyncio.run(rows()) == [(1, "2026-11-03 10:00:00.000000")]
+
+
+async def _alembic(url: str, direction: str, revision: str) -> None:
+    from alembic import command
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+
+            def run(sync_connection: sa.Connection) -> None:
+                config = migrate.alembic_config(url)
+                config.attributes["connection"] = sync_connection
+                getattr(command, direction)(config, revision)
+
+            await connection.run_sync(run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+async def _observed(url: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(
+                sa.text(
+                    "SELECT object_id, firmware_observed, last_ok_at FROM object_status "
+                    "ORDER BY object_id"
+                )
+            )
+            return [(i, f, None if t is None else str(t)[:26]) for i, f, t in result]
+    finally:
+        await engine.dispose()
+
+
+async def _details(url: str) -> list[object]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(
+                sa.select(sa.column("detail", sa.JSON()))
+                .select_from(sa.table("object_status"))
+                .order_by(sa.text("object_id"))
+            )
+            return [row[0] for row in result]
+    finally:
+        await engine.dispose()
+
+
+def _observed_round_trip(url: str) -> None:
+    """0008 moves a device's observed firmware and last success from ``detail`` to columns,
+    exact to the microsecond, and its downgrade puts them back."""
+    asyncio.run(migrate.upgrade(url, "0007"))
+    row = (
+        "INSERT INTO object_status (object_type, object_id, site_id, state, since, detail) "
+        "VALUES ('{kind}', {id}, 1, 'up', '2026-11-01 10:00:00', '{detail}')"
+    )
+    asyncio.run(
+        _execute(
+            url,
+            row.format(
+                kind="device",
+                id=1,
+                detail='{"health": "up", "firmware": "15.2", '
+                '"last_ok_at": "2026-11-01T10:14:59.250000+00:00"}',
+            ),
+            row.format(kind="device", id=2, detail='{"health": "unknown"}'),
+            row.format(kind="site", id=3, detail='{"devices": {"up": 1}}'),
+        )
+    )
+    asyncio.run(migrate.upgrade(url))
+    assert asyncio.run(_observed(url)) == [
+        (1, "15.2", "2026-11-01 10:14:59.250000"),
+        (2, None, None),
+        (3, None, None),
+    ]
+    assert asyncio.run(_details(url)) == [
+        {"health": "up"},
+        {"health": "unknown"},
+        {"devices": {"up": 1}},
+    ]
+    asyncio.run(_alembic(url, "downgrade", "0007"))
+    first, second, site = asyncio.run(_details(url))
+    assert first["firmware"] == "15.2"
+    assert first["last_ok_at"].startswith("2026-11-01T10:14:59.250000")
+    assert second == {"health": "unknown", "firmware": None, "last_ok_at": None}
+    assert site == {"devices": {"up": 1}}
+    asyncio.run(migrate.upgrade(url))
+    assert asyncio.run(_observed(url))[0] == (1, "15.2", "2026-11-01 10:14:59.250000")
+
+
+def test_observed_columns_carry_over_and_back_on_sqlite(tmp_path: Path) -> None:
+    _observed_round_trip(f"sqlite+aiosqlite:///{tmp_path / 'observed.db'}")
+
+
+@pytest.mark.postgres
+def test_observed_columns_carry_over_and_back_on_postgres(postgres_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL
+
+    name = "fleet_test_observed"
+    asyncio.run(_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True))
+    asyncio.run(_execute(PG_URL, f'CREATE DATABASE "{name}"', autocommit=True))
+    try:
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        _observed_round_trip(url)
+    finally:
+        asyncio.run(
+            _execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True)
+        )

@@ -1,0 +1,108 @@
+"""What the status engine keeps in the database: probe result rows, current status rows,
+state events, and the purge of old results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from fleet import bulk
+from fleet.database import Database, json_text
+from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.types import Reading
+
+PROBE_RESULT: sa.Table = ProbeResult.__table__  # type: ignore[attr-defined]  # rows, not objects
+OBJECT_STATUS: sa.Table = ObjectStatus.__table__  # type: ignore[attr-defined]
+#: A device's last success moved (and nothing else of its row): one executemany per flush.
+_SEEN = (
+    sa.update(OBJECT_STATUS)
+    .where(
+        OBJECT_STATUS.c.object_type == "device",
+        OBJECT_STATUS.c.object_id == sa.bindparam("device_id"),
+    )
+    .values(last_ok_at=sa.bindparam("ok_at"))
+)
+
+
+def result_row(reading: Reading) -> ProbeResult:
+    return ProbeResult(**result_values(reading))
+
+
+def result_values(reading: Reading, *, encode: bool = False) -> dict[str, Any]:
+    """The probe_result row of a reading, as column values; ``encode``: the ``data`` document
+    as JSON text (or None), as the column's type would write it."""
+    data: dict[str, Any] = {}
+    if reading.uptime_seconds is not None:
+        data["uptime_seconds"] = reading.uptime_seconds
+    if reading.firmware_version:
+        data["firmware_version"] = reading.firmware_version
+    if reading.sys_descr:
+        data["sys_descr"] = reading.sys_descr[:200]
+    if reading.interfaces:
+        # as objects of the dataclass's fields; the encoder writes the dataclasses themselves
+        data["interfaces"] = (
+            reading.interfaces[:16] if encode else [asdict(i) for i in reading.interfaces[:16]]
+        )
+    if reading.values:
+        data["values"] = dict(list(reading.values.items())[:32])
+    if reading.http_status is not None:
+        data["http_status"] = reading.http_status
+    return {
+        "device_id": reading.device_id,
+        "kind": reading.kind,
+        "at": reading.started_at,
+        "status": str(reading.status),
+        "duration_ms": round(reading.duration_ms, 2),
+        "reason": reading.reason[:200] or None,
+        "data": (json_text(data) if encode else data) if data else None,
+    }
+
+
+async def load_status(db: Database) -> list[ObjectStatus]:
+    async with db.session() as session:
+        return list(await session.scalars(sa.select(ObjectStatus)))
+
+
+async def write(
+    db: Database,
+    results: Sequence[dict[str, Any]],
+    events: Sequence[StateEvent],
+    changed: Sequence[tuple[str, int]],
+    rows: Sequence[ObjectStatus],
+    seen: Iterable[tuple[int, datetime]] = (),
+) -> None:
+    """In one transaction: result rows (encoded, see ``result_values``), events, the status
+    rows of the ``changed`` objects (replaced by ``rows``: an object gone has none) and the
+    last successes of devices whose row is otherwise unchanged."""
+    async with db.session(write=True) as session:
+        if results:  # plain rows, one executemany at the driver: no ORM objects
+            await bulk.insert_many(
+                session, PROBE_RESULT, results, encoded={"data"}, distinct={"at"}
+            )
+        session.add_all(events)
+        if changed:
+            await session.execute(
+                sa.delete(ObjectStatus).where(
+                    sa.tuple_(col(ObjectStatus.object_type), col(ObjectStatus.object_id)).in_(
+                        changed
+                    )
+                )
+            )
+            session.add_all(rows)
+        moved = [{"device_id": device_id, "ok_at": at} for device_id, at in seen]
+        if moved:
+            await session.execute(_SEEN, moved)
+        await session.commit()
+
+
+async def purge(db: Database, before: datetime) -> int:
+    """Delete the results from before ``before``; how many went."""
+    async with db.session(write=True) as session:
+        result = await session.execute(sa.delete(ProbeResult).where(col(ProbeResult.at) < before))
+        await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
