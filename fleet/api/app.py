@@ -32,6 +32,7 @@ from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.geo import status_sites_geojson
+from fleet.api.guard import input_guard_middleware
 from fleet.api.idempotency import idempotency_middleware
 from fleet.api.inventory import inventory_routers, resource_router
 from fleet.api.metrics import metrics, metrics_middleware
@@ -182,6 +183,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             request_id_middleware,
             DefineMiddleware(TokenAuthMiddleware, exclude=PUBLIC_PATHS),
             rate_limit_middleware,
+            input_guard_middleware,
             idempotency_middleware,
         ],
         plugins=[SchemaStrictPydanticPlugin()],

@@ -16,6 +16,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import MethodNotAllowedException
+from sqlalchemy.exc import OperationalError
 
 from fleet import errors
 from fleet.api.auth import RateLimitExceeded
@@ -56,9 +57,18 @@ BY_STATUS: dict[int, ProblemType] = {
     429: ProblemType(429, "rate-limited", "Too many requests"),
 }
 INTERNAL = ProblemType(500, "internal", "Internal error")
+BUSY = ProblemType(503, "busy", "Database busy")
+BUSY_RETRY_AFTER_S = 2
+
+
+def _database_busy(exc: Exception) -> bool:
+    """SQLite's single writer lock held past the busy timeout (a long sync, for one)."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def problem_type(exc: Exception) -> ProblemType:
+    if _database_busy(exc):
+        return BUSY
     for cls in type(exc).__mro__:
         if cls in PROBLEMS:
             return PROBLEMS[cls]
@@ -115,6 +125,9 @@ def problem_body(
     elif isinstance(exc, HTTPException):
         body["detail"] = exc.detail
         headers.update(exc.headers or {})
+    elif _database_busy(exc):
+        body["detail"] = f"the database is busy with another write; retry in {BUSY_RETRY_AFTER_S} s"
+        headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
     else:
         body["detail"] = "an unexpected error occurred; quote the request id when reporting it"
         log.error("unhandled_error", path=instance, exc_info=exc)

@@ -55,3 +55,23 @@ def test_disconnect_mid_body_claims_nothing_and_the_retry_succeeds(served: Serve
     assert [s["code"] for s in found["items"]] == ["NE-LOSSY-01"]
     changes = httpx.get(f"{served.base}/api/v1/sites/NE-LOSSY-01/history", headers=auth, timeout=10)
     assert changes.status_code == 200, changes.text
+
+
+def test_chunked_body_over_the_limit_is_413_not_a_reset(served: Served) -> None:
+    parts = urlsplit(served.base)
+    head = (
+        f"POST /api/v1/sites HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {served.token}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b"x" * 65536
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head + b'b\r\n{"notes": "\r\n')
+        try:
+            for _ in range(20):  # 1.3 MB, over the 1 MiB default
+                sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may stop reading once it has answered
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"application/problem+json" in answer
