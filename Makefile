@@ -5,8 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The border site's link drops half a minute in, so the whole show is on the board within 2 min.
-RUN_OPTIONS ?= --cut-after 30
+# The border site's link drops 15 s in, so the whole show is on the board within 2 min.
+RUN_OPTIONS ?= --cut-after 15
 
 .PHONY: run install install-test lint typecheck test test-fast migrate clean
 

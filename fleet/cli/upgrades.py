@@ -109,9 +109,28 @@ def evaluate_command(ctx: click.Context, days: int) -> None:
     def pct(value: float | None) -> str:
         return "   n/a" if value is None else f"{value:6.1%}"
 
+    items = asyncio.run(run())
+    if not any(item["availability_before"] is not None for item in items):
+        click.echo(_nothing_to_evaluate(len(items), days))
+        return
     click.echo(f"{'order':>6} {'site':14} {'before':>7} {'after':>7}  title")
-    for item in asyncio.run(run()):
+    for item in items:
         before, after = pct(item["availability_before"]), pct(item["availability_after"])
         click.echo(
             f"{item['work_order']:6d} {item['site']:14} {before:>7} {after:>7}  {item['title']}"
         )
+
+
+def _nothing_to_evaluate(verified: int, days: int) -> str:
+    why = (
+        "no work order is verified yet"
+        if not verified
+        else f"none of the {verified} verified work order(s) has probe history in the {days} "
+        "days before its work"
+    )
+    return (
+        f"Nothing to evaluate: {why}. An order is compared over --days {days} before its work "
+        "started and after it was verified; it is verified by `fleet assess` once the probes "
+        "show its gap closed. Probe a fleet first (`fleet serve`, or the simulated one: "
+        "`make run` / `fleet demo`), or compare over fewer days (--days 1)."
+    )

@@ -35,7 +35,8 @@ from fleet.upgrades.rules import (
     SiteFacts,
     evaluate,
 )
-from fleet.upgrades.workorders import priority, title_of
+from fleet.upgrades.titles import places, title_of
+from fleet.upgrades.workorders import priority
 
 ACTOR = "assessment"
 GAP: sa.Table = Gap.__table__  # type: ignore[attr-defined]
@@ -356,6 +357,7 @@ async def _assess(
     summary.opened = len(gap_rows)
     programmes = {row.name: row.programme for row, _ in by_kind.values()}
     order_ids = await bulk.new_ids(session, WORK_ORDER, len(new))
+    named = await places(connection, (key[0] for key, _ in new))
     order_rows = [
         {
             "id": order_id,
@@ -363,7 +365,7 @@ async def _assess(
             "site_id": key[0],
             "kind": finding.work,
             "state": "proposed",
-            "title": title_of(finding, facts[key[0]].code),
+            "title": title_of(finding, named[key[0]]),
             "estimated_cost": round(prices.cost(finding.work, finding.detail, finding.quantity), 2)
             if prices
             else 0.0,

@@ -1,5 +1,5 @@
 """Work orders: the legal transitions (one table), who may make them, the journal, the priority
-formula and titles."""
+formula (titles: :mod:`fleet.upgrades.titles`)."""
 
 from __future__ import annotations
 
@@ -68,23 +68,6 @@ def priority(
     if kind == "end_of_support":
         value += END_OF_SUPPORT_RISK
     return round(value, 3)
-
-
-def title_of(finding: Finding, site_code: str) -> str:
-    work, device = finding.work, finding.subject.removeprefix("device:")
-    if work == "install":
-        what = f"Install {finding.quantity} {finding.detail.replace('_', ' ')}(s)"
-    elif work == "replace":
-        what = f"Replace {device} (end of support)"
-    elif work == "firmware_upgrade":
-        what = f"Upgrade firmware of {device}"
-    elif work == "link_upgrade":
-        what = f"Upgrade connectivity ({finding.rule_id}: {finding.subject})"
-    elif work == "repair":
-        what = f"Repair {device} (not answering probes)"
-    else:
-        raise KeyError(work)
-    return f"{site_code}: {what}"[:200]
 
 
 class MaintenancePlan(Strict):

@@ -236,3 +236,15 @@ async def _results(url: str) -> int:
             )
     finally:
         await db.dispose()
+
+
+def test_evaluate_with_nothing_to_evaluate_says_why_and_how(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert fleet(url, "sync", str(SAMPLE), "--apply").exit_code == 0
+    assert fleet(url, "assess").exit_code == 0
+    shown = fleet(url, "evaluate", "--days", "7")
+    assert shown.exit_code == 0
+    assert shown.output.startswith("Nothing to evaluate: no work order is verified yet.")
+    assert "--days 7 before its work" in shown.output
+    assert "fleet demo" in shown.output
+    assert "  title" not in shown.output
