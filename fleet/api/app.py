@@ -26,7 +26,7 @@ from fleet.api.auth import (
     rate_limit_middleware,
 )
 from fleet.api.batch import apply_batch
-from fleet.api.board import board_router, static_files_router, template_config
+from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
@@ -38,6 +38,7 @@ from fleet.api.inventory import inventory_routers, resource_router
 from fleet.api.metrics import metrics, metrics_middleware
 from fleet.api.middleware import request_id_middleware
 from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS
+from fleet.api.pages import static_files_router, template_config
 from fleet.api.problems import EXCEPTION_HANDLERS
 from fleet.api.status import (
     availability,
