@@ -26,6 +26,7 @@ import click
 import sqlalchemy as sa
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fleet import context, migrate
@@ -33,7 +34,8 @@ from fleet.access import tokens
 from fleet.access.roles import Role
 from fleet.api.app import create_app
 from fleet.database import Database
-from fleet.demo.simulator import SimDevice, SimulatedFleet
+from fleet.demo.devices import SimDevice
+from fleet.demo.simulator import SimulatedFleet
 from fleet.demo.snmprec import community_for
 from fleet.inventory import configs, credentials, service, sync
 from fleet.inventory.credentials import Cipher, CredentialProfileCreate, CredentialSecret
@@ -69,75 +71,88 @@ async def _prepare(
     db = Database(settings.database_url)
     try:
         async with db.session(write=True) as session:
-            desired = configs.load(settings.site_configs)
-            await sync.apply_plan(session, await sync.make_plan(session, desired, prune=False))
-            wanted, _ = profiles.load(settings.site_configs)
+            secret = await _load_sample(session, settings)
+            rows = await _networked_devices(session)
             with context.acting_as(ACTOR):
-                await profiles.apply(
-                    session, wanted, await profiles.plan(session, wanted, prune=False)
-                )
-                _, secret = await tokens.create(
-                    session, name="demo-admin", role=Role.admin, rate_limit_per_minute=0
-                )
-            rows = (
-                await session.execute(
-                    sa.select(Device, DeviceModel, col(Site.code))
-                    .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
-                    .join(Site, col(Device.site_id) == col(Site.id))
-                    .where(col(Device.management_address).is_not(None))
-                    .where(col(Device.lifecycle).in_(("installed", "active", "faulty")))
-                    .order_by(col(Device.id))
-                )
-            ).all()
-            with context.acting_as(ACTOR):
-                await credentials.create(
-                    session,
-                    cipher,
-                    CredentialProfileCreate(
-                        name="demo-ssh",
-                        kind="ssh",
-                        username=SimulatedFleet.ssh_username,
-                        secret=CredentialSecret(password=SecretStr(SimulatedFleet.ssh_password)),
-                    ),
-                )
-                for model in {m.slug: m for _, m, _ in rows if m.kind in SSH_KINDS}.values():
-                    await service.update(
-                        session,
-                        DEVICE_MODEL,
-                        model.slug,
-                        {"ssh_platform": "cisco_ios"},
-                        service.etag(model.version),
-                    )
-                for device, model, _ in rows:
-                    name = f"demo-{community_for(device.serial)}"[:80]
-                    await credentials.create(
-                        session,
-                        cipher,
-                        CredentialProfileCreate(
-                            name=name,
-                            kind="snmp_v2c",
-                            secret=CredentialSecret(
-                                community=SecretStr(community_for(device.serial))
-                            ),
-                        ),
-                    )
-                    assert device.id is not None
-                    probes: dict[str, Any] = {
-                        "probes": ["snmp"],
-                        "snmp_profile": name,
-                        "probe_port": snmp_port,
-                    }
-                    if model.kind in SSH_KINDS:
-                        probes.update(
-                            probes=["snmp", "ssh"], ssh_profile="demo-ssh", ssh_port=ssh_port
-                        )
-                    await service.update(
-                        session, DEVICE, device.id, probes, service.etag(device.version)
-                    )
+                await _point_at_simulator(session, cipher, rows, snmp_port, ssh_port)
             cut_site = await _satellite_site(session)
             await session.commit()
     finally:
         await db.dispose()
+    return _plan_of(rows, cut_site), secret
+
+
+async def _load_sample(session: AsyncSession, settings: Settings) -> str:
+    """The sample fleet and its profiles, and an admin token for the demo (its secret)."""
+    desired = configs.load(settings.site_configs)
+    await sync.apply_plan(session, await sync.make_plan(session, desired, prune=False))
+    wanted, _ = profiles.load(settings.site_configs)
+    with context.acting_as(ACTOR):
+        await profiles.apply(session, wanted, await profiles.plan(session, wanted, prune=False))
+        _, secret = await tokens.create(
+            session, name="demo-admin", role=Role.admin, rate_limit_per_minute=0
+        )
+    return secret
+
+
+async def _networked_devices(session: AsyncSession) -> list[Any]:
+    """The devices with a management address that are in service, with model and site code."""
+    return list(
+        (
+            await session.execute(
+                sa.select(Device, DeviceModel, col(Site.code))
+                .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
+                .join(Site, col(Device.site_id) == col(Site.id))
+                .where(col(Device.management_address).is_not(None))
+                .where(col(Device.lifecycle).in_(("installed", "active", "faulty")))
+                .order_by(col(Device.id))
+            )
+        ).all()
+    )
+
+
+async def _point_at_simulator(
+    session: AsyncSession, cipher: Cipher, rows: list[Any], snmp_port: int, ssh_port: int
+) -> None:
+    """Credential profiles for the simulated agents, and each device's probes aimed at them."""
+    await credentials.create(
+        session,
+        cipher,
+        CredentialProfileCreate(
+            name="demo-ssh",
+            kind="ssh",
+            username=SimulatedFleet.ssh_username,
+            secret=CredentialSecret(password=SecretStr(SimulatedFleet.ssh_password)),
+        ),
+    )
+    for model in {m.slug: m for _, m, _ in rows if m.kind in SSH_KINDS}.values():
+        await service.update(
+            session,
+            DEVICE_MODEL,
+            model.slug,
+            {"ssh_platform": "cisco_ios"},
+            service.etag(model.version),
+        )
+    for device, model, _ in rows:
+        name = f"demo-{community_for(device.serial)}"[:80]
+        await credentials.create(
+            session,
+            cipher,
+            CredentialProfileCreate(
+                name=name,
+                kind="snmp_v2c",
+                secret=CredentialSecret(community=SecretStr(community_for(device.serial))),
+            ),
+        )
+        assert device.id is not None
+        probes: dict[str, Any] = {"probes": ["snmp"], "snmp_profile": name, "probe_port": snmp_port}
+        if model.kind in SSH_KINDS:
+            probes.update(probes=["snmp", "ssh"], ssh_profile="demo-ssh", ssh_port=ssh_port)
+        await service.update(session, DEVICE, device.id, probes, service.etag(device.version))
+
+
+def _plan_of(rows: list[Any], cut_site: str) -> Plan:
+    """The devices to simulate, those cut with the site's link, and the camera that flaps."""
     devices = [
         SimDevice(
             device_id=device.id or 0,
@@ -157,7 +172,7 @@ async def _prepare(
         (device.id for device, model, code in rows if model.kind == "camera" and code != cut_site),
         None,
     )
-    return Plan(devices, cut_site, cut, flapping), secret
+    return Plan(devices, cut_site, cut, flapping)
 
 
 async def _satellite_site(session: Any) -> str:
@@ -216,6 +231,47 @@ def _terminate_like_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _demo_settings(folder: Path, site_configs: Path, key: str, interval: float) -> Settings:
+    """A throw-away database in ``folder``, the simulated fleet's pace and limits."""
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
+        site_configs=site_configs,
+        credential_keys=SecretStr(key),
+        simulated=True,
+        load_sample_when_empty=False,
+        bootstrap_admin_token=False,
+        probe_interval_s=interval,
+        probe_jitter_s=interval / 5,
+        probe_timeout_s=min(2.0, interval / 2),
+        probe_retries=0,
+        probe_concurrency=16,
+        probe_site_concurrency=4,
+    )
+
+
+def _announce(
+    host: str,
+    port: int,
+    secret: str,
+    sim: SimulatedFleet,
+    plan: Plan,
+    cut_after: float,
+    restore_after: float,
+) -> None:
+    """Where the demo answers, its token, and what is about to happen."""
+    click.echo(f"API: http://{host}:{port}/api/v1/status/sites  docs: http://{host}:{port}/schema")
+    click.echo(f"Token (admin, for this demo only): FLEET_TOKEN={secret}")
+    flapping = (
+        f"; camera {sim.devices[plan.flapping].serial} flaps all along"
+        if plan.flapping is not None
+        else ""
+    )
+    click.echo(
+        f"In {cut_after:g} s site {plan.cut_site} loses its satellite link for "
+        f"{restore_after:g} s (and again, in a loop){flapping}."
+    )
+
+
 async def run(
     host: str,
     port: int,
@@ -236,20 +292,7 @@ async def run(
     about one in five starts early enough in a silent spell to time out, between good ones."""
     with _terminate_like_interrupt(), tempfile.TemporaryDirectory(prefix="fleet-demo-") as folder:
         key = credentials.new_key()
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}",
-            site_configs=site_configs,
-            credential_keys=SecretStr(key),
-            simulated=True,
-            load_sample_when_empty=False,
-            bootstrap_admin_token=False,
-            probe_interval_s=probe_interval,
-            probe_jitter_s=probe_interval / 5,
-            probe_timeout_s=min(2.0, probe_interval / 2),
-            probe_retries=0,
-            probe_concurrency=16,
-            probe_site_concurrency=4,
-        )
+        settings = _demo_settings(Path(folder), site_configs, key, probe_interval)
         cipher = Cipher(key)
         plan, secret = await _prepare(settings, cipher, snmp_port, ssh_port)
         controllable = {*plan.cut_devices, *([plan.flapping] if plan.flapping else [])}
@@ -264,19 +307,7 @@ async def run(
             note="every device is simulated on 127.0.0.0/8; `fleet serve` serves a real fleet",
         )
         try:
-            click.echo(
-                f"API: http://{host}:{port}/api/v1/status/sites  docs: http://{host}:{port}/schema"
-            )
-            click.echo(f"Token (admin, for this demo only): FLEET_TOKEN={secret}")
-            flapping = (
-                f"; camera {sim.devices[plan.flapping].serial} flaps all along"
-                if plan.flapping is not None
-                else ""
-            )
-            click.echo(
-                f"In {cut_after:g} s site {plan.cut_site} loses its satellite link for "
-                f"{restore_after:g} s (and again, in a loop){flapping}."
-            )
+            _announce(host, port, secret, sim, plan, cut_after, restore_after)
             server = uvicorn.Server(
                 uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
             )

@@ -33,84 +33,34 @@ import asyncio
 import atexit
 import contextlib
 import functools
-import ipaddress
 import shutil
 import socket
 import tempfile
 import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from fleet.demo import nos, snmprec
+from fleet.demo.devices import (
+    DEFAULT_SNMP_PORT,
+    DEFAULT_SSH_PORT,
+    SimDevice,
+    SimEndpoint,
+    SimulatorError,
+    address_of,
+    boot_uptime_s,
+    check,
+    community_of,
+)
 from fleet.demo.peer import PeerConfig, PeerProcess, SshHost, variation_modules_dir
 from fleet.probes.base import get_probe, run_probe
 from fleet.probes.types import ProbeTarget, SnmpOptions, SnmpV2c
 
-DEFAULT_SNMP_PORT = 16161
-DEFAULT_SSH_PORT = 2222
-KINDS = frozenset(
-    {
-        "camera",
-        "fingerprint_scanner",
-        "document_reader",
-        "forensic_kit",
-        "router",
-        "switch",
-        "firewall",
-        "vpn_gateway",
-        "satellite_modem",
-        "lte_modem",
-        "workstation",
-        "ups",
-    }
-)
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 #: SNMP readiness checks in flight at once (snmpsim answers one request at a time)
 READY_CONCURRENCY = 8
 READY_PROBE_TIMEOUT = 1.0
-
-
-class SimulatorError(RuntimeError):
-    """The simulator could not start, or a device's process is gone."""
-
-
-@dataclass(frozen=True, slots=True)
-class SimDevice:
-    """One device to simulate. ``address`` is its own address in 127.0.0.0/8."""
-
-    device_id: int
-    serial: str
-    kind: str
-    manufacturer: str
-    model: str
-    address: str
-    firmware: str | None
-    ssh: bool = False
-    hostname: str | None = None  # sysName and SSH prompt; derived from the serial if None
-
-    @property
-    def name(self) -> str:
-        return self.hostname or f"{self.kind.replace('_', '-')}-{self.serial.lower()}"
-
-
-@dataclass(frozen=True, slots=True)
-class SimEndpoint:
-    """Where and how a simulated device answers."""
-
-    address: str
-    snmp_port: int
-    community: str
-    ssh_port: int | None
-
-
-def boot_uptime_s(device_id: int) -> int:
-    """The uptime (seconds) a device reports when the simulator starts: 3 to 182 days,
-    fixed per device id so that runs are repeatable."""
-    days = 3 + (device_id * 37) % 180
-    return days * 86400 + (device_id * 7919) % 86400
 
 
 class SimulatedFleet:
@@ -130,11 +80,11 @@ class SimulatedFleet:
     ) -> None:
         self.devices: dict[int, SimDevice] = {}
         for device in devices:
-            _check(device)
+            check(device)
             if device.device_id in self.devices:
                 raise ValueError(f"device id {device.device_id} appears twice")
             self.devices[device.device_id] = device
-        for what, key in (("address", _address), ("community", _community)):
+        for what, key in (("address", address_of), ("community", community_of)):
             values = [key(d) for d in self.devices.values()]
             if len(set(values)) < len(values):
                 twice = sorted({v for v in values if values.count(v) > 1})
@@ -497,22 +447,3 @@ def _not_ready(devices: dict[int, SimDevice], snmp: set[int], ssh: set[int]) -> 
 
 def _first_middle_last(ids: list[int]) -> list[int]:
     return ids if len(ids) <= 3 else [ids[0], ids[len(ids) // 2], ids[-1]]
-
-
-def _address(device: SimDevice) -> str:
-    return device.address
-
-
-def _community(device: SimDevice) -> str:
-    return snmprec.community_for(device.serial)
-
-
-def _check(device: SimDevice) -> None:
-    if device.kind not in KINDS:
-        raise ValueError(f"device {device.device_id}: unknown kind {device.kind!r}")
-    try:
-        address = ipaddress.ip_address(device.address)
-    except ValueError:
-        raise ValueError(f"device {device.device_id}: bad address {device.address!r}") from None
-    if address not in LOOPBACK:
-        raise ValueError(f"device {device.device_id}: {device.address} is not in 127.0.0.0/8")

@@ -16,7 +16,8 @@ from litestar.testing import TestClient
 from fleet.api.app import create_app
 from fleet.database import Database
 from fleet.demo import snmprec
-from fleet.demo.simulator import SimDevice, SimulatedFleet
+from fleet.demo.devices import SimDevice
+from fleet.demo.simulator import SimulatedFleet
 from fleet.inventory.choices import SiteKind
 from fleet.settings import Settings
 from fleet.upgrades import profiles
