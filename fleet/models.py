@@ -67,6 +67,10 @@ def _sqlite_text(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")
 
 
+#: The columns of :class:`Versioned` besides the id: bookkeeping, not an object's fields.
+META = ("version", "created_at", "updated_at")
+
+
 class Versioned(SQLModel):
     """Columns every editable object has: an id, a version counter (the ETag) and timestamps."""
 

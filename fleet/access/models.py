@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from fleet.changelog import Logged
 from fleet.models import UTCDateTime, Versioned, utcnow
 
 
 class ApiToken(Versioned, table=True):
     """An API token. Only the SHA-256 of the secret is kept; the secret is shown once."""
+
+    __changelog__: ClassVar[Logged] = Logged("api_token", ignore=("last_used_at",))
 
     __tablename__ = "api_token"
 

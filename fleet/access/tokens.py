@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fleet import changelog
 from fleet.access.models import ApiToken
 from fleet.access.roles import Role
+from fleet.changelog import ChangeAction
 from fleet.database import Database
 from fleet.errors import Conflict, InvalidInput
-from fleet.inventory import changelog
-from fleet.inventory.choices import ChangeAction
 from fleet.models import utcnow
 
 TOKEN_PREFIX = "fleet_"  # noqa: S105 - a prefix, not a secret
@@ -64,33 +64,6 @@ def public(token: ApiToken) -> dict[str, Any]:
     }
 
 
-def _log(
-    session: AsyncSession,
-    action: ChangeAction,
-    token: ApiToken,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-) -> None:
-    assert token.id is not None
-    changelog.record(
-        session,
-        action=action,
-        object_type="api_token",
-        object_id=token.id,
-        object_key=token.name,
-        site_id=None,
-        country_code=None,
-        changes=changelog.diff(
-            {k: v for k, v in (before or {}).items() if k not in ("last_used_at",)}
-            if before
-            else None,
-            {k: v for k, v in (after or {}).items() if k not in ("last_used_at",)}
-            if after
-            else None,
-        ),
-    )
-
-
 async def create(
     session: AsyncSession,
     *,
@@ -117,7 +90,7 @@ async def create(
     )
     session.add(token)
     await session.flush()
-    _log(session, ChangeAction.create, token, None, public(token))
+    changelog.log(session, ChangeAction.create, token, None, public(token))
     return token, secret
 
 
@@ -130,12 +103,12 @@ async def update(session: AsyncSession, token: ApiToken, values: dict[str, Any])
         token.version += 1
         token.updated_at = utcnow()
         await session.flush()
-        _log(session, ChangeAction.update, token, before, public(token))
+        changelog.log(session, ChangeAction.update, token, before, public(token))
     return token
 
 
 async def delete(session: AsyncSession, token: ApiToken) -> None:
-    _log(session, ChangeAction.delete, token, public(token), None)
+    changelog.log(session, ChangeAction.delete, token, public(token), None)
     await session.delete(token)
     await session.flush()
 

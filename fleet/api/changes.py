@@ -12,11 +12,10 @@ from fleet.access.roles import Role
 from fleet.access.tokens import Principal
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
+from fleet.changelog import ChangeAction, ChangeRecord, public_change
 from fleet.database import Database
 from fleet.errors import NotFound
-from fleet.inventory.changelog import public_change
-from fleet.inventory.choices import ChangeAction
-from fleet.inventory.models import ChangeRecord, Site
+from fleet.inventory.models import Site
 from fleet.pagination import Filter, ListSpec, paginate
 from fleet.settings import Settings
 

@@ -61,7 +61,7 @@ WORK_ORDERS = ListSpec(
     sorts={
         "priority": col(WorkOrder.priority),
         "id": col(WorkOrder.id),
-        "due_on": col(WorkOrder.id),
+        "due_on": col(WorkOrder.due_on),
     },
     default_sort="-priority",
     search=(col(WorkOrder.title),),

@@ -60,9 +60,3 @@ class LinkLifecycle(StrEnum):
     planned = "planned"
     active = "active"
     decommissioned = "decommissioned"
-
-
-class ChangeAction(StrEnum):
-    create = "create"
-    update = "update"
-    delete = "delete"

@@ -13,9 +13,9 @@ from pydantic import Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fleet import changelog
+from fleet.changelog import ChangeAction
 from fleet.errors import Conflict, InvalidInput, NotFound
-from fleet.inventory import changelog
-from fleet.inventory.choices import ChangeAction
 from fleet.inventory.models import CredentialProfile, Device
 from fleet.inventory.schemas import Strict
 from fleet.models import utcnow
@@ -152,28 +152,9 @@ def public(profile: CredentialProfile) -> dict[str, Any]:
     }
 
 
-def _log(
-    session: AsyncSession,
-    action: ChangeAction,
-    profile: CredentialProfile,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    secret_changed: bool,
-) -> None:
-    assert profile.id is not None
-    changes = changelog.diff(before, after)
-    if secret_changed:
-        changes["secret"] = {"before": "(hidden)", "after": "(replaced)" if before else "(set)"}
-    changelog.record(
-        session,
-        action=action,
-        object_type="credential_profile",
-        object_id=profile.id,
-        object_key=profile.name,
-        site_id=None,
-        country_code=None,
-        changes=changes,
-    )
+def _secret(before: dict[str, Any] | None) -> dict[str, Any]:
+    """The change-log entry of a set or replaced secret (never its value)."""
+    return {"secret": {"before": "(hidden)", "after": "(replaced)" if before else "(set)"}}
 
 
 async def get(session: AsyncSession, name: str) -> CredentialProfile:
@@ -208,7 +189,7 @@ async def create(
     )
     session.add(profile)
     await session.flush()
-    _log(session, ChangeAction.create, profile, None, public(profile), True)
+    changelog.log(session, ChangeAction.create, profile, None, public(profile), extra=_secret(None))
     return profile
 
 
@@ -245,7 +226,14 @@ async def update(
         profile.version += 1
         profile.updated_at = utcnow()
         await session.flush()
-        _log(session, ChangeAction.update, profile, before, public(profile), secret_changed)
+        changelog.log(
+            session,
+            ChangeAction.update,
+            profile,
+            before,
+            public(profile),
+            extra=_secret(before) if secret_changed else None,
+        )
     return profile
 
 
@@ -263,7 +251,7 @@ async def delete(session: AsyncSession, profile: CredentialProfile) -> None:
     )
     if used:
         raise Conflict(f"credential profile {profile.name} is still used by {used} devices")
-    _log(session, ChangeAction.delete, profile, public(profile), None, False)
+    changelog.log(session, ChangeAction.delete, profile, public(profile), None)
     await session.delete(profile)
     await session.flush()
 

@@ -1,4 +1,4 @@
-"""Inventory tables: countries, sites, the device catalogue, devices, links and the change log.
+"""Inventory tables: countries, sites, the device catalogue, devices and links.
 
 Enumerated values are stored as short strings; the API schemas restrict them to the enums in
 ``fleet.inventory.choices``.
@@ -6,22 +6,27 @@ Enumerated values are stored as short strings; the API schemas restrict them to 
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import ClassVar
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from fleet.models import UTCDateTime, Versioned, utcnow
+from fleet.changelog import Logged
+from fleet.models import Versioned
 
 
 class Country(Versioned, table=True):
+    __changelog__: ClassVar[Logged] = Logged("country", key="code")
+
     code: str = Field(max_length=2, unique=True, nullable=False)
     name: str = Field(max_length=100, nullable=False)
     region: str = Field(max_length=100, nullable=False, index=True)
 
 
 class Site(Versioned, table=True):
+    __changelog__: ClassVar[Logged] = Logged("site", key="code")
+
     code: str = Field(max_length=40, unique=True, nullable=False)
     name: str = Field(max_length=200, nullable=False)
     kind: str = Field(max_length=32, nullable=False, index=True)
@@ -41,6 +46,8 @@ class Site(Versioned, table=True):
 
 
 class DeviceModel(Versioned, table=True):
+    __changelog__: ClassVar[Logged] = Logged("device_model", key="slug")
+
     __tablename__ = "device_model"
     __table_args__ = (sa.UniqueConstraint("manufacturer", "model"),)
 
@@ -60,6 +67,8 @@ class DeviceModel(Versioned, table=True):
 
 
 class Device(Versioned, table=True):
+    __changelog__: ClassVar[Logged] = Logged("device", key="serial")
+
     site_id: int = Field(
         sa_column=sa.Column(
             sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True
@@ -115,6 +124,8 @@ class CredentialProfile(Versioned, table=True):
     """How to log into devices. The secret part (community, keys, passwords) is one encrypted
     blob; it is never returned by the API nor logged."""
 
+    __changelog__: ClassVar[Logged] = Logged("credential_profile")
+
     __tablename__ = "credential_profile"
 
     name: str = Field(max_length=80, unique=True, nullable=False)
@@ -127,6 +138,8 @@ class CredentialProfile(Versioned, table=True):
 
 
 class Link(Versioned, table=True):
+    __changelog__: ClassVar[Logged] = Logged("link", key="circuit_id")
+
     site_id: int = Field(
         sa_column=sa.Column(
             sa.ForeignKey("site.id", ondelete="RESTRICT"), nullable=False, index=True
@@ -152,24 +165,3 @@ class Link(Versioned, table=True):
     role: str = Field(default="primary", max_length=16, nullable=False)
     lifecycle: str = Field(default="active", max_length=16, nullable=False, index=True)
     notes: str | None = Field(default=None, sa_type=sa.Text)
-
-
-class ChangeRecord(SQLModel, table=True):
-    """One create, update or delete of one object, with who, when, from which request, and the
-    fields before and after (``{"field": {"before": x, "after": y}}``)."""
-
-    __tablename__ = "change_record"
-    __table_args__ = (sa.Index("ix_change_record_object", "object_type", "object_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
-    actor: str = Field(max_length=120, nullable=False)
-    actor_role: str | None = Field(default=None, max_length=20)
-    request_id: str | None = Field(default=None, max_length=64, index=True)
-    action: str = Field(max_length=8, nullable=False)
-    object_type: str = Field(max_length=32, nullable=False)
-    object_id: int = Field(nullable=False)
-    object_key: str = Field(max_length=120, nullable=False)
-    site_id: int | None = Field(default=None, index=True)
-    country_code: str | None = Field(default=None, max_length=2, index=True)
-    changes: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,11 +25,8 @@ from fleet.inventory.choices import (
     SiteLifecycle,
 )
 from fleet.inventory.models import Country, CredentialProfile, Device, DeviceModel, Link, Site
-from fleet.models import Versioned
+from fleet.models import META, Versioned
 from fleet.pagination import AnySelect, Filter, ListSpec
-
-# Fields every representation ends with.
-META = ("version", "created_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -93,13 +89,6 @@ class Resource:
         for name in META:
             out[name] = getattr(obj, name)
         return out
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready form of a field value (for the change log and exports)."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 # --- countries ---------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fleet import changelog
+from fleet.changelog import ChangeAction, logged
 from fleet.errors import (
     Conflict,
     Forbidden,
@@ -26,8 +28,6 @@ from fleet.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
-from fleet.inventory import changelog
-from fleet.inventory.choices import ChangeAction
 from fleet.inventory.models import Country, Device, Site
 from fleet.inventory.resources import Resource
 from fleet.models import Versioned, fits_int32, utcnow
@@ -214,18 +214,9 @@ def _log(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    shown = after or before or {}
-    site_id, country = _scope(resource, obj, shown)
-    assert obj.id is not None
-    changelog.record(
-        session,
-        action=action,
-        object_type=resource.name,
-        object_id=obj.id,
-        object_key=str(shown[resource.natural_key]),
-        site_id=site_id,
-        country_code=country,
-        changes=changelog.diff(before, after),
+    site_id, country = _scope(resource, obj, after or before or {})
+    changelog.log(
+        session, action, logged(obj), before, after, site_id=site_id, country_code=country
     )
 
 

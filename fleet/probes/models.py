@@ -4,11 +4,12 @@ results (kept for a retention period) and maintenance windows."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from fleet.changelog import Logged
 from fleet.models import UTCDateTime, Versioned, utcnow
 
 
@@ -79,6 +80,8 @@ class ProbeResult(SQLModel, table=True):
 class MaintenanceWindow(Versioned, table=True):
     """Planned work at a site or on one device: state changes are held and the time does not
     count against availability."""
+
+    __changelog__: ClassVar[Logged] = Logged("maintenance_window", key="id")
 
     __tablename__ = "maintenance_window"
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from fleet.changelog import Logged
 from fleet.models import UTCDateTime, Versioned, utcnow
 
 
 class SiteProfile(Versioned, table=True):
     """What a kind of site must have: versioned rules, loaded from site_configs/profiles."""
+
+    __changelog__: ClassVar[Logged] = Logged("site_profile")
 
     __tablename__ = "site_profile"
 

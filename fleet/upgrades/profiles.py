@@ -14,8 +14,9 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from fleet.inventory import changelog
-from fleet.inventory.choices import ChangeAction, DeviceKind, LinkMedium
+from fleet import changelog
+from fleet.changelog import ChangeAction
+from fleet.inventory.choices import DeviceKind, LinkMedium
 from fleet.inventory.configs import ConfigError, Loader, Problem
 from fleet.inventory.files import Limits
 from fleet.inventory.schemas import Slug, Strict
@@ -168,26 +169,6 @@ async def plan(
     return changes
 
 
-def _log(
-    session: AsyncSession,
-    action: ChangeAction,
-    row: SiteProfile,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-) -> None:
-    assert row.id is not None
-    changelog.record(
-        session,
-        action=action,
-        object_type="site_profile",
-        object_id=row.id,
-        object_key=row.name,
-        site_id=None,
-        country_code=None,
-        changes=changelog.diff(before, after),
-    )
-
-
 async def apply(
     session: AsyncSession, wanted: dict[str, LocatedProfile], changes: list[ProfileChange]
 ) -> None:
@@ -197,7 +178,7 @@ async def apply(
             row = SiteProfile(name=change.name, **_form(wanted[change.name].profile))
             session.add(row)
             await session.flush()
-            _log(session, ChangeAction.create, row, None, _current(row))
+            changelog.log(session, ChangeAction.create, row, None, _current(row))
         elif change.action == "update":
             row = have[change.name]
             before = _current(row)
@@ -206,10 +187,10 @@ async def apply(
             row.version += 1
             row.updated_at = utcnow()
             await session.flush()
-            _log(session, ChangeAction.update, row, before, _current(row))
+            changelog.log(session, ChangeAction.update, row, before, _current(row))
         elif change.action == "delete":
             row = have[change.name]
-            _log(session, ChangeAction.delete, row, _current(row), None)
+            changelog.log(session, ChangeAction.delete, row, _current(row), None)
             await session.delete(row)
     await session.flush()
 

@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from fleet.changelog import ChangeRecord
 from fleet.database import Database
 from fleet.inventory import configs, sync
-from fleet.inventory.models import ChangeRecord, Country, Device, DeviceModel, Link, Site
+from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from tests.conftest import SAMPLE
 
 TABLES = {

@@ -414,3 +414,19 @@ def test_site_assessment_reads_by_site_on_sqlite(
     } & set(checked)
     by_key = ("site_id=?", "object_id=?", "rowid=?")
     assert [line for line in lines if not any(key in line for key in by_key)] == []
+
+
+def test_work_orders_sort_by_due_date(sample: TestClient[Any]) -> None:
+    sample.post("/api/v1/assessments", json={})
+    orders = sample.get("/api/v1/work-orders", params={"sort": "id", "limit": 3}).json()["items"]
+    ids = [o["id"] for o in orders]
+    due = ["2027-03-01", "2027-02-01", "2027-01-01"]  # the later the id, the sooner due
+    for order_id, due_on in zip(ids, due, strict=True):
+        response = sample.patch(
+            f"/api/v1/work-orders/{order_id}", json={"due_on": due_on}, headers={"If-Match": '"1"'}
+        )
+        assert response.status_code == 200, response.text
+    listed = sample.get("/api/v1/work-orders", params={"sort": "due_on", "limit": 500}).json()
+    planned = [o for o in listed["items"] if o["id"] in ids]
+    assert [o["due_on"] for o in planned] == sorted(due)
+    assert [o["id"] for o in planned] == ids[::-1]

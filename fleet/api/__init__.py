@@ -1,0 +1,1 @@
+"""The HTTP API: controllers that parse, call a domain service and return."""

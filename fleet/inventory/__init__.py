@@ -1,0 +1,1 @@
+"""The inventory: countries, sites, device models, devices, links and credential profiles."""
