@@ -25,8 +25,8 @@ from fleet.inventory import configs, credentials, sync
 from fleet.inventory.models import Country, Device, Site
 from fleet.logging import configure, get_logger
 from fleet.probes import targets
-from fleet.probes.base import probe_for, run_probe
 from fleet.probes.scheduler import ProbeScheduler
+from fleet.probes.service import probe_once
 from fleet.probes.types import Reading
 from fleet.settings import Settings
 from fleet.upgrades import assess, evaluation, profiles, workorders
@@ -249,15 +249,7 @@ def probe(ctx: click.Context, device: str) -> None:
                     else "no probes, address or probe-able lifecycle"
                 )
                 raise click.ClickException(f"device {device} has no probe that can run ({why})")
-            return [
-                await run_probe(
-                    probe_for(kind, settings),
-                    specs[0].target,
-                    settings.probe_timeout_s,
-                    settings.probe_retries,
-                )
-                for kind in specs[0].kinds
-            ]
+            return await probe_once(specs[0], settings)
         finally:
             await db.dispose()
 
