@@ -23,10 +23,8 @@ from fleet.inventory.resources import DEVICE, LINK, SITE
 from fleet.models import utcnow
 from fleet.pagination import Filter, ListSpec, paginate
 from fleet.probes import availability as availability_module
-from fleet.probes import targets
-from fleet.probes.base import probe_for, run_probe
+from fleet.probes import service as probes
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent, status_of
-from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.status import UNKNOWN, result_row
 from fleet.settings import Settings
 
@@ -352,36 +350,6 @@ async def probe_device(
 ) -> dict[str, Any]:
     async with db.session() as session:
         await service.read(session, DEVICE, device_id, principal_of(request).scope)
-        specs = await targets.load(session, state.cipher, [device_id])
-    if not specs or not specs[0].kinds:
-        problems = specs[0].problems if specs else ()
-        raise InvalidInput(
-            "the device has no probe that can run"
-            + (
-                f" ({'; '.join(problems)})"
-                if problems
-                else " (set its probes, address and lifecycle)"
-            ),
-            field="probes",
-        )
-    scheduler: ProbeScheduler | None = state.get("probes")
-    if scheduler is not None:
-        await scheduler.reconcile()  # knows the device even if it was added a moment ago
-        readings = await scheduler.probe(specs[0])
-        scheduler.engine.observe(device_id, readings)
-        await scheduler.engine.flush()
-    else:
-        settings: Settings = state.settings
-        readings = [
-            await run_probe(
-                probe_for(kind, settings),
-                specs[0].target,
-                settings.probe_timeout_s,
-                settings.probe_retries,
-            )
-            for kind in specs[0].kinds
-        ]
-        async with db.session(write=True) as session:
-            session.add_all([result_row(r) for r in readings])
-            await session.commit()
+        spec = await probes.runnable(session, state.cipher, device_id)
+    readings = await probes.probe_now(db, state.settings, spec, state.get("probes"))
     return {"device_id": device_id, "results": [_result((result_row(r),)) for r in readings]}

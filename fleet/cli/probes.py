@@ -21,8 +21,8 @@ from fleet.cli.serve import prepare
 from fleet.inventory.models import Device
 from fleet.logging import configure, get_logger
 from fleet.probes import targets
-from fleet.probes.base import probe_for, run_probe
 from fleet.probes.scheduler import ProbeScheduler
+from fleet.probes.service import probe_once
 from fleet.probes.types import Reading
 from fleet.settings import Settings
 
@@ -128,15 +128,7 @@ async def _probe_once(settings: Settings, device: str) -> list[Reading]:
                 else "no probes, address or probe-able lifecycle"
             )
             raise click.ClickException(f"device {device} has no probe that can run ({why})")
-        return [
-            await run_probe(
-                probe_for(kind, settings),
-                specs[0].target,
-                settings.probe_timeout_s,
-                settings.probe_retries,
-            )
-            for kind in specs[0].kinds
-        ]
+        return await probe_once(specs[0], settings)
 
 
 @click.command()

@@ -53,8 +53,9 @@ from fleet.limits import Limit
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import metrics, targets
-from fleet.probes.base import RETRYABLE, checked, probe_for, run_probe
+from fleet.probes.base import RETRYABLE, checked, probe_for
 from fleet.probes.models import MaintenanceWindow
+from fleet.probes.service import probe_once
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import ProbeTarget, Reading
 from fleet.settings import Settings
@@ -444,24 +445,21 @@ class ProbeScheduler:
         try:
             await site.acquire()
             try:
-                polls = [
-                    run_probe(
-                        probe_for(kind, self.settings),
-                        spec.target,
-                        self.settings.probe_timeout_s,
-                        retries=self.settings.probe_retries,
-                    )
-                    for kind in spec.kinds
-                ]
-                # one probe (the usual case) runs in this task; several run side by side
-                readings = (
-                    [await polls[0]] if len(polls) == 1 else list(await asyncio.gather(*polls))
-                )
+                readings = await probe_once(spec, self.settings)
             finally:
                 site.release()
         finally:
             overall.release()
         metrics.observe_readings(readings)
+        return readings
+
+    async def probe_now(self, spec: targets.DeviceProbes) -> list[Reading]:
+        """A round of a device now (asked for, not scheduled): under the limits, observed by
+        the status engine and written at once."""
+        await self.reconcile()  # knows the device even if it was added a moment ago
+        readings = await self.probe(spec)
+        self.engine.observe(spec.device_id, readings)
+        await self.engine.flush()
         return readings
 
     async def run_device(self, device_id: int) -> list[Reading]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fleet import bulk
@@ -18,11 +19,11 @@ from fleet.probes.types import Reading
 
 PROBE_RESULT: sa.Table = ProbeResult.__table__  # type: ignore[attr-defined]  # rows, not objects
 OBJECT_STATUS: sa.Table = ObjectStatus.__table__  # type: ignore[attr-defined]
-#: A device's last success moved (and nothing else of its row): one executemany per flush.
+#: A device's last success moved (and nothing else of its row).
 _SEEN = (
     sa.update(OBJECT_STATUS)
     .where(
-        OBJECT_STATUS.c.object_type == "device",
+        OBJECT_STATUS.c.object_type == sa.literal_column("'device'"),
         OBJECT_STATUS.c.object_id == sa.bindparam("device_id"),
     )
     .values(last_ok_at=sa.bindparam("ok_at"))
@@ -94,10 +95,28 @@ async def write(
                 )
             )
             session.add_all(rows)
-        moved = [{"device_id": device_id, "ok_at": at} for device_id, at in seen]
-        if moved:
-            await session.execute(_SEEN, moved)
+        await _last_successes(session, list(seen))
         await session.commit()
+
+
+async def _last_successes(session: AsyncSession, seen: list[tuple[int, datetime]]) -> None:
+    """One executemany at the driver, the times converted as the column's type would: a busy
+    flush moves the last success of every device probed in it, and SQLAlchemy's own
+    per-row parameter handling would cost more than the database's work."""
+    if not seen:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    compiled = _SEEN.compile(dialect=dialect)
+    convert = OBJECT_STATUS.c.last_ok_at.type.dialect_impl(dialect).bind_processor(dialect)
+    rows = [{"device_id": d, "ok_at": convert(at) if convert else at} for d, at in seen]
+    if compiled.positional:
+        order = list(compiled.positiontup or ())
+        await connection.exec_driver_sql(
+            compiled.string, [tuple(row[key] for key in order) for row in rows]
+        )
+    else:
+        await connection.exec_driver_sql(compiled.string, rows)
 
 
 async def purge(db: Database, before: datetime) -> int:

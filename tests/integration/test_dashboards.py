@@ -23,9 +23,9 @@ from pydantic import SecretStr
 from fleet.api.app import create_app
 from fleet.api.auth import SESSION_COOKIE
 from fleet.api.geo import STATE_CODES
-from fleet.api.stream import StreamHub
 from fleet.database import Database
 from fleet.metrics import REGISTRY
+from fleet.probes.events import StreamHub
 from fleet.probes.models import StateEvent
 from fleet.settings import Settings
 from tests import factories
