@@ -114,13 +114,7 @@ class HttpProbe:
         if opts is None:
             raise ProbeConfigError("target has no HTTP options")
         verify = opts.verify_tls or opts.scheme == "http"
-        headers: dict[str, str] = {"Accept": "application/json"} if opts.expect_json else {}
-        auth: httpx.BasicAuth | None = None
-        cred = opts.credentials
-        if cred is not None and cred.bearer_token:
-            headers["Authorization"] = f"Bearer {cred.bearer_token}"
-        elif cred is not None and cred.username is not None:
-            auth = httpx.BasicAuth(cred.username, cred.password or "")
+        headers, auth = _request_auth(opts)
         try:
             response = await self.client(verify).get(
                 self.url(target, opts),
@@ -156,23 +150,40 @@ class HttpProbe:
             http_status=code,
             values={"tls_verify": "true" if verify else "false"},
         )
-        if code in (401, 403):
-            reading.status = ProbeStatus.AUTH_FAILED
-            reading.reason = f"HTTP {code}"
-        elif not 200 <= code < 300:
-            reading.status = ProbeStatus.ERROR
-            reading.reason = f"HTTP {code} {response.reason_phrase}".strip()
-        elif opts.expect_json:
-            try:
-                body = json.loads(response.content) if response.content else None
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                reading.status = ProbeStatus.PARSE_ERROR
-                reading.reason = f"body is not JSON: {short_reason(exc)}"
-            else:
-                if body is None:
-                    reading.status = ProbeStatus.PARSE_ERROR
-                    reading.reason = "empty body where JSON was expected"
-                else:
-                    read_health(body, reading)
+        _judge(response, opts, reading)
         reading.duration_ms = (time.perf_counter() - t0) * 1000
         return reading
+
+
+def _request_auth(opts: HttpOptions) -> tuple[dict[str, str], httpx.BasicAuth | None]:
+    """The request's headers and basic auth from the profile: a bearer token, or a user."""
+    headers: dict[str, str] = {"Accept": "application/json"} if opts.expect_json else {}
+    cred = opts.credentials
+    if cred is not None and cred.bearer_token:
+        headers["Authorization"] = f"Bearer {cred.bearer_token}"
+    elif cred is not None and cred.username is not None:
+        return headers, httpx.BasicAuth(cred.username, cred.password or "")
+    return headers, None
+
+
+def _judge(response: httpx.Response, opts: HttpOptions, reading: Reading) -> None:
+    """The reading's status from the answer: its code, then (when JSON is expected) its body."""
+    code = response.status_code
+    if code in (401, 403):
+        reading.status = ProbeStatus.AUTH_FAILED
+        reading.reason = f"HTTP {code}"
+    elif not 200 <= code < 300:
+        reading.status = ProbeStatus.ERROR
+        reading.reason = f"HTTP {code} {response.reason_phrase}".strip()
+    elif opts.expect_json:
+        try:
+            body = json.loads(response.content) if response.content else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reading.status = ProbeStatus.PARSE_ERROR
+            reading.reason = f"body is not JSON: {short_reason(exc)}"
+        else:
+            if body is None:
+                reading.status = ProbeStatus.PARSE_ERROR
+                reading.reason = "empty body where JSON was expected"
+            else:
+                read_health(body, reading)

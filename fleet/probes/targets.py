@@ -68,6 +68,25 @@ def _snmp(
     return None
 
 
+class _Secrets:
+    """Credential profiles by id, each secret decrypted once (and only when a probe needs it)."""
+
+    def __init__(self, profiles: dict[int | None, CredentialProfile], cipher: Cipher) -> None:
+        self.profiles, self.cipher = profiles, cipher
+        self._plain: dict[int, dict[str, str]] = {}
+
+    def profile(self, profile_id: int | None) -> CredentialProfile | None:
+        return self.profiles.get(profile_id) if profile_id else None
+
+    def of(self, profile: CredentialProfile | None) -> dict[str, str]:
+        if profile is None or profile.secret is None or not self.cipher.ready:
+            return {}
+        assert profile.id is not None
+        if profile.id not in self._plain:
+            self._plain[profile.id] = self.cipher.decrypt(profile.secret)
+        return self._plain[profile.id]
+
+
 async def load(
     session: AsyncSession, cipher: Cipher, device_ids: list[int] | None = None
 ) -> list[DeviceProbes]:
@@ -82,83 +101,75 @@ async def load(
         statement = statement.where(col(Device.id).in_(device_ids))
     rows = (await session.execute(statement)).all()
     profiles = {p.id: p for p in (await session.scalars(sa.select(CredentialProfile))).all()}
-    secrets: dict[int, dict[str, str]] = {}
+    secrets = _Secrets(profiles, cipher)
+    return [_probes_of(device, model, secrets) for device, model in rows if device.probes]
 
-    def secret_of(profile: CredentialProfile | None) -> dict[str, str]:
-        if profile is None or profile.secret is None or not cipher.ready:
-            return {}
-        assert profile.id is not None
-        if profile.id not in secrets:
-            secrets[profile.id] = cipher.decrypt(profile.secret)
-        return secrets[profile.id]
 
-    found: list[DeviceProbes] = []
-    for device, model in rows:
-        if not device.probes:
-            continue
-        problems: list[str] = []
-        snmp_profile = profiles.get(device.snmp_profile_id) if device.snmp_profile_id else None
-        ssh_profile = profiles.get(device.ssh_profile_id) if device.ssh_profile_id else None
-        http_profile = profiles.get(device.http_profile_id) if device.http_profile_id else None
-        snmp = (
-            _snmp(snmp_profile, secret_of(snmp_profile), model.snmp_oids)
-            if "snmp" in device.probes
-            else None
-        )
-        if "snmp" in device.probes and snmp is None:
+def _probes_of(device: Device, model: DeviceModel, secrets: _Secrets) -> DeviceProbes:
+    """One device's target, and why a probe it names cannot run."""
+    problems: list[str] = []
+    snmp = None
+    if "snmp" in device.probes:
+        profile = secrets.profile(device.snmp_profile_id)
+        snmp = _snmp(profile, secrets.of(profile), model.snmp_oids)
+        if snmp is None:
             problems.append("snmp: no SNMP credential profile")
-        ssh = None
-        if "ssh" in device.probes:
-            if ssh_profile is None or not model.ssh_platform:
-                problems.append("ssh: needs an SSH credential profile and the model's ssh_platform")
-            else:
-                secret = secret_of(ssh_profile)
-                ssh = SshOptions(
-                    platform=model.ssh_platform,
-                    credentials=SshCredentials(
-                        ssh_profile.username or "",
-                        secret.get("password"),
-                        secret.get("private_key"),
-                    ),
-                    host_key=device.ssh_host_key,
-                )
-        http = None
-        if "http" in device.probes:
-            secret = secret_of(http_profile)
-            http = HttpOptions(
-                path=model.http_path or "/health",
-                verify_tls=http_profile.verify_tls if http_profile else True,
-                credentials=HttpCredentials(
-                    bearer_token=secret.get("token"),
-                    username=http_profile.username if http_profile else None,
-                    password=secret.get("password"),
-                )
-                if secret
-                else None,
-            )
-        kinds = tuple(
-            k
-            for k in device.probes
-            if (k != "snmp" or snmp is not None) and (k != "ssh" or ssh is not None)
+    ssh = None
+    if "ssh" in device.probes:
+        ssh = _ssh(device, model, secrets)
+        if ssh is None:
+            problems.append("ssh: needs an SSH credential profile and the model's ssh_platform")
+    http = _http(model, secrets, device.http_profile_id) if "http" in device.probes else None
+    kinds = tuple(
+        k
+        for k in device.probes
+        if (k != "snmp" or snmp is not None) and (k != "ssh" or ssh is not None)
+    )
+    assert device.id is not None
+    return DeviceProbes(
+        device_id=device.id,
+        site_id=device.site_id,
+        serial=device.serial,
+        kinds=kinds,
+        interval_s=device.probe_interval_s,
+        target=ProbeTarget(
+            device_id=device.id,
+            address=device.management_address or "",
+            port=device.probe_port,
+            ports={"ssh": device.ssh_port} if device.ssh_port else {},
+            snmp=snmp,
+            ssh=ssh,
+            http=http,
+        ),
+        problems=tuple(problems),
+    )
+
+
+def _ssh(device: Device, model: DeviceModel, secrets: _Secrets) -> SshOptions | None:
+    profile = secrets.profile(device.ssh_profile_id)
+    if profile is None or not model.ssh_platform:
+        return None
+    secret = secrets.of(profile)
+    return SshOptions(
+        platform=model.ssh_platform,
+        credentials=SshCredentials(
+            profile.username or "", secret.get("password"), secret.get("private_key")
+        ),
+        host_key=device.ssh_host_key,
+    )
+
+
+def _http(model: DeviceModel, secrets: _Secrets, profile_id: int | None) -> HttpOptions:
+    profile = secrets.profile(profile_id)
+    secret = secrets.of(profile)
+    return HttpOptions(
+        path=model.http_path or "/health",
+        verify_tls=profile.verify_tls if profile else True,
+        credentials=HttpCredentials(
+            bearer_token=secret.get("token"),
+            username=profile.username if profile else None,
+            password=secret.get("password"),
         )
-        assert device.id is not None
-        found.append(
-            DeviceProbes(
-                device_id=device.id,
-                site_id=device.site_id,
-                serial=device.serial,
-                kinds=kinds,
-                interval_s=device.probe_interval_s,
-                target=ProbeTarget(
-                    device_id=device.id,
-                    address=device.management_address or "",
-                    port=device.probe_port,
-                    ports={"ssh": device.ssh_port} if device.ssh_port else {},
-                    snmp=snmp,
-                    ssh=ssh,
-                    http=http,
-                ),
-                problems=tuple(problems),
-            )
-        )
-    return found
+        if secret
+        else None,
+    )
