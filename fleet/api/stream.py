@@ -82,6 +82,34 @@ def _countries(raw: str | None) -> frozenset[str] | None:
     return codes
 
 
+async def _opening(
+    hub: StreamHub,
+    settings: Settings,
+    start: int | None,
+    cursor: int,
+    scope: frozenset[str] | None,
+    countries: frozenset[str] | None,
+) -> list[bytes]:
+    """What a stream begins with: the retry hint, the events missed since ``start`` (or a reset
+    when they cannot be replayed), and a hello with the current id."""
+    head = [f"retry: {RETRY_MS}\n\n".encode()]
+    reset: str | None = None
+    if start is not None and start > cursor:
+        reset = "the last event id is not one of this server's"
+    elif start is not None:
+        missed = await replay(hub.db, start, cursor, scope, countries, settings.stream_replay_max)
+        if missed is None:
+            reset = f"more than {settings.stream_replay_max} events were missed"
+        else:
+            head.extend(m.frame for m in missed)
+    if reset is not None:
+        head.append(frame("reset", {"reason": reset, "last_id": cursor}, cursor))
+    head.append(
+        frame("hello", {"last_id": cursor, "heartbeat_s": settings.stream_heartbeat_s}, cursor)
+    )
+    return head
+
+
 @get(
     "/status/stream",
     summary="Status stream (server-sent events)",
@@ -156,23 +184,7 @@ async def status_stream(
     except StreamFull as full:
         raise ServiceUnavailableException(str(full), headers={"Retry-After": "10"}) from None
     try:
-        head = [f"retry: {RETRY_MS}\n\n".encode()]
-        reset: str | None = None
-        if start is not None and start > cursor:
-            reset = "the last event id is not one of this server's"
-        elif start is not None:
-            missed = await replay(
-                hub.db, start, cursor, scope, countries, settings.stream_replay_max
-            )
-            if missed is None:
-                reset = f"more than {settings.stream_replay_max} events were missed"
-            else:
-                head.extend(m.frame for m in missed)
-        if reset is not None:
-            head.append(frame("reset", {"reason": reset, "last_id": cursor}, cursor))
-        head.append(
-            frame("hello", {"last_id": cursor, "heartbeat_s": settings.stream_heartbeat_s}, cursor)
-        )
+        head = await _opening(hub, settings, start, cursor, scope, countries)
     except BaseException:
         hub.leave(client)
         raise
