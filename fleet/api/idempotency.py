@@ -38,19 +38,73 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
+def _key_and_principal(scope: Scope) -> tuple[str, Principal] | None:
+    """The key and the token of a POST that sends one, else None (the request runs as is)."""
+    key = next((v for k, v in scope.get("headers", []) if k == HEADER), None)
+    principal = scope.get("user")
+    if (
+        scope["type"] != ScopeType.HTTP
+        or scope.get("method") != "POST"
+        or key is None
+        or not isinstance(principal, Principal)
+    ):
+        return None
+    return key.decode("latin-1").strip(), principal
+
+
+async def _send_stored(send: Send, stored: idempotency.Stored) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers]
+    headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body, "more_body": False})
+
+
+class _Capture:
+    """Passes the response on to the client and keeps a copy of it to replay."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+        self.headers: list[list[str]] = []
+        self.body: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = [
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in message.get("headers", [])
+                if k.decode("latin-1").lower() not in NOT_REPLAYED
+            ]
+        elif message["type"] == "http.response.body":
+            self.body.append(message.get("body", b""))
+        await self.send(message)
+
+    def stored(self) -> idempotency.Stored:
+        return idempotency.Stored(self.status, self.headers, b"".join(self.body))
+
+
+def _receive_once(body: bytes) -> Receive:
+    """The body already read, handed to the app as one message (then a disconnect)."""
+    sent = False
+
+    async def receive() -> Any:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        key_bytes = next((v for k, v in scope.get("headers", []) if k == HEADER), None)
-        principal = scope.get("user")
-        if (
-            scope["type"] != ScopeType.HTTP
-            or scope.get("method") != "POST"
-            or key_bytes is None
-            or not isinstance(principal, Principal)
-        ):
+        found = _key_and_principal(scope)
+        if found is None:
             await app(scope, receive, send)
             return
-        key = key_bytes.decode("latin-1").strip()
+        key, principal = found
         idempotency.check_key(key)
         state = scope["litestar_app"].state
         db: Database = state.db
@@ -65,48 +119,17 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             db, principal.token_id, key, digest, timedelta(hours=settings.idempotency_ttl_hours)
         )
         if stored is not None:
-            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored.headers]
-            headers.append((b"idempotent-replayed", b"true"))
-            await send({"type": "http.response.start", "status": stored.status, "headers": headers})
-            await send({"type": "http.response.body", "body": stored.body, "more_body": False})
+            await _send_stored(send, stored)
             return
-
-        sent = False
-
-        async def replay_body() -> Any:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["headers"] = [
-                    [k.decode("latin-1"), v.decode("latin-1")]
-                    for k, v in message.get("headers", [])
-                    if k.decode("latin-1").lower() not in NOT_REPLAYED
-                ]
-            elif message["type"] == "http.response.body":
-                captured["body"].append(message.get("body", b""))
-            await send(message)
-
+        capture = _Capture(send)
         try:
-            await app(scope, replay_body, capture)
+            await app(scope, _receive_once(body), capture)
         except BaseException:
             await idempotency.release(db, principal.token_id, key)
             raise
-        if captured["status"] >= 500:
+        if capture.status >= 500:
             await idempotency.release(db, principal.token_id, key)
             return
-        await idempotency.complete(
-            db,
-            principal.token_id,
-            key,
-            idempotency.Stored(captured["status"], captured["headers"], b"".join(captured["body"])),
-        )
+        await idempotency.complete(db, principal.token_id, key, capture.stored())
 
     return middleware

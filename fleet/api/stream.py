@@ -110,6 +110,11 @@ async def _opening(
     return head
 
 
+CountryFilter = Annotated[
+    str | None, Parameter(query="country", required=False, description="Only these country codes")
+]
+
+
 @get(
     "/status/stream",
     summary="Status stream (server-sent events)",
@@ -159,10 +164,7 @@ async def status_stream(
             "FLEET_STREAM_MAX_SECONDS, the default); 0 sends what was missed and ends",
         ),
     ] = None,
-    country: Annotated[
-        str | None,
-        Parameter(query="country", required=False, description="Only these country codes"),
-    ] = None,
+    country: CountryFilter = None,
     last_event_id: Annotated[
         str | None,
         Parameter(
