@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from fleet.api.auth import permission_guard
 from fleet.api.deps import principal_of
-from fleet.api.geo import STATE_CODES, MapView
+from fleet.api.geo import MapView
 from fleet.api.pages import SITE_STATES, page, page_error
 from fleet.api.signin import signin, signin_form, signout
 from fleet.api.status import SITES, _scoped_sites, _site_headline
@@ -29,6 +29,7 @@ from fleet.errors import NotFound
 from fleet.inventory.choices import SiteKind
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.pagination import ListParams, apply
+from fleet.probes.live import STATE_CODES
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
 from fleet.upgrades.models import Gap, WorkOrder
 

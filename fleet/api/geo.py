@@ -22,14 +22,13 @@ from fleet.api.status import SITES, _scoped_sites, _site_headline
 from fleet.database import Database
 from fleet.errors import InvalidInput
 from fleet.pagination import ListParams, apply
-from fleet.probes.status import CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN
+from fleet.probes.live import STATE_CODES
 from fleet.settings import Settings
 
 GEOJSON = "application/geo+json"
 MAX_FEATURES = 10_000
 DEVICE_STATES = ("up", "degraded", "down", "unreachable", "maintenance", "unknown")
 # Also the value of fleet_site_connectivity in /metrics.
-STATE_CODES = {CONNECTED: 2, DEGRADED: 1, DISCONNECTED: 0, MAINTENANCE: -1, UNKNOWN: -2}
 
 
 def feature(site: dict[str, Any]) -> dict[str, Any]:

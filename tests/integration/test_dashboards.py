@@ -22,10 +22,10 @@ from pydantic import SecretStr
 
 from fleet.api.app import create_app
 from fleet.api.auth import SESSION_COOKIE
-from fleet.api.geo import STATE_CODES
 from fleet.database import Database
 from fleet.metrics import REGISTRY
 from fleet.probes.events import StreamHub
+from fleet.probes.live import STATE_CODES
 from fleet.probes.models import StateEvent
 from fleet.settings import Settings
 from tests import factories
