@@ -3,8 +3,8 @@ import time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,55 +19,28 @@ from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from fleet import __version__
+from fleet.api import routers
 from fleet.api.auth import (
     PUBLIC_PATHS,
     TokenAuthMiddleware,
     permission_guard,
     rate_limit_middleware,
 )
-from fleet.api.batch import apply_batch
 from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
-from fleet.api.changes import list_changes, site_history
-from fleet.api.credentials import credential_router
 from fleet.api.deps import DEPENDENCIES
-from fleet.api.geo import status_sites_geojson
 from fleet.api.guard import input_guard_middleware
 from fleet.api.idempotency import idempotency_middleware
-from fleet.api.inventory import inventory_routers, resource_router
 from fleet.api.metrics import metrics, metrics_middleware
 from fleet.api.middleware import request_id_middleware
 from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS
 from fleet.api.pages import static_files_router, template_config
 from fleet.api.problems import EXCEPTION_HANDLERS
-from fleet.api.status import (
-    availability,
-    device_results,
-    probe_device,
-    site_status,
-    status_events,
-    status_sites,
-)
-from fleet.api.stream import StreamHub, status_stream
-from fleet.api.tokens import list_audit_events, token_router
-from fleet.api.upgrades import (
-    add_journal_entry,
-    evaluation,
-    list_gaps,
-    list_profiles,
-    list_work_orders,
-    plans,
-    read_work_order,
-    run_assessment,
-    transition_work_order,
-    update_work_order,
-    work_order_journal,
-)
 from fleet.database import Database
 from fleet.inventory.credentials import Cipher
 from fleet.logging import configure
+from fleet.probes.events import StreamHub
 from fleet.probes.scheduler import ProbeScheduler
-from fleet.probes.windows import MAINTENANCE_WINDOW
 from fleet.settings import Settings
 from fleet.startup import check_keys
 
@@ -116,12 +89,33 @@ async def health(state: State) -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
-    """Build the API for ``settings``; pass ``database`` to share an engine (tests, CLI)."""
-    configure(settings.log_format, settings.log_level)
-    db = database or Database(settings.database_url)
-    keys = settings.credential_keys.get_secret_value() if settings.credential_keys else None
-    cipher = Cipher(keys)
+def _openapi_config() -> OpenAPIConfig:
+    """The OpenAPI document at /schema, with Swagger UI from this service's own files."""
+    return OpenAPIConfig(
+        title="fleet",
+        version=__version__,
+        description=API_DESCRIPTION,
+        path="/schema",
+        # Swagger UI from this service's own files (the default page: a site's network
+        # may not reach the internet); Scalar, at /schema/scalar, loads from its CDN.
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' "
+                f"href='{DOCS_ASSETS}/favicon-32x32.png'>",
+            ),
+            ScalarRenderPlugin(),
+        ],
+        components=SECURITY_COMPONENTS,
+    )
+
+
+def _lifespan(
+    db: Database, settings: Settings, cipher: Cipher, *, owns_db: bool
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down: the key check, the scheduler (when it runs here), the stream."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -137,39 +131,28 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             await app.state.stream.close()
             if scheduler is not None:
                 await scheduler.stop()
-            if database is None:
+            if owns_db:
                 await db.dispose()
+
+    return lifespan
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
+    """Build the API for ``settings``; pass ``database`` to share an engine (tests, CLI)."""
+    configure(settings.log_format, settings.log_level)
+    db = database or Database(settings.database_url)
+    keys = settings.credential_keys.get_secret_value() if settings.credential_keys else None
+    cipher = Cipher(keys)
+
+    lifespan = _lifespan(db, settings, cipher, owns_db=database is None)
 
     api = Router(
         path="/api/v1",
         route_handlers=[
-            *inventory_routers(),
-            resource_router(MAINTENANCE_WINDOW),
-            status_sites,
-            status_sites_geojson,
-            status_stream,
-            site_status,
-            device_results,
-            status_events,
-            availability,
-            probe_device,
-            list_profiles,
-            run_assessment,
-            list_gaps,
-            list_work_orders,
-            read_work_order,
-            update_work_order,
-            transition_work_order,
-            work_order_journal,
-            add_journal_entry,
-            plans,
-            evaluation,
-            list_changes,
-            site_history,
-            apply_batch,
-            token_router,
-            credential_router,
-            list_audit_events,
+            routers.inventory(),
+            routers.probes(),
+            routers.upgrades(),
+            routers.access(),
             health,
         ],
         guards=[permission_guard],
@@ -197,24 +180,6 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         ),
         template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="fleet",
-            version=__version__,
-            description=API_DESCRIPTION,
-            path="/schema",
-            # Swagger UI from this service's own files (the default page: a site's network
-            # may not reach the internet); Scalar, at /schema/scalar, loads from its CDN.
-            render_plugins=[
-                SwaggerRenderPlugin(
-                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-                    favicon=f"<link rel='icon' type='image/png' "
-                    f"href='{DOCS_ASSETS}/favicon-32x32.png'>",
-                ),
-                ScalarRenderPlugin(),
-            ],
-            components=SECURITY_COMPONENTS,
-        ),
+        openapi_config=_openapi_config(),
         debug=False,
     )

@@ -1,0 +1,86 @@
+"""The API's routes, one router per domain: what each domain serves under ``/api/v1``."""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from fleet.api.batch import apply_batch
+from fleet.api.changes import list_changes, site_history
+from fleet.api.credentials import credential_router
+from fleet.api.geo import status_sites_geojson
+from fleet.api.inventory import inventory_routers, resource_router
+from fleet.api.status import (
+    availability,
+    device_results,
+    probe_device,
+    site_status,
+    status_events,
+    status_sites,
+)
+from fleet.api.stream import status_stream
+from fleet.api.tokens import list_audit_events, token_router
+from fleet.api.upgrades import (
+    add_journal_entry,
+    evaluation,
+    list_gaps,
+    list_profiles,
+    list_work_orders,
+    plans,
+    read_work_order,
+    run_assessment,
+    transition_work_order,
+    update_work_order,
+    work_order_journal,
+)
+from fleet.probes.windows import MAINTENANCE_WINDOW
+
+
+def inventory() -> Router:
+    """Countries, sites, device models, devices and links; their change log; offline batches."""
+    return Router(
+        path="/",
+        route_handlers=[*inventory_routers(), list_changes, site_history, apply_batch],
+    )
+
+
+def probes() -> Router:
+    """Live status, its stream and map, probe results, availability, maintenance windows."""
+    return Router(
+        path="/",
+        route_handlers=[
+            status_sites,
+            status_sites_geojson,
+            status_stream,
+            site_status,
+            device_results,
+            status_events,
+            availability,
+            probe_device,
+            resource_router(MAINTENANCE_WINDOW),
+        ],
+    )
+
+
+def upgrades() -> Router:
+    """Profiles, assessments, gaps, work orders and their journal, plans and evaluation."""
+    return Router(
+        path="/",
+        route_handlers=[
+            list_profiles,
+            run_assessment,
+            list_gaps,
+            list_work_orders,
+            read_work_order,
+            update_work_order,
+            transition_work_order,
+            work_order_journal,
+            add_journal_entry,
+            plans,
+            evaluation,
+        ],
+    )
+
+
+def access() -> Router:
+    """Tokens, credential profiles and the audit events (administrators)."""
+    return Router(path="/", route_handlers=[token_router, credential_router, list_audit_events])
