@@ -14,7 +14,8 @@ from fleet.api.openapi import problem_responses
 from fleet.database import Database
 from fleet.errors import InvalidInput
 from fleet.inventory import service
-from fleet.inventory.resources import BY_NAME, RESOURCES, Resource
+from fleet.inventory.declarations import Resource
+from fleet.inventory.resources import BY_NAME, RESOURCES
 from fleet.models import META
 from fleet.pagination import ListParams
 from fleet.settings import Settings

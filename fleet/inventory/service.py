@@ -28,8 +28,8 @@ from fleet.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
+from fleet.inventory.declarations import Resource
 from fleet.inventory.models import Country, Device, Site
-from fleet.inventory.resources import Resource
 from fleet.models import Versioned, fits_int32, utcnow
 from fleet.pagination import ListParams, Page, paginate
 

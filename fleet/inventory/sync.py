@@ -23,8 +23,9 @@ from sqlmodel import col
 from fleet import context
 from fleet.inventory import service
 from fleet.inventory.configs import ConfigError, Desired, Located, Problem
+from fleet.inventory.declarations import Resource
 from fleet.inventory.models import CredentialProfile, Device
-from fleet.inventory.resources import COUNTRY, DEVICE, DEVICE_MODEL, LINK, SITE, Resource
+from fleet.inventory.resources import COUNTRY, DEVICE, DEVICE_MODEL, LINK, SITE
 
 # Resources in the order they are created; deletes go the other way.
 ORDER: tuple[Resource, ...] = (COUNTRY, DEVICE_MODEL, SITE, DEVICE, LINK)

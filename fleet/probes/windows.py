@@ -13,8 +13,8 @@ from sqlmodel import col
 
 from fleet.errors import InvalidInput
 from fleet.inventory import schemas
+from fleet.inventory.declarations import Ref, Resource
 from fleet.inventory.models import Country, Device, Site
-from fleet.inventory.resources import Ref, Resource
 from fleet.pagination import AnySelect, Filter, ListSpec
 from fleet.probes.models import MaintenanceWindow
 
