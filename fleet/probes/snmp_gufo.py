@@ -61,6 +61,7 @@ from gufo.snmp import (
     SnmpError,
     User,
 )
+
 # gufo-snmp 0.13 has no public API for its reusable v2c socket or request iterator (neither
 # is exported; SnmpSession opens a socket per session): typed by the package's _fast.pyi.
 from gufo.snmp._fast import GetIter, SnmpV2cClientSocket
