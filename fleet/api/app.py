@@ -48,7 +48,7 @@ from fleet.api.status import (
     status_events,
     status_sites,
 )
-from fleet.api.stream import StreamHub, status_stream
+from fleet.api.stream import status_stream
 from fleet.api.tokens import list_audit_events, token_router
 from fleet.api.upgrades import (
     add_journal_entry,
@@ -66,6 +66,7 @@ from fleet.api.upgrades import (
 from fleet.database import Database
 from fleet.inventory.credentials import Cipher
 from fleet.logging import configure
+from fleet.probes.events import StreamHub
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.windows import MAINTENANCE_WINDOW
 from fleet.settings import Settings
