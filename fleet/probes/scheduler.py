@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import heapq
 import itertools
 import math
@@ -88,25 +87,6 @@ def _tracked(
 
     functools.update_wrapper(run, method)
     return run
-
-
-#: The collector's thresholds while a scheduler runs: a round allocates a few dozen objects,
-#: nearly all freed by reference counting at once; with the default (700, 10, 10) the young
-#: generation was collected about a hundred times a second at 2,000 rounds a second, and the
-#: full collections that follows cost more than the status engine's own work per round.
-GC_THRESHOLDS = (50_000, 20, 10)
-
-
-@functools.cache
-def _freeze_start_up() -> None:
-    """What is alive when the first scheduler of the process has started (modules, mappings,
-    targets, topology) lives as long as the process: out of the collector's sight, the full
-    collections that the rounds' garbage sets off scan only what came after (a tenth of the
-    time on a fleet of 2,000 devices). Once per process: what a later start finds alive may
-    be garbage yet to be collected, which a freeze would keep for good. The collector then
-    runs less often (:data:`GC_THRESHOLDS`)."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def inventory_fingerprint(db: Database) -> tuple[Any, ...]:
@@ -185,7 +165,6 @@ class ProbeScheduler:
             coalesce=True,
             next_run_time=utcnow() + timedelta(seconds=30),
         )
-        _freeze_start_up()
         log.info("scheduler_started", devices=len(self.specs))
 
     def pause(self) -> None:
