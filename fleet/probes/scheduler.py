@@ -107,7 +107,9 @@ class ProbeScheduler:
         self.settings = settings
         self.cipher = cipher
         self.engine = StatusEngine(
-            db, confirmations=settings.state_confirmations, on_device_state=self._state_changed
+            db,
+            confirmations=settings.state_confirmations,
+            on_device_state=self.device_state_changed,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.specs: dict[int, targets.DeviceProbes] = {}
@@ -147,7 +149,7 @@ class ProbeScheduler:
         self.scheduler.start()
         await self.reconcile(force=True)
         jobs: list[tuple[Callable[[], Awaitable[Any]], str, IntervalTrigger]] = [
-            (self._dispatch, "dispatch", IntervalTrigger(seconds=DISPATCH_EVERY_S)),
+            (self.dispatch_due, "dispatch", IntervalTrigger(seconds=DISPATCH_EVERY_S)),
             (
                 self.reconcile,
                 "reconcile",
@@ -241,9 +243,19 @@ class ProbeScheduler:
         """The devices with a schedule."""
         return set(self._plans)
 
-    async def _dispatch(self) -> None:
-        """Start every round that is due, and plan each device's next one (the job)."""
+    def drop(self, device_id: int) -> None:
+        """Drop a device's schedule (a round of it in flight goes on)."""
+        self._plans.pop(device_id, None)
+
+    async def dispatch_due(self) -> None:
+        """Start every round that is due, and plan each device's next one (the dispatch job;
+        tests step the scheduler with it)."""
         self._start_due()
+
+    def in_flight(self) -> dict[int, asyncio.Task[None] | None]:
+        """The rounds running, by device: the task running it, or None for a round driven by
+        its driver's callbacks."""
+        return dict(self._inflight)
 
     def _start_due(self) -> None:
         """Start the rounds that are due and have room under the limits. A round whose site
@@ -392,7 +404,7 @@ class ProbeScheduler:
             await self.engine.reload_topology()
             for device_id in set(self.specs) - set(wanted):
                 self.specs.pop(device_id, None)
-                self._plans.pop(device_id, None)
+                self.drop(device_id)
             for device_id, spec in wanted.items():
                 old = self.specs.get(device_id)
                 if old is not None and old.fingerprint() == spec.fingerprint():
@@ -404,7 +416,9 @@ class ProbeScheduler:
                     log.warning("probe_not_runnable", device=spec.serial, problem=problem)
             log.info("schedules_reconciled", devices=len(self.specs))
 
-    def _state_changed(self, device_id: int, cut_off: bool) -> None:
+    def device_state_changed(self, device_id: int, cut_off: bool) -> None:
+        """The status engine's word that a device was cut off with its site, or no longer:
+        its rounds come ``unreachable_backoff`` times less often, or as usual again."""
         if cut_off == (device_id in self._backed_off):
             return
         if cut_off:
