@@ -26,13 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import heapq
-import itertools
-import math
 import random
 import statistics
 import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -54,6 +50,7 @@ from fleet.models import utcnow
 from fleet.probes import metrics, targets
 from fleet.probes.base import RETRYABLE, checked, probe_for
 from fleet.probes.models import MaintenanceWindow
+from fleet.probes.schedule import Schedule
 from fleet.probes.service import probe_once
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import ProbeTarget, Reading
@@ -113,8 +110,9 @@ class ProbeScheduler:
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.specs: dict[int, targets.DeviceProbes] = {}
-        self._global = Limit(settings.probe_concurrency)
-        self._sites: dict[int, Limit] = defaultdict(lambda: Limit(settings.probe_site_concurrency))
+        self.schedule = Schedule(
+            settings.probe_concurrency, settings.probe_site_concurrency, settings.probe_jitter_s
+        )
         self._fingerprint: tuple[Any, ...] | None = None
         self._lateness: list[float] = []
         self._rounds = 0
@@ -122,20 +120,12 @@ class ProbeScheduler:
         self._reconcile_lock = asyncio.Lock()
         self._backed_off: set[int] = set()
         self._running: set[asyncio.Task[Any]] = set()
-        # The devices' schedules: a heap of (due, plan, device), in event-loop time, and each
-        # planned device's current plan (a heap entry of another plan is stale) and base time
-        # (its due time without jitter, from which the next is counted).
-        self._due: list[tuple[float, int, int]] = []
-        self._plans: dict[int, tuple[int, float]] = {}
-        self._plan_ids = itertools.count()
         # the rounds running, by device: a task, or None for a round driven by its driver's
         # callbacks (see _start_driven)
         self._inflight: dict[int, asyncio.Task[None] | None] = {}
         self._closed = False  # stopped: what driven rounds still report is dropped
         self._driven = 0  # driven rounds running
         self._waiting = False  # rounds are due that the limits held back
-        # rounds due but held by their site's limit, by site, in the order they fell due
-        self._held: dict[int, deque[tuple[float, int, int]]] = {}
         self._paused = False  # pause(): no round starts until resume()
         self._wake_armed = False  # a start of the due rounds is on its way
         self._driven_done: asyncio.Event | None = None  # set when none runs any more (stop)
@@ -230,22 +220,15 @@ class ProbeScheduler:
     def plan(self, device_id: int, delay: float) -> None:
         """(Re)plan a device of ``specs``: its next round in ``delay`` seconds (plus jitter),
         then every interval; a previous plan of the device is dropped."""
-        base = asyncio.get_running_loop().time() + delay
-        plan = next(self._plan_ids)
-        self._plans[device_id] = (plan, base)
-        heapq.heappush(self._due, (base + self._jitter(), plan, device_id))
-
-    def _jitter(self) -> float:
-        jitter = self.settings.probe_jitter_s
-        return random.uniform(0, jitter) if jitter else 0.0  # noqa: S311
+        self.schedule.plan(device_id, asyncio.get_running_loop().time() + delay)
 
     def planned(self) -> set[int]:
         """The devices with a schedule."""
-        return set(self._plans)
+        return self.schedule.planned()
 
     def drop(self, device_id: int) -> None:
         """Drop a device's schedule (a round of it in flight goes on)."""
-        self._plans.pop(device_id, None)
+        self.schedule.drop(device_id)
 
     async def dispatch_due(self) -> None:
         """Start every round that is due, and plan each device's next one (the dispatch job;
@@ -258,49 +241,22 @@ class ProbeScheduler:
         return dict(self._inflight)
 
     def _start_due(self) -> None:
-        """Start the rounds that are due and have room under the limits. A round whose site
-        is at its limit is held, in its site's queue (first due, first started), and one
-        that finds the scheduler at its limit stays due: either starts as soon as a round
-        ends and frees a slot, not in a task of its own waiting for one."""
+        """Start the rounds that are due and have room under the limits (see
+        :meth:`Schedule.ready`); those the limits hold start as soon as a round ends and frees
+        a slot, not in a task of their own waiting for one."""
         self._wake_armed = False
         if self._paused:
             return
         now = asyncio.get_running_loop().time()
-        self._start_held(now)  # held earlier: due before any still in the heap
-        due, plans, overall, held = self._due, self._plans, self._global, self._held
-        while due and due[0][0] <= now:
-            at, plan, device_id = heapq.heappop(due)
-            current = plans.get(device_id)
-            spec = self.specs.get(device_id)
-            if current is None or current[0] != plan or spec is None:
-                continue  # dropped or re-planned since
-            if device_id not in self._inflight:
-                if overall.locked():  # no round can start: the next that ends calls again
-                    heapq.heappush(due, (at, plan, device_id))
-                    break
-                queue = held.get(spec.site_id)
-                if queue is not None or self._sites[spec.site_id].locked():
-                    if queue is None:
-                        queue = held[spec.site_id] = deque()
-                    queue.append((at, plan, device_id))
-                    continue
-            self._launch(at, plan, device_id, spec, current[1], now)
-        self._waiting = bool(held) or bool(due and due[0][0] <= now)
+        specs = self.specs
 
-    def _start_held(self, now: float) -> None:
-        """Start the held rounds of the sites that have room again."""
-        overall, plans = self._global, self._plans
-        for site_id in list(self._held):
-            queue, site = self._held[site_id], self._sites[site_id]
-            while queue and not overall.locked() and not site.locked():
-                at, plan, device_id = queue.popleft()
-                current = plans.get(device_id)
-                spec = self.specs.get(device_id)
-                if current is None or current[0] != plan or spec is None:
-                    continue  # dropped or re-planned while held
-                self._launch(at, plan, device_id, spec, current[1], now)
-            if not queue:
-                del self._held[site_id]
+        def site_of(device_id: int) -> int | None:
+            spec = specs.get(device_id)
+            return None if spec is None else spec.site_id
+
+        for at, plan, device_id, base in self.schedule.ready(now, site_of, self._inflight):
+            self._launch(at, plan, device_id, specs[device_id], base, now)
+        self._waiting = self.schedule.waiting(now)
 
     def _launch(
         self,
@@ -312,12 +268,7 @@ class ProbeScheduler:
         now: float,
     ) -> None:
         """Plan the device's next round, then start this one (unless the last still runs)."""
-        interval = self.interval_of(spec)
-        base += interval
-        if base <= now:  # rounds were missed (a busy or paused scheduler): run once now
-            base += interval * math.ceil((now - base) / interval)
-        self._plans[device_id] = (plan, base)
-        heapq.heappush(self._due, (base + self._jitter(), plan, device_id))
+        self.schedule.advance(device_id, plan, base, self.interval_of(spec), now)
         if device_id in self._inflight:
             self.missed += 1
             return
@@ -357,7 +308,7 @@ class ProbeScheduler:
         )
         if start is None:
             return False
-        overall, site = self._global, self._sites[spec.site_id]
+        overall, site = self.schedule.overall, self.schedule.sites[spec.site_id]
         if not overall.try_acquire():
             return False
         if not site.try_acquire():
@@ -375,7 +326,7 @@ class ProbeScheduler:
 
     def _driven_end(self, device_id: int, site: Limit, reading: Reading) -> None:
         site.release()
-        self._global.release()
+        self.schedule.overall.release()
         self._inflight.pop(device_id, None)
         self._driven -= 1
         if not self._driven and self._driven_done is not None:
@@ -426,14 +377,14 @@ class ProbeScheduler:
         else:
             self._backed_off.discard(device_id)
         spec = self.specs.get(device_id)
-        if spec is not None and device_id in self._plans:
+        if spec is not None and device_id in self.schedule:
             self.plan(device_id, self.interval_of(spec))
 
     # --- probing ----------------------------------------------------------------------
 
     async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
         """One round of a device's probes, each under the limits, never raising."""
-        overall, site = self._global, self._sites[spec.site_id]
+        overall, site = self.schedule.overall, self.schedule.sites[spec.site_id]
         await overall.acquire()
         try:
             await site.acquire()
