@@ -48,12 +48,13 @@ from fleet.limits import Limit
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import metrics, targets
-from fleet.probes.base import RETRYABLE, checked, probe_for
+from fleet.probes.base import probe_for
+from fleet.probes.driven import DrivenRound
 from fleet.probes.models import MaintenanceWindow
 from fleet.probes.schedule import Schedule
 from fleet.probes.service import probe_once
 from fleet.probes.status import StatusEngine
-from fleet.probes.types import ProbeTarget, Reading
+from fleet.probes.types import Reading
 from fleet.settings import Settings
 
 log = get_logger("fleet.scheduler")
@@ -293,8 +294,7 @@ class ProbeScheduler:
         except Exception:  # a round never raises by design; say so if one does
             log.exception("probe_round_failed", device_id=device_id)
         finally:
-            self._inflight.pop(device_id, None)
-            self._slot_freed()
+            self._end_round(device_id)
 
     def _start_driven(self, device_id: int, spec: targets.DeviceProbes) -> bool:
         """Start a round driven by its driver's callbacks, when the device has one probe whose
@@ -316,7 +316,16 @@ class ProbeScheduler:
             return False
         self._inflight[device_id] = None
         self._driven += 1
-        if _DrivenRound(self, device_id, spec.target, site, start).start():
+        settings = self.settings
+        driven = DrivenRound(
+            spec.target,
+            start,
+            settings.probe_timeout_s,
+            settings.probe_retries,
+            end=functools.partial(self._driven_end, device_id, site),
+            may_retry=lambda: not self._closed,
+        )
+        if driven.start():
             return True
         self._inflight.pop(device_id, None)
         self._driven -= 1
@@ -327,20 +336,30 @@ class ProbeScheduler:
     def _driven_end(self, device_id: int, site: Limit, reading: Reading) -> None:
         site.release()
         self.schedule.overall.release()
-        self._inflight.pop(device_id, None)
         self._driven -= 1
         if not self._driven and self._driven_done is not None:
             self._driven_done.set()
-        self._slot_freed()
-        if self._closed:
-            return  # stopped: the final flush is done
+        if self._closed:  # stopped: the final flush is done
+            self._end_round(device_id)
+            return
         try:
             readings = [reading]
             metrics.observe_readings(readings)
-            self.engine.observe(device_id, readings)
-            self._rounds += 1
+            self._observe(device_id, readings)
         except Exception:  # never into the driver's callback
             log.exception("probe_round_failed", device_id=device_id)
+        finally:
+            self._end_round(device_id)
+
+    def _observe(self, device_id: int, readings: list[Reading]) -> None:
+        """What every scheduled round ends with, driven or a task: the status engine sees it."""
+        self.engine.observe(device_id, readings)
+        self._rounds += 1
+
+    def _end_round(self, device_id: int) -> None:
+        """The end of every scheduled round, driven or a task: its slot goes to a waiting one."""
+        self._inflight.pop(device_id, None)
+        self._slot_freed()
 
     @_tracked
     async def reconcile(self, *, force: bool = False) -> None:
@@ -412,8 +431,7 @@ class ProbeScheduler:
         if spec is None or not spec.kinds:
             return []
         readings = await self.probe(spec)
-        self.engine.observe(device_id, readings)
-        self._rounds += 1
+        self._observe(device_id, readings)
         ssh = spec.target.ssh
         if ssh is not None and ssh.host_key is None:
             await self._pin_host_key(spec, readings)
@@ -462,42 +480,3 @@ class ProbeScheduler:
         return await self.engine.purge(
             utcnow() - timedelta(days=self.settings.result_retention_days)
         )
-
-
-class _DrivenRound:
-    """A round started with a driver's ``start(target, timeout, done)``: its attempts (retried
-    as ``run_probe`` retries, except that a retry the driver cannot start at once, its agent
-    busy with another poll, is not waited for: the round ends with the failed attempt), then
-    the scheduler's end of the round."""
-
-    __slots__ = ("attempts", "device_id", "scheduler", "site", "start_poll", "target")
-
-    def __init__(
-        self,
-        scheduler: ProbeScheduler,
-        device_id: int,
-        target: ProbeTarget,
-        site: Limit,
-        start_poll: Callable[..., bool],
-    ) -> None:
-        self.scheduler, self.device_id, self.target = scheduler, device_id, target
-        self.site, self.start_poll = site, start_poll
-        self.attempts = 0
-
-    def start(self) -> bool:
-        return self.start_poll(self.target, self.scheduler.settings.probe_timeout_s, self.done)
-
-    def done(self, reading: Reading) -> None:
-        self.attempts += 1
-        reading = checked(reading, self.target)
-        scheduler = self.scheduler
-        if (
-            reading.status in RETRYABLE
-            and self.attempts <= scheduler.settings.probe_retries
-            and not scheduler._closed
-            and self.start()
-        ):
-            return  # another attempt is under way
-        if self.attempts > 1:
-            reading.values["attempts"] = self.attempts
-        scheduler._driven_end(self.device_id, self.site, reading)
