@@ -33,32 +33,24 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import col
 
-from fleet import context
 from fleet.database import Database
-from fleet.inventory import service
 from fleet.inventory.credentials import Cipher
-from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
-from fleet.inventory.resources import DEVICE
 from fleet.limits import Limit
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import metrics, targets
 from fleet.probes.base import probe_for
 from fleet.probes.driven import DrivenRound
-from fleet.probes.models import MaintenanceWindow
 from fleet.probes.schedule import Schedule
-from fleet.probes.service import probe_once
+from fleet.probes.service import pin_host_key, probe_once
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import Reading
 from fleet.settings import Settings
 
 log = get_logger("fleet.scheduler")
-ACTOR = "scheduler"
 FLUSH_EVERY_S = 1.0
 #: How often due rounds are started: the most a round starts late on an idle scheduler.
 DISPATCH_EVERY_S = 0.1
@@ -85,18 +77,6 @@ def _tracked(
 
     functools.update_wrapper(run, method)
     return run
-
-
-async def inventory_fingerprint(db: Database) -> tuple[Any, ...]:
-    """Changes whenever anything the schedules or the topology depend on changes."""
-    parts = []
-    async with db.session() as session:
-        for table in (Device, DeviceModel, CredentialProfile, Link, Site, MaintenanceWindow):
-            row = (
-                await session.execute(sa.select(sa.func.count(), sa.func.max(table.updated_at)))
-            ).one()
-            parts.append(tuple(row))
-    return tuple(parts)
 
 
 class ProbeScheduler:
@@ -365,7 +345,7 @@ class ProbeScheduler:
     async def reconcile(self, *, force: bool = False) -> None:
         """Bring schedules and topology in line with the inventory, if it changed."""
         async with self._reconcile_lock:
-            fingerprint = await inventory_fingerprint(self.db)
+            fingerprint = await targets.inventory_fingerprint(self.db)
             if not force and fingerprint == self._fingerprint:
                 return
             self._fingerprint = fingerprint
@@ -434,26 +414,8 @@ class ProbeScheduler:
         self._observe(device_id, readings)
         ssh = spec.target.ssh
         if ssh is not None and ssh.host_key is None:
-            await self._pin_host_key(spec, readings)
+            await pin_host_key(self.db, spec, readings)
         return readings
-
-    async def _pin_host_key(self, spec: targets.DeviceProbes, readings: list[Reading]) -> None:
-        """Pin an SSH host key on first contact (trust on first use), in the change log."""
-        seen = next((r.host_key for r in readings if r.kind == "ssh" and r.ok and r.host_key), None)
-        if seen is None:
-            return
-        with context.acting_as(ACTOR):
-            async with self.db.session(write=True) as session:
-                version = await session.scalar(
-                    sa.select(col(Device.version)).where(col(Device.id) == spec.device_id)
-                )
-                if version is None:
-                    return
-                await service.update(
-                    session, DEVICE, spec.device_id, {"ssh_host_key": seen}, service.etag(version)
-                )
-                await session.commit()
-        log.info("host_key_pinned", device=spec.serial)
 
     # --- housekeeping -----------------------------------------------------------------
 
