@@ -65,6 +65,7 @@ from fleet.inventory.models import Country, CredentialProfile, DeviceModel, Link
 from fleet.inventory.models import Device as InventoryDevice
 from fleet.logging import configure
 from fleet.probes.base import get_probe, run_probe
+from fleet.probes.gc_tuning import tune_for_polling
 from fleet.probes.models import ProbeResult
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.snmp import (
@@ -380,6 +381,7 @@ async def _sched(
     try:
         t0 = time.perf_counter()
         await sched.start()
+        tune_for_polling()  # as fleet's entry points that run the scheduler do
         # warm-up: every device polled once (the engine has no event to wait for)
         while len(sched.engine.health) < len(devices):  # noqa: ASYNC110
             await asyncio.sleep(0.05)

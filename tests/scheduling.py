@@ -33,6 +33,6 @@ async def run_for(scheduler: ProbeScheduler, seconds: float) -> None:
     """Dispatch as the dispatch job does, every 10 ms, then let the rounds in flight end."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        await scheduler._dispatch()
+        await scheduler.dispatch_due()
         await asyncio.sleep(0.01)
     await scheduler.idle()

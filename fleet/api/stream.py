@@ -25,8 +25,8 @@ from fleet.models import fits_int32, utcnow
 from fleet.probes.events import Client, StreamFull, StreamHub, frame, latest_event_id, replay
 from fleet.settings import Settings
 
-# the hub is built by the app factory, the board reads where the stream starts
-__all__ = ["StreamHub", "latest_event_id", "status_stream"]
+# the board reads where the stream starts
+__all__ = ["latest_event_id", "status_stream"]
 
 RETRY_MS = 3000
 REPLAY_CHUNK = 200

@@ -21,6 +21,7 @@ from fleet.cli.serve import prepare
 from fleet.inventory.models import Device
 from fleet.logging import configure, get_logger
 from fleet.probes import targets
+from fleet.probes.gc_tuning import tune_for_polling
 from fleet.probes.scheduler import ProbeScheduler
 from fleet.probes.service import probe_once
 from fleet.probes.types import Reading
@@ -80,6 +81,7 @@ async def _work(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await scheduler.start()
+        tune_for_polling()
         try:
             await stop.wait()
         finally:

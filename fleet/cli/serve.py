@@ -57,9 +57,14 @@ def serve(ctx: click.Context, host: str, port: int, scheduler: bool | None) -> N
     ensure_port_free(host, port)
     asyncio.run(prepare(settings))
     log.info("serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/schema")
+    app = create_app(settings)
+    if settings.scheduler:
+        from fleet.probes.gc_tuning import tune_for_polling
+
+        tune_for_polling()
     # Open status streams never finish by themselves: give them a few seconds on shutdown.
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level="warning",

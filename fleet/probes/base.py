@@ -157,10 +157,22 @@ async def run_probe(probe: Probe, target: ProbeTarget, timeout: float, retries: 
     while True:
         attempts += 1
         reading, retryable = await _attempt(probe, target, timeout)
-        if not retryable or attempts > max(0, retries):
-            if attempts > 1:
-                reading.values["attempts"] = attempts
-            return reading
+        if not (retryable and retry_due(attempts, retries)):
+            return attempted(reading, attempts)
+
+
+def retry_due(attempts: int, retries: int) -> bool:
+    """Whether a round whose last attempt failed in a way a retry may help (timeout, refused,
+    error: :data:`RETRYABLE`) tries again after ``attempts``: at most ``retries`` times. The
+    rule of every round, driven or not."""
+    return attempts <= max(0, retries)
+
+
+def attempted(reading: Reading, attempts: int) -> Reading:
+    """The reading a round ends with: ``values["attempts"]`` counts them when more than one."""
+    if attempts > 1:
+        reading.values["attempts"] = attempts
+    return reading
 
 
 # --- registry -------------------------------------------------------------------------------

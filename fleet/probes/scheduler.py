@@ -26,42 +26,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
-import heapq
-import itertools
-import math
 import random
 import statistics
 import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import col
 
-from fleet import context
 from fleet.database import Database
-from fleet.inventory import service
 from fleet.inventory.credentials import Cipher
-from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
-from fleet.inventory.resources import DEVICE
 from fleet.limits import Limit
 from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import metrics, targets
-from fleet.probes.base import RETRYABLE, checked, probe_for
-from fleet.probes.models import MaintenanceWindow
-from fleet.probes.service import probe_once
+from fleet.probes.base import probe_for
+from fleet.probes.driven import DrivenRound
+from fleet.probes.schedule import Schedule
+from fleet.probes.service import pin_host_key, probe_once
 from fleet.probes.status import StatusEngine
-from fleet.probes.types import ProbeTarget, Reading
+from fleet.probes.types import Reading
 from fleet.settings import Settings
 
 log = get_logger("fleet.scheduler")
-ACTOR = "scheduler"
 FLUSH_EVERY_S = 1.0
 #: How often due rounds are started: the most a round starts late on an idle scheduler.
 DISPATCH_EVERY_S = 0.1
@@ -90,49 +79,21 @@ def _tracked(
     return run
 
 
-#: The collector's thresholds while a scheduler runs: a round allocates a few dozen objects,
-#: nearly all freed by reference counting at once; with the default (700, 10, 10) the young
-#: generation was collected about a hundred times a second at 2,000 rounds a second, and the
-#: full collections that follows cost more than the status engine's own work per round.
-GC_THRESHOLDS = (50_000, 20, 10)
-
-
-@functools.cache
-def _freeze_start_up() -> None:
-    """What is alive when the first scheduler of the process has started (modules, mappings,
-    targets, topology) lives as long as the process: out of the collector's sight, the full
-    collections that the rounds' garbage sets off scan only what came after (a tenth of the
-    time on a fleet of 2,000 devices). Once per process: what a later start finds alive may
-    be garbage yet to be collected, which a freeze would keep for good. The collector then
-    runs less often (:data:`GC_THRESHOLDS`)."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-async def inventory_fingerprint(db: Database) -> tuple[Any, ...]:
-    """Changes whenever anything the schedules or the topology depend on changes."""
-    parts = []
-    async with db.session() as session:
-        for table in (Device, DeviceModel, CredentialProfile, Link, Site, MaintenanceWindow):
-            row = (
-                await session.execute(sa.select(sa.func.count(), sa.func.max(table.updated_at)))
-            ).one()
-            parts.append(tuple(row))
-    return tuple(parts)
-
-
 class ProbeScheduler:
     def __init__(self, db: Database, settings: Settings, cipher: Cipher) -> None:
         self.db = db
         self.settings = settings
         self.cipher = cipher
         self.engine = StatusEngine(
-            db, confirmations=settings.state_confirmations, on_device_state=self._state_changed
+            db,
+            confirmations=settings.state_confirmations,
+            on_device_state=self.device_state_changed,
         )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.specs: dict[int, targets.DeviceProbes] = {}
-        self._global = Limit(settings.probe_concurrency)
-        self._sites: dict[int, Limit] = defaultdict(lambda: Limit(settings.probe_site_concurrency))
+        self.schedule = Schedule(
+            settings.probe_concurrency, settings.probe_site_concurrency, settings.probe_jitter_s
+        )
         self._fingerprint: tuple[Any, ...] | None = None
         self._lateness: list[float] = []
         self._rounds = 0
@@ -140,20 +101,12 @@ class ProbeScheduler:
         self._reconcile_lock = asyncio.Lock()
         self._backed_off: set[int] = set()
         self._running: set[asyncio.Task[Any]] = set()
-        # The devices' schedules: a heap of (due, plan, device), in event-loop time, and each
-        # planned device's current plan (a heap entry of another plan is stale) and base time
-        # (its due time without jitter, from which the next is counted).
-        self._due: list[tuple[float, int, int]] = []
-        self._plans: dict[int, tuple[int, float]] = {}
-        self._plan_ids = itertools.count()
         # the rounds running, by device: a task, or None for a round driven by its driver's
         # callbacks (see _start_driven)
         self._inflight: dict[int, asyncio.Task[None] | None] = {}
         self._closed = False  # stopped: what driven rounds still report is dropped
         self._driven = 0  # driven rounds running
         self._waiting = False  # rounds are due that the limits held back
-        # rounds due but held by their site's limit, by site, in the order they fell due
-        self._held: dict[int, deque[tuple[float, int, int]]] = {}
         self._paused = False  # pause(): no round starts until resume()
         self._wake_armed = False  # a start of the due rounds is on its way
         self._driven_done: asyncio.Event | None = None  # set when none runs any more (stop)
@@ -167,7 +120,7 @@ class ProbeScheduler:
         self.scheduler.start()
         await self.reconcile(force=True)
         jobs: list[tuple[Callable[[], Awaitable[Any]], str, IntervalTrigger]] = [
-            (self._dispatch, "dispatch", IntervalTrigger(seconds=DISPATCH_EVERY_S)),
+            (self.dispatch_due, "dispatch", IntervalTrigger(seconds=DISPATCH_EVERY_S)),
             (
                 self.reconcile,
                 "reconcile",
@@ -185,7 +138,6 @@ class ProbeScheduler:
             coalesce=True,
             next_run_time=utcnow() + timedelta(seconds=30),
         )
-        _freeze_start_up()
         log.info("scheduler_started", devices=len(self.specs))
 
     def pause(self) -> None:
@@ -249,67 +201,43 @@ class ProbeScheduler:
     def plan(self, device_id: int, delay: float) -> None:
         """(Re)plan a device of ``specs``: its next round in ``delay`` seconds (plus jitter),
         then every interval; a previous plan of the device is dropped."""
-        base = asyncio.get_running_loop().time() + delay
-        plan = next(self._plan_ids)
-        self._plans[device_id] = (plan, base)
-        heapq.heappush(self._due, (base + self._jitter(), plan, device_id))
-
-    def _jitter(self) -> float:
-        jitter = self.settings.probe_jitter_s
-        return random.uniform(0, jitter) if jitter else 0.0  # noqa: S311
+        self.schedule.plan(device_id, asyncio.get_running_loop().time() + delay)
 
     def planned(self) -> set[int]:
         """The devices with a schedule."""
-        return set(self._plans)
+        return self.schedule.planned()
 
-    async def _dispatch(self) -> None:
-        """Start every round that is due, and plan each device's next one (the job)."""
+    def drop(self, device_id: int) -> None:
+        """Drop a device's schedule (a round of it in flight goes on)."""
+        self.schedule.drop(device_id)
+
+    async def dispatch_due(self) -> None:
+        """Start every round that is due, and plan each device's next one (the dispatch job;
+        tests step the scheduler with it)."""
         self._start_due()
 
+    def in_flight(self) -> dict[int, asyncio.Task[None] | None]:
+        """The rounds running, by device: the task running it, or None for a round driven by
+        its driver's callbacks."""
+        return dict(self._inflight)
+
     def _start_due(self) -> None:
-        """Start the rounds that are due and have room under the limits. A round whose site
-        is at its limit is held, in its site's queue (first due, first started), and one
-        that finds the scheduler at its limit stays due: either starts as soon as a round
-        ends and frees a slot, not in a task of its own waiting for one."""
+        """Start the rounds that are due and have room under the limits (see
+        :meth:`Schedule.ready`); those the limits hold start as soon as a round ends and frees
+        a slot, not in a task of their own waiting for one."""
         self._wake_armed = False
         if self._paused:
             return
         now = asyncio.get_running_loop().time()
-        self._start_held(now)  # held earlier: due before any still in the heap
-        due, plans, overall, held = self._due, self._plans, self._global, self._held
-        while due and due[0][0] <= now:
-            at, plan, device_id = heapq.heappop(due)
-            current = plans.get(device_id)
-            spec = self.specs.get(device_id)
-            if current is None or current[0] != plan or spec is None:
-                continue  # dropped or re-planned since
-            if device_id not in self._inflight:
-                if overall.locked():  # no round can start: the next that ends calls again
-                    heapq.heappush(due, (at, plan, device_id))
-                    break
-                queue = held.get(spec.site_id)
-                if queue is not None or self._sites[spec.site_id].locked():
-                    if queue is None:
-                        queue = held[spec.site_id] = deque()
-                    queue.append((at, plan, device_id))
-                    continue
-            self._launch(at, plan, device_id, spec, current[1], now)
-        self._waiting = bool(held) or bool(due and due[0][0] <= now)
+        specs = self.specs
 
-    def _start_held(self, now: float) -> None:
-        """Start the held rounds of the sites that have room again."""
-        overall, plans = self._global, self._plans
-        for site_id in list(self._held):
-            queue, site = self._held[site_id], self._sites[site_id]
-            while queue and not overall.locked() and not site.locked():
-                at, plan, device_id = queue.popleft()
-                current = plans.get(device_id)
-                spec = self.specs.get(device_id)
-                if current is None or current[0] != plan or spec is None:
-                    continue  # dropped or re-planned while held
-                self._launch(at, plan, device_id, spec, current[1], now)
-            if not queue:
-                del self._held[site_id]
+        def site_of(device_id: int) -> int | None:
+            spec = specs.get(device_id)
+            return None if spec is None else spec.site_id
+
+        for at, plan, device_id, base in self.schedule.ready(now, site_of, self._inflight):
+            self._launch(at, plan, device_id, specs[device_id], base, now)
+        self._waiting = self.schedule.waiting(now)
 
     def _launch(
         self,
@@ -321,12 +249,7 @@ class ProbeScheduler:
         now: float,
     ) -> None:
         """Plan the device's next round, then start this one (unless the last still runs)."""
-        interval = self.interval_of(spec)
-        base += interval
-        if base <= now:  # rounds were missed (a busy or paused scheduler): run once now
-            base += interval * math.ceil((now - base) / interval)
-        self._plans[device_id] = (plan, base)
-        heapq.heappush(self._due, (base + self._jitter(), plan, device_id))
+        self.schedule.advance(device_id, plan, base, self.interval_of(spec), now)
         if device_id in self._inflight:
             self.missed += 1
             return
@@ -351,8 +274,7 @@ class ProbeScheduler:
         except Exception:  # a round never raises by design; say so if one does
             log.exception("probe_round_failed", device_id=device_id)
         finally:
-            self._inflight.pop(device_id, None)
-            self._slot_freed()
+            self._end_round(device_id)
 
     def _start_driven(self, device_id: int, spec: targets.DeviceProbes) -> bool:
         """Start a round driven by its driver's callbacks, when the device has one probe whose
@@ -366,7 +288,7 @@ class ProbeScheduler:
         )
         if start is None:
             return False
-        overall, site = self._global, self._sites[spec.site_id]
+        overall, site = self.schedule.overall, self.schedule.sites[spec.site_id]
         if not overall.try_acquire():
             return False
         if not site.try_acquire():
@@ -374,7 +296,16 @@ class ProbeScheduler:
             return False
         self._inflight[device_id] = None
         self._driven += 1
-        if _DrivenRound(self, device_id, spec.target, site, start).start():
+        settings = self.settings
+        driven = DrivenRound(
+            spec.target,
+            start,
+            settings.probe_timeout_s,
+            settings.probe_retries,
+            end=functools.partial(self._driven_end, device_id, site),
+            may_retry=lambda: not self._closed,
+        )
+        if driven.start():
             return True
         self._inflight.pop(device_id, None)
         self._driven -= 1
@@ -384,27 +315,37 @@ class ProbeScheduler:
 
     def _driven_end(self, device_id: int, site: Limit, reading: Reading) -> None:
         site.release()
-        self._global.release()
-        self._inflight.pop(device_id, None)
+        self.schedule.overall.release()
         self._driven -= 1
         if not self._driven and self._driven_done is not None:
             self._driven_done.set()
-        self._slot_freed()
-        if self._closed:
-            return  # stopped: the final flush is done
+        if self._closed:  # stopped: the final flush is done
+            self._end_round(device_id)
+            return
         try:
             readings = [reading]
             metrics.observe_readings(readings)
-            self.engine.observe(device_id, readings)
-            self._rounds += 1
+            self._observe(device_id, readings)
         except Exception:  # never into the driver's callback
             log.exception("probe_round_failed", device_id=device_id)
+        finally:
+            self._end_round(device_id)
+
+    def _observe(self, device_id: int, readings: list[Reading]) -> None:
+        """What every scheduled round ends with, driven or a task: the status engine sees it."""
+        self.engine.observe(device_id, readings)
+        self._rounds += 1
+
+    def _end_round(self, device_id: int) -> None:
+        """The end of every scheduled round, driven or a task: its slot goes to a waiting one."""
+        self._inflight.pop(device_id, None)
+        self._slot_freed()
 
     @_tracked
     async def reconcile(self, *, force: bool = False) -> None:
         """Bring schedules and topology in line with the inventory, if it changed."""
         async with self._reconcile_lock:
-            fingerprint = await inventory_fingerprint(self.db)
+            fingerprint = await targets.inventory_fingerprint(self.db)
             if not force and fingerprint == self._fingerprint:
                 return
             self._fingerprint = fingerprint
@@ -413,7 +354,7 @@ class ProbeScheduler:
             await self.engine.reload_topology()
             for device_id in set(self.specs) - set(wanted):
                 self.specs.pop(device_id, None)
-                self._plans.pop(device_id, None)
+                self.drop(device_id)
             for device_id, spec in wanted.items():
                 old = self.specs.get(device_id)
                 if old is not None and old.fingerprint() == spec.fingerprint():
@@ -425,7 +366,9 @@ class ProbeScheduler:
                     log.warning("probe_not_runnable", device=spec.serial, problem=problem)
             log.info("schedules_reconciled", devices=len(self.specs))
 
-    def _state_changed(self, device_id: int, cut_off: bool) -> None:
+    def device_state_changed(self, device_id: int, cut_off: bool) -> None:
+        """The status engine's word that a device was cut off with its site, or no longer:
+        its rounds come ``unreachable_backoff`` times less often, or as usual again."""
         if cut_off == (device_id in self._backed_off):
             return
         if cut_off:
@@ -433,14 +376,14 @@ class ProbeScheduler:
         else:
             self._backed_off.discard(device_id)
         spec = self.specs.get(device_id)
-        if spec is not None and device_id in self._plans:
+        if spec is not None and device_id in self.schedule:
             self.plan(device_id, self.interval_of(spec))
 
     # --- probing ----------------------------------------------------------------------
 
     async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
         """One round of a device's probes, each under the limits, never raising."""
-        overall, site = self._global, self._sites[spec.site_id]
+        overall, site = self.schedule.overall, self.schedule.sites[spec.site_id]
         await overall.acquire()
         try:
             await site.acquire()
@@ -468,30 +411,11 @@ class ProbeScheduler:
         if spec is None or not spec.kinds:
             return []
         readings = await self.probe(spec)
-        self.engine.observe(device_id, readings)
-        self._rounds += 1
+        self._observe(device_id, readings)
         ssh = spec.target.ssh
         if ssh is not None and ssh.host_key is None:
-            await self._pin_host_key(spec, readings)
+            await pin_host_key(self.db, spec, readings)
         return readings
-
-    async def _pin_host_key(self, spec: targets.DeviceProbes, readings: list[Reading]) -> None:
-        """Pin an SSH host key on first contact (trust on first use), in the change log."""
-        seen = next((r.host_key for r in readings if r.kind == "ssh" and r.ok and r.host_key), None)
-        if seen is None:
-            return
-        with context.acting_as(ACTOR):
-            async with self.db.session(write=True) as session:
-                version = await session.scalar(
-                    sa.select(col(Device.version)).where(col(Device.id) == spec.device_id)
-                )
-                if version is None:
-                    return
-                await service.update(
-                    session, DEVICE, spec.device_id, {"ssh_host_key": seen}, service.etag(version)
-                )
-                await session.commit()
-        log.info("host_key_pinned", device=spec.serial)
 
     # --- housekeeping -----------------------------------------------------------------
 
@@ -518,42 +442,3 @@ class ProbeScheduler:
         return await self.engine.purge(
             utcnow() - timedelta(days=self.settings.result_retention_days)
         )
-
-
-class _DrivenRound:
-    """A round started with a driver's ``start(target, timeout, done)``: its attempts (retried
-    as ``run_probe`` retries, except that a retry the driver cannot start at once, its agent
-    busy with another poll, is not waited for: the round ends with the failed attempt), then
-    the scheduler's end of the round."""
-
-    __slots__ = ("attempts", "device_id", "scheduler", "site", "start_poll", "target")
-
-    def __init__(
-        self,
-        scheduler: ProbeScheduler,
-        device_id: int,
-        target: ProbeTarget,
-        site: Limit,
-        start_poll: Callable[..., bool],
-    ) -> None:
-        self.scheduler, self.device_id, self.target = scheduler, device_id, target
-        self.site, self.start_poll = site, start_poll
-        self.attempts = 0
-
-    def start(self) -> bool:
-        return self.start_poll(self.target, self.scheduler.settings.probe_timeout_s, self.done)
-
-    def done(self, reading: Reading) -> None:
-        self.attempts += 1
-        reading = checked(reading, self.target)
-        scheduler = self.scheduler
-        if (
-            reading.status in RETRYABLE
-            and self.attempts <= scheduler.settings.probe_retries
-            and not scheduler._closed
-            and self.start()
-        ):
-            return  # another attempt is under way
-        if self.attempts > 1:
-            reading.values["attempts"] = self.attempts
-        scheduler._driven_end(self.device_id, self.site, reading)

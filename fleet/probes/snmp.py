@@ -33,35 +33,9 @@ from fleet.probes.types import (
 #: The SNMP drivers registered in :data:`fleet.probes.base.DRIVERS` (``FLEET_PROBE_SNMP_DRIVER``).
 SnmpDriver = Literal["gufo", "pysnmp"]
 
-#: The driver :func:`fleet.probes.base.get_probe` returns for ``"snmp"``: the cheaper one.
-#: Measured by ``bench/probe_throughput.py`` (2,000 devices on 4 snmpd processes, one v2c
-#: community each, 200 polls in flight, 2 rounds, 2-core machine; two runs):
-#:
-#:   variant                          CPU ms/poll   polls/s   errors   request packets/poll
-#:   gufo-snmp driver + run_probe     0.20 - 0.26   1,400 - 3,400   0   2.00
-#:   pysnmp driver + run_probe        5.2           170             0   2.00
-#:   net-snmp CLI (16 parallel)       20.6 - 22.7   50 - 70         0   2.00
-#:   bare asyncio UDP floor           0.11 - 0.14   3,500 - 4,300   0   2.00
-#:
-#: gufo-snmp costs 20-25x less CPU per poll than pysnmp, 88-104x less than the CLI and
-#: 1.7-1.8x the floor (polls/s are bounded by snmpd on 2 cores). pysnmp also needed 165 s
-#: for its first round over 2,000 new communities. pysnmp stays as the reference and for
-#: what gufo-snmp cannot do (SNMPv3 context names).
-#:
-#: Through fleet's whole path, ``ProbeScheduler`` (the dispatch of due rounds, the limits,
-#: the status engine, results written to SQLite; 50 sites, asked for 2,000 polls/s), a later
-#: run of the same bench measured (``bench/README.md`` has the table and the other runs):
-#:
-#:   variant                          CPU ms/poll   polls/s   errors   request packets/poll
-#:   scheduler + gufo-snmp            0.103         2,022           0   2.00
-#:   scheduler + pysnmp               3.6           278             0   2.00
-#:   gufo-snmp driver + run_probe     0.055         9,500           0   2.00
-#:   net-snmp CLI (16 parallel)       8.5           208             0   2.00
-#:   bare asyncio UDP floor           0.039         10,600          0   2.00
-#:
-#: The scheduler with gufo-snmp costs 83x less CPU per poll than the CLI and 2.64x the floor
-#: (2.65x and 2.62x in two more runs): the round around the poll, the status engine and the
-#: result writes cost about as much as the poll itself.
+#: The driver :func:`fleet.probes.base.get_probe` returns for ``"snmp"``: gufo-snmp, which costs
+#: 20-35x less CPU per poll than pysnmp (figures in ``bench/README.md``); pysnmp stays as the
+#: reference and for what gufo-snmp cannot do (SNMPv3 context names).
 DEFAULT_SNMP_DRIVER: SnmpDriver = "gufo"
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"

@@ -13,7 +13,7 @@ How a v2c poll runs (the hot path, see ``bench/probe_throughput.py``): each targ
 socket under ``SnmpSession``, typed by the package's ``_fast.pyi``) that stays registered
 with the event loop and is reused by every poll of that target. ``SnmpSession`` itself opens
 a socket per session and registers/unregisters it and arms a ``wait_for`` timer for every
-reply; that cost 5x the CPU of a bare asyncio UDP loop per poll, the channel about 2x.
+reply, which cost far more CPU per poll than the channel (figures in ``bench/README.md``).
 Channels are kept per event loop in an LRU bounded by :data:`MAX_CHANNELS` (and by a quarter
 of the open-files limit). The poll itself (:class:`_Poll`: GET, then GETBULK until the
 ifOperStatus column ends) runs on the channel's readable callbacks: :meth:`GufoProbe.start`
@@ -61,6 +61,9 @@ from gufo.snmp import (
     SnmpError,
     User,
 )
+
+# gufo-snmp 0.13 has no public API for its reusable v2c socket or request iterator (neither
+# is exported; SnmpSession opens a socket per session): typed by the package's _fast.pyi.
 from gufo.snmp._fast import GetIter, SnmpV2cClientSocket
 from gufo.snmp.aio.client import SnmpSession
 from gufo.snmp.utils import format_sock_addr

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fleet.database import Database
@@ -72,6 +72,10 @@ __all__ = [
 
 log = get_logger("fleet.status")
 
+#: How far a device's stored last success may lag the one in memory: a round writes it only
+#: when the stored one is older by this much (rules that read it count in hours).
+LAST_OK_LAG = timedelta(seconds=60)
+
 
 @dataclass
 class SiteMemo:
@@ -110,7 +114,8 @@ class StatusEngine:
         self._results: list[dict[str, Any]] = []
         self._events: list[StateEvent] = []
         self._changed: set[tuple[str, int]] = set()
-        self._seen: set[int] = set()  # devices whose last success moved since the last flush
+        self._seen: set[int] = set()  # devices whose last success is due to be written
+        self._stored_ok: dict[int, datetime] = {}  # each device's last success as stored
         self._memo: dict[int, SiteMemo] = {}
         self._lock = asyncio.Lock()
 
@@ -129,6 +134,8 @@ class StatusEngine:
                     firmware=row.firmware_observed,
                     last_ok_at=row.last_ok_at,
                 )
+                if row.last_ok_at is not None:
+                    self._stored_ok[row.object_id] = row.last_ok_at
 
     async def reload_topology(self) -> None:
         self.topology = await load_topology(self.db)
@@ -155,7 +162,7 @@ class StatusEngine:
             health = self.health[device_id] = Health()
         before, last_ok_before = _facts(health), health.last_ok_at
         rules.record_round(health, readings, now, self.confirmations)
-        if health.last_ok_at is not last_ok_before:
+        if health.last_ok_at is not last_ok_before and self._ok_due(device_id, now):
             self._seen.add(device_id)
         after = _facts(health)
         if after[3] != before[3] and ("device", device_id) in self.current:
@@ -163,6 +170,11 @@ class StatusEngine:
         if health.pending is None and after == before and self._all_calm(device.site_id):
             return  # the usual round: nothing it could change did (see _to_evaluate)
         self.evaluate_site(device.site_id, now, observed=device_id)
+
+    def _ok_due(self, device_id: int, now: datetime) -> bool:
+        """Whether a success at ``now`` is to be written: the stored one is LAST_OK_LAG old."""
+        stored = self._stored_ok.get(device_id)
+        return stored is None or now - stored >= LAST_OK_LAG
 
     def _all_calm(self, site_id: int) -> bool:
         """Whether every device of the site was settled when last evaluated and no maintenance
@@ -325,6 +337,10 @@ class StatusEngine:
             seen.difference_update(row.object_id for row in rows if row.object_type == "device")
             moved = [(d, at) for d in sorted(seen) if (at := self.health[d].last_ok_at)]
             await store.write(self.db, results, events, changed, rows, moved)
+            for row in rows:
+                if row.object_type == "device" and row.last_ok_at is not None:
+                    self._stored_ok[row.object_id] = row.last_ok_at
+            self._stored_ok.update(moved)
             return len(results) + len(events) + len(changed)
 
     async def purge(self, before: datetime) -> int:

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fleet.database import Database
 from fleet.inventory.credentials import Cipher
-from fleet.inventory.models import CredentialProfile, Device, DeviceModel
+from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
+from fleet.probes.models import MaintenanceWindow
 from fleet.probes.types import (
     HttpCredentials,
     HttpOptions,
@@ -173,3 +175,15 @@ def _http(model: DeviceModel, secrets: _Secrets, profile_id: int | None) -> Http
         if secret
         else None,
     )
+
+
+async def inventory_fingerprint(db: Database) -> tuple[Any, ...]:
+    """Changes whenever anything the schedules or the topology depend on changes."""
+    parts = []
+    async with db.session() as session:
+        for table in (Device, DeviceModel, CredentialProfile, Link, Site, MaintenanceWindow):
+            row = (
+                await session.execute(sa.select(sa.func.count(), sa.func.max(table.updated_at)))
+            ).one()
+            parts.append(tuple(row))
+    return tuple(parts)

@@ -58,8 +58,8 @@ async def test_driven_rounds_against_a_real_agent(
         for device_id in (1, 2):
             scheduler.plan(device_id, 0.0)
         await asyncio.sleep(0.01)
-        await scheduler._dispatch()
-        assert scheduler._inflight == {1: None, 2: None}  # both driven: no task
+        await scheduler.dispatch_due()
+        assert scheduler.in_flight() == {1: None, 2: None}  # both driven: no task
         await asyncio.wait_for(scheduler.idle(), 5)
         await scheduler.engine.flush()
         async with db.session() as session:

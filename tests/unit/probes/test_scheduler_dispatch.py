@@ -100,7 +100,7 @@ async def test_replanned_and_dropped_devices(scheduler: ProbeScheduler) -> None:
         scheduler.plan(device_id, 0.0)
     scheduler.plan(1, 0.5)  # re-planned: the first plan's round does not run
     del scheduler.specs[2]  # dropped as reconcile drops it
-    scheduler._plans.pop(2)
+    scheduler.drop(2)
     await run_for(scheduler, 0.45)
     assert probe().rounds[1] == 0
     assert probe().rounds[2] == 0
@@ -114,11 +114,11 @@ async def test_cut_off_devices_are_probed_less_often(scheduler: ProbeScheduler) 
     scheduler.plan(1, 0.0)
     await run_for(scheduler, 0.05)
     assert probe().rounds[1] == 1
-    scheduler._state_changed(1, cut_off=True)  # now every 5 x 0.2 s, counted from now
+    scheduler.device_state_changed(1, cut_off=True)  # now every 5 x 0.2 s, counted from now
     await run_for(scheduler, 0.9)
     assert probe().rounds[1] == 1
     await run_for(scheduler, 0.2)
     assert probe().rounds[1] == 2
-    scheduler._state_changed(1, cut_off=False)  # back to every 0.2 s
+    scheduler.device_state_changed(1, cut_off=False)  # back to every 0.2 s
     await run_for(scheduler, 0.3)
     assert probe().rounds[1] == 3

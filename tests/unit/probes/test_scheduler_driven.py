@@ -109,8 +109,7 @@ async def test_driven_rounds_run_on_their_interval_and_are_stored(
         assert 4 <= probe.started[2] <= 6, probe.started
         assert not probe.collected  # no round needed a task
         assert not probe.overlapped
-        assert not scheduler._inflight
-        assert not scheduler._driven
+        assert not scheduler.in_flight()
         await scheduler.engine.flush()
         rows = await stored(db)
         assert Counter(r.device_id for r in rows) == probe.started
@@ -126,7 +125,7 @@ async def test_a_failed_attempt_is_retried_as_run_probe_would(
     scheduler, db = make(monkeypatch, url, probe, probe_retries=1)
     try:
         schedule(scheduler, spec(1), spec(2))
-        await scheduler._dispatch()
+        await scheduler.dispatch_due()
         await scheduler.idle()
         await scheduler.engine.flush()
         rows = {r.device_id: r for r in await stored(db)}
@@ -150,9 +149,9 @@ async def test_rounds_held_by_the_limits_start_as_slots_free(
     try:
         schedule(scheduler, spec(1), spec(2), spec(3, site_id=2))
         await asyncio.sleep(0.01)
-        await scheduler._dispatch()  # site 1 takes one slot, site 2 the other; device 2 waits
+        await scheduler.dispatch_due()  # site 1 takes one slot, site 2 the other; device 2 waits
         assert sorted(probe.started) == [1, 3] or sorted(probe.started) == [2, 3]
-        assert len(scheduler._inflight) == 2
+        assert len(scheduler.in_flight()) == 2
         await asyncio.sleep(0.15)  # the first rounds ended: the held one started at once
         assert sorted(probe.started) == [1, 2, 3]
         assert not probe.collected
@@ -170,17 +169,17 @@ async def test_paused_no_held_round_starts_and_idle_returns(
     try:
         schedule(scheduler, spec(1), spec(2))
         scheduler.pause()  # before the start: nothing starts, and no error
-        await scheduler._dispatch()
+        await scheduler.dispatch_due()
         assert not probe.started
         scheduler.resume()
         scheduler.scheduler.start()
         await asyncio.sleep(0.01)
-        await scheduler._dispatch()  # one starts, one is held by the limit
+        await scheduler.dispatch_due()  # one starts, one is held by the limit
         scheduler.pause()
         await asyncio.wait_for(scheduler.idle(), 2)  # the held one did not start meanwhile
         assert sum(probe.started.values()) == 1
         scheduler.resume()
-        await scheduler._dispatch()
+        await scheduler.dispatch_due()
         assert sum(probe.started.values()) == 2
         await scheduler.stop(grace_s=2)
     finally:
@@ -195,8 +194,8 @@ async def test_a_driver_that_declines_gets_a_task(
     scheduler, db = make(monkeypatch, url, probe)
     try:
         schedule(scheduler, spec(3))
-        await scheduler._dispatch()
-        assert isinstance(scheduler._inflight[3], asyncio.Task)
+        await scheduler.dispatch_due()
+        assert isinstance(scheduler.in_flight()[3], asyncio.Task)
         await scheduler.idle()
         assert probe.collected[3] == 1
         assert not probe.started
@@ -212,10 +211,10 @@ async def test_stop_waits_for_driven_rounds_and_drops_what_comes_after(
     try:
         scheduler.scheduler.start()
         schedule(scheduler, spec(7))
-        await scheduler._dispatch()
+        await scheduler.dispatch_due()
         assert probe.started[7] == 1
         await scheduler.stop(grace_s=5)
-        assert not scheduler._inflight
+        assert not scheduler.in_flight()
         assert [r.device_id for r in await stored(db)] == [7]  # the round's result was kept
 
         late = Driven(delay=0.5)
@@ -223,7 +222,7 @@ async def test_stop_waits_for_driven_rounds_and_drops_what_comes_after(
         try:
             scheduler.scheduler.start()
             schedule(scheduler, spec(8))
-            await scheduler._dispatch()
+            await scheduler.dispatch_due()
             started = time.monotonic()
             await scheduler.stop(grace_s=0.1)  # the round outlasts the grace time
             assert time.monotonic() - started < 0.4

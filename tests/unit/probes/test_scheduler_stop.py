@@ -69,7 +69,7 @@ async def _stop_during_a_round(
         )
         scheduler.scheduler.start()
         scheduler.plan(7, 0.0)
-        await scheduler._dispatch()  # the round is due: it starts
+        await scheduler.dispatch_due()  # the round is due: it starts
         await asyncio.wait_for(slow.started.wait(), 5)
         started = time.monotonic()
         await scheduler.stop(grace_s=grace_s)
@@ -94,7 +94,7 @@ async def test_a_round_in_flight_ends_before_stop_returns(
     assert slow.ended == ["answered"]
     assert stored == 1  # its result was kept
     assert took < 3
-    assert not scheduler._inflight
+    assert not scheduler.in_flight()
     assert not scheduler.scheduler.running
 
 
@@ -105,4 +105,4 @@ async def test_a_round_longer_than_the_grace_time_is_cancelled(
     assert slow.ended == ["cancelled"]
     assert stored == 0
     assert took < 3
-    assert not scheduler._inflight
+    assert not scheduler.in_flight()
