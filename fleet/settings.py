@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
+    body_read_timeout_s: float = Field(
+        default=10, gt=0, description="Time a request body may take to arrive whole (408 after)."
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,

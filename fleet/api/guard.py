@@ -2,12 +2,14 @@
 
 Query strings, path parameters and headers must not hold a NUL character (PostgreSQL cannot
 store one; SQLite's LIKE stops at it). A JSON body must be sent as JSON, arrive whole within
-the size limit, parse strictly (no duplicate keys, no NaN), nest at most ``MAX_DEPTH`` levels
-and hold no NUL in its text. Each refusal is a 4xx problem detail naming the field.
+the size limit and the read timeout, parse strictly (no duplicate keys, no NaN), nest at most
+``MAX_DEPTH`` levels and hold no NUL in its text.
+Each refusal is a 4xx problem detail naming the field.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -125,7 +127,14 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
         media = kind.split(b";")[0].strip().lower()
         if media and media != b"application/json" and not media.endswith(b"+json"):
             raise _refuse("send the request body as application/json", 415)
-        body = await _read(receive, settings.max_body_bytes)
+        try:
+            async with asyncio.timeout(settings.body_read_timeout_s):
+                body = await _read(receive, settings.max_body_bytes)
+        except TimeoutError:
+            seconds = f"{settings.body_read_timeout_s:g}"
+            raise _refuse(
+                f"the request body did not arrive whole within {seconds} s", 408
+            ) from None
         if body is None:
             return  # the client left before its body arrived: nothing to answer, nothing run
         if not body.strip():

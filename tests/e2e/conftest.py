@@ -33,10 +33,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+def served_env() -> dict[str, str]:
+    """Extra settings for the served process; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def served(tmp_path: Path, served_env: dict[str, str]) -> Iterator[Served]:
     port = _free_port()
     env = {
         **os.environ,
+        **served_env,
         "FLEET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fleet.db'}",
         "FLEET_SITE_CONFIGS": str(ROOT / "site_configs"),
         "FLEET_LOG_FORMAT": "json",
