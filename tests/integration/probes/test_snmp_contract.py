@@ -282,7 +282,8 @@ async def test_gufo_channels_are_reused_and_bounded(snmp_agent: SnmpAgent) -> No
 async def test_gufo_deadlines_hold_with_two_polls_of_one_silent_agent() -> None:
     """gufo-specific: a v2c poll arms no timer of its own; the channel's deadlines end it, and
     a second poll of the same agent waiting for the channel is bounded by its own deadline."""
-    from fleet.probes.snmp_gufo import SWEEP_EVERY_S, GufoProbe
+    from fleet.probes.gufo_v2c import SWEEP_EVERY_S
+    from fleet.probes.snmp_gufo import GufoProbe
 
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes requests, never answers
     silent.bind(("127.0.0.1", 0))
