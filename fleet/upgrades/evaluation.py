@@ -13,6 +13,7 @@ from sqlmodel import col
 from fleet.inventory.models import Country, Site
 from fleet.models import utcnow
 from fleet.probes.availability import availability
+from fleet.upgrades.choices import WorkOrderState
 from fleet.upgrades.models import WorkOrder
 
 
@@ -22,7 +23,7 @@ def verified_orders() -> Any:
         sa.select(WorkOrder, col(Site.code).label("site"), col(Country.code).label("country"))
         .join(Site, col(WorkOrder.site_id) == col(Site.id))
         .join(Country, col(Site.country_id) == col(Country.id))
-        .where(col(WorkOrder.state) == "verified")
+        .where(col(WorkOrder.state) == WorkOrderState.verified)
         .order_by(col(WorkOrder.verified_at))
     )
 

@@ -21,6 +21,7 @@ from fleet.inventory.configs import ConfigError, Loader, Problem
 from fleet.inventory.files import Limits
 from fleet.inventory.schemas import Slug, Strict
 from fleet.models import utcnow
+from fleet.upgrades.choices import WorkKind
 from fleet.upgrades.models import SiteProfile
 from fleet.upgrades.rules import Profile
 
@@ -39,9 +40,9 @@ class PriceList(Strict):
 
     def cost(self, work: str, detail: str, quantity: int) -> float:
         count = max(1, quantity)
-        if work == "install":
+        if work == WorkKind.install:
             return count * self.device_kinds.get(DeviceKind(detail), 0.0)
-        if work == "replace":
+        if work == WorkKind.replacement:
             if detail in self.device_models:
                 return count * self.device_models[detail]
             return (
@@ -49,9 +50,9 @@ class PriceList(Strict):
                 if detail in DeviceKind.__members__
                 else 0.0
             )
-        if work == "firmware_upgrade":
+        if work == WorkKind.firmware_upgrade:
             return self.firmware_upgrade
-        if work == "link_upgrade":
+        if work == WorkKind.link_upgrade:
             return (
                 count * self.link_upgrade.get(LinkMedium(detail), 0.0)
                 if detail in LinkMedium.__members__

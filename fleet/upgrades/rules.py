@@ -14,9 +14,14 @@ from pydantic import Field
 
 from fleet.inventory.choices import DeviceKind, LinkMedium, SiteKind
 from fleet.inventory.schemas import Strict
+from fleet.upgrades.choices import Severity, WorkKind
 
-Severity = Literal["low", "medium", "high", "critical"]
-SEVERITY_WEIGHT: dict[str, int] = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+SEVERITY_WEIGHT: dict[str, int] = {
+    Severity.low: 1,
+    Severity.medium: 2,
+    Severity.high: 3,
+    Severity.critical: 4,
+}
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
 COUNTED_LIFECYCLES = ("active",)
 # Devices whose firmware, support and probes are judged: those on site, working or not.
@@ -27,7 +32,7 @@ AVAILABLE_STATES = frozenset({"up", "degraded", "connected"})
 
 class RuleBase(Strict):
     id: RuleId
-    severity: Severity = "medium"
+    severity: Severity = Severity.medium
     description: str | None = None
 
 
@@ -169,7 +174,7 @@ def _min_devices(rule: MinDevices, site: SiteFacts, ctx: Context) -> list[Findin
             rule.type,
             f"kind:{rule.kind.value}",
             rule.severity,
-            "install",
+            WorkKind.install,
             f">= {rule.count} active {rule.kind.value}",
             str(have),
             have >= rule.count,
@@ -191,7 +196,7 @@ def _min_links(rule: MinLinks, site: SiteFacts, ctx: Context) -> list[Finding]:
             rule.type,
             "site",
             rule.severity,
-            "link_upgrade",
+            WorkKind.link_upgrade,
             f">= {rule.count} {what}",
             f"{count} ({media})",
             count >= rule.count,
@@ -209,7 +214,7 @@ def _min_links(rule: MinLinks, site: SiteFacts, ctx: Context) -> list[Finding]:
                     rule.type,
                     f"link:{link.circuit_id}:bandwidth",
                     rule.severity,
-                    "link_upgrade",
+                    WorkKind.link_upgrade,
                     f">= {rule.min_bandwidth_kbps} kbit/s",
                     f"{link.bandwidth_kbps} kbit/s",
                     link.bandwidth_kbps >= rule.min_bandwidth_kbps,
@@ -223,7 +228,7 @@ def _min_links(rule: MinLinks, site: SiteFacts, ctx: Context) -> list[Finding]:
                     rule.type,
                     f"link:{link.circuit_id}:encryption",
                     rule.severity,
-                    "link_upgrade",
+                    WorkKind.link_upgrade,
                     "encrypted",
                     "encrypted" if link.encrypted else "not encrypted",
                     link.encrypted,
@@ -250,7 +255,7 @@ def _firmware(rule: FirmwareMinimum, site: SiteFacts, ctx: Context) -> list[Find
                 rule_type,
                 f"device:{d.serial}",
                 severity,
-                "firmware_upgrade",
+                WorkKind.firmware_upgrade,
                 f">= {minimum}",
                 f"{version} ({source})",
                 version_key(version) >= version_key(minimum),
@@ -280,7 +285,7 @@ def _end_of_support(rule: EndOfSupport, site: SiteFacts, ctx: Context) -> list[F
                 rule.type,
                 f"device:{d.serial}",
                 rule.severity if past else lower,
-                "replace",
+                WorkKind.replacement,
                 required,
                 actual,
                 not (past or soon),
@@ -292,8 +297,8 @@ def _end_of_support(rule: EndOfSupport, site: SiteFacts, ctx: Context) -> list[F
 
 
 def _lower(severity: str) -> str:
-    order = ["low", "medium", "high", "critical"]
-    return order[max(0, order.index(severity) - 1)]
+    order = list(Severity)
+    return order[max(0, order.index(Severity(severity)) - 1)]
 
 
 def _availability(rule: Availability, site: SiteFacts, ctx: Context) -> list[Finding]:
@@ -306,7 +311,7 @@ def _availability(rule: Availability, site: SiteFacts, ctx: Context) -> list[Fin
             rule.type,
             "site",
             rule.severity,
-            "link_upgrade",
+            WorkKind.link_upgrade,
             f">= {rule.target:.2%} over {rule.days} days",
             f"{value:.2%}",
             value >= rule.target,
@@ -330,7 +335,7 @@ def _recently_probed(rule: RecentlyProbed, site: SiteFacts, ctx: Context) -> lis
                 rule_type,
                 f"device:{d.serial}",
                 severity,
-                "repair",
+                WorkKind.repair,
                 required,
                 f"last answered {last.isoformat()}" if last else "never answered",
                 last is not None and last >= since,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from fleet.inventory.models import Device, Site
+from fleet.upgrades.choices import WorkKind
 from fleet.upgrades.rules import Finding
 
 # kind: (one, several); the article of "one" included.
@@ -70,18 +71,18 @@ def title_of(finding: Finding, place: Place) -> str:
     serial = finding.subject.removeprefix("device:")
     device = place.hostnames.get(serial, serial)
     work = finding.work
-    if work == "install":
+    if work == WorkKind.install:
         text = f"Install {_kind(finding.detail, max(1, finding.quantity))} {where}"
-    elif work == "replace":
+    elif work == WorkKind.replacement:
         text = f"Replace {device} {where}: its {finding.actual}"
-    elif work == "firmware_upgrade":
+    elif work == WorkKind.firmware_upgrade:
         current = finding.actual.split(" (", 1)[0]
         text = (
             f"Upgrade firmware of {device} from {current} to {finding.required.removeprefix('>= ')}"
         )
-    elif work == "repair":
+    elif work == WorkKind.repair:
         text = f"Repair {device} {where}: not answering probes ({finding.actual})"
-    elif work == "link_upgrade":
+    elif work == WorkKind.link_upgrade:
         text = _link_title(finding, where)
     else:
         raise KeyError(work)

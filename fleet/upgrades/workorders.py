@@ -4,7 +4,7 @@ formula (titles: :mod:`fleet.upgrades.titles`)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,35 +15,47 @@ from fleet.errors import Forbidden, InvalidInput
 from fleet.inventory.schemas import Strict
 from fleet.models import utcnow
 from fleet.probes.models import MaintenanceWindow
+from fleet.upgrades.choices import WorkOrderState
 from fleet.upgrades.models import JournalEntry, WorkOrder
 from fleet.upgrades.rules import SEVERITY_WEIGHT, Finding
 
-State = Literal[
-    "proposed",
-    "approved",
-    "scheduled",
-    "in_progress",
-    "completed",
-    "verified",
-    "rejected",
-    "cancelled",
-]
+State = WorkOrderState
+S = WorkOrderState
 PLANNERS = frozenset({Role.planner, Role.admin})
 FIELD = frozenset({Role.field_engineer, Role.planner, Role.admin})
 
 # state -> {next state: roles that may make the move}. ``completed`` moves on only through the
 # assessment's evidence (to verified, or back to in_progress); the final states move nowhere.
 TRANSITIONS: dict[str, dict[str, frozenset[Role]]] = {
-    "proposed": {"approved": PLANNERS, "rejected": PLANNERS, "cancelled": PLANNERS},
-    "approved": {"scheduled": PLANNERS, "cancelled": PLANNERS},
-    "scheduled": {"in_progress": FIELD, "cancelled": PLANNERS},
-    "in_progress": {"completed": FIELD, "cancelled": PLANNERS},
-    "completed": {},
-    "verified": {},
-    "rejected": {},
-    "cancelled": {},
+    S.proposed: {
+        S.approved: PLANNERS,
+        S.rejected: PLANNERS,
+        S.cancelled: PLANNERS,
+    },
+    S.approved: {
+        S.scheduled: PLANNERS,
+        S.cancelled: PLANNERS,
+    },
+    S.scheduled: {
+        S.in_progress: FIELD,
+        S.cancelled: PLANNERS,
+    },
+    S.in_progress: {
+        S.completed: FIELD,
+        S.cancelled: PLANNERS,
+    },
+    S.completed: {},
+    S.verified: {},
+    S.rejected: {},
+    S.cancelled: {},
 }
-OPEN_STATES = ("proposed", "approved", "scheduled", "in_progress", "completed")
+OPEN_STATES = (
+    WorkOrderState.proposed,
+    WorkOrderState.approved,
+    WorkOrderState.scheduled,
+    WorkOrderState.in_progress,
+    WorkOrderState.completed,
+)
 
 MAX_AGE_DAYS = 180
 END_OF_SUPPORT_RISK = 5.0
@@ -127,7 +139,7 @@ async def transition(
         raise Forbidden(f"the role {role.value} may not move a work order to {move.to}")
     if role == Role.field_engineer and order.assignee != actor:
         raise Forbidden("a field engineer moves only the work orders assigned to them")
-    if move.maintenance is not None and move.to != "scheduled":
+    if move.maintenance is not None and move.to != WorkOrderState.scheduled:
         raise InvalidInput(
             "a maintenance window goes with the move to scheduled", field="maintenance"
         )
@@ -152,9 +164,9 @@ async def transition(
         )
     old = order.state
     order.state = move.to
-    if move.to == "in_progress" and order.started_at is None:
+    if move.to == WorkOrderState.in_progress and order.started_at is None:
         order.started_at = now
-    if move.to == "completed":
+    if move.to == WorkOrderState.completed:
         order.completed_at = now
     order.version += 1
     order.updated_at = now
