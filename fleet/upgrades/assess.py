@@ -10,9 +10,8 @@ Running it twice changes nothing but the time the sites were last assessed (whic
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,22 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from fleet import bulk, context
-from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
+from fleet.inventory.models import Country, Site
 from fleet.models import utcnow
-from fleet.probes.models import ObjectStatus, StateEvent, status_of
 from fleet.upgrades import profiles as profiles_module
-from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, WorkOrder
+from fleet.upgrades.facts import Scope, fill, sites_of
+from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, SiteProfile, WorkOrder
 from fleet.upgrades.profiles import PriceList
 from fleet.upgrades.rules import (
-    AVAILABLE_STATES,
     Context,
-    DeviceFacts,
     Finding,
-    LinkFacts,
+    Profile,
     SiteFacts,
     evaluate,
 )
-from fleet.upgrades.titles import places, title_of
+from fleet.upgrades.titles import Place, places, title_of
 from fleet.upgrades.workorders import priority
 
 ACTOR = "assessment"
@@ -61,163 +58,6 @@ class Summary:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class _Scope:
-    """The sites an assessment covers, by id: the other tables are read for them only, the ids
-    passed as one parameter."""
-
-    dialect: sa.Dialect
-    ids: list[int]
-
-    def condition(self, site_id: Any) -> Any:
-        return bulk.among(self.dialect, site_id, self.ids)
-
-    def only(self, statement: Any, site_id: Any) -> Any:
-        return statement.where(self.condition(site_id))
-
-
-async def _sites(connection: AsyncConnection, site_filter: Any) -> dict[int, SiteFacts]:
-    """The active sites an assessment covers (all, a country's or one)."""
-    sites: dict[int, SiteFacts] = {}
-    rows: Any = await connection.execute(
-        sa.select(
-            col(Site.id), col(Site.code), col(Site.kind), col(Site.criticality), col(Country.code)
-        )
-        .join(Country, col(Site.country_id) == col(Country.id))
-        .where(col(Site.lifecycle) == "active")
-        .where(site_filter)
-    )
-    for site_id, code, kind, criticality, country in rows:
-        sites[site_id] = SiteFacts(site_id, code, kind, criticality, country)
-    return sites
-
-
-async def _facts(
-    connection: AsyncConnection,
-    sites: dict[int, SiteFacts],
-    scope: _Scope,
-    days: set[int],
-    now: datetime,
-) -> None:
-    """Fill in the sites' devices (with what their probes observed), links and availability."""
-    devices: Any = await connection.execute(
-        scope.only(
-            sa.select(
-                col(Device.site_id),
-                col(Device.serial),
-                col(Device.lifecycle),
-                col(Device.firmware_version),
-                col(Device.probes),
-                col(DeviceModel.kind),
-                col(DeviceModel.slug),
-                col(DeviceModel.minimum_firmware),
-                col(DeviceModel.end_of_support),
-                col(ObjectStatus.firmware_observed),
-                col(ObjectStatus.last_ok_at),
-            )
-            .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
-            .outerjoin(
-                ObjectStatus,
-                status_of("device", col(Device.id)),
-            ),
-            col(Device.site_id),
-        )
-    )
-    for (
-        site_id,
-        serial,
-        lifecycle,
-        firmware,
-        probes,
-        kind,
-        slug,
-        minimum,
-        eos,
-        observed,
-        last_ok,
-    ) in devices.all():
-        sites[site_id].devices.append(
-            DeviceFacts(  # serial, kind, lifecycle, model, firmware, observed firmware, minimum,
-                # end of support, probed, last ok
-                serial,
-                kind,
-                lifecycle,
-                slug,
-                firmware,
-                observed,
-                minimum,
-                eos,
-                bool(probes),
-                last_ok,
-            )
-        )
-    links = await connection.execute(
-        scope.only(
-            sa.select(
-                col(Link.site_id),
-                col(Link.circuit_id),
-                col(Link.medium),
-                col(Link.role),
-                col(Link.bandwidth_kbps),
-                col(Link.encrypted),
-            ).where(col(Link.lifecycle) == "active"),
-            col(Link.site_id),
-        )
-    )
-    for site_id, circuit, medium, role, bandwidth, encrypted in links:
-        sites[site_id].links.append(LinkFacts(circuit, medium, role, bandwidth, encrypted))
-    for window in days:
-        for site_id, value in (
-            await _availability(connection, scope, now - timedelta(days=window), now)
-        ).items():
-            sites[site_id].availability[window] = value
-
-
-async def _availability(
-    connection: AsyncConnection, scope: _Scope, since: datetime, until: datetime
-) -> dict[int, float | None]:
-    """Every site's connectivity availability over a period, in two queries."""
-    before = (
-        scope.only(
-            sa.select(
-                col(StateEvent.object_id), sa.func.max(col(StateEvent.id)).label("last")
-            ).where(col(StateEvent.object_type) == "site", col(StateEvent.at) < since),
-            col(StateEvent.object_id),
-        )
-        .group_by(col(StateEvent.object_id))
-        .subquery()
-    )
-    starts = await connection.execute(
-        sa.select(col(StateEvent.object_id), col(StateEvent.new_state)).join(
-            before, col(StateEvent.id) == before.c.last
-        )
-    )
-    start_state = {row[0]: row[1] for row in starts}
-    events: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
-    for object_id, at, state in await connection.execute(
-        scope.only(
-            sa.select(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.new_state))
-            .where(col(StateEvent.object_type) == "site")
-            .where(col(StateEvent.at) >= since, col(StateEvent.at) < until),
-            col(StateEvent.object_id),
-        ).order_by(col(StateEvent.object_id), col(StateEvent.at), col(StateEvent.id))
-    ):
-        events[object_id].append((at, state))
-    result: dict[int, float | None] = {}
-    for site_id in scope.ids:
-        state, start = start_state.get(site_id, "unknown"), since
-        counted = available = 0.0
-        for at, new_state in [*events.get(site_id, []), (until, "")]:
-            seconds = max(0.0, (at - start).total_seconds())
-            if state not in ("unknown", "maintenance"):
-                counted += seconds
-                if state in AVAILABLE_STATES:
-                    available += seconds
-            state, start = new_state, at
-        result[site_id] = available / counted if counted else None
-    return result
-
-
 async def run(
     session: AsyncSession,
     prices: PriceList | None,
@@ -229,6 +69,11 @@ async def run(
     """Assess all sites (or a country's, or one) and record the result; the caller commits."""
     with bulk.collector_held():
         return await _assess(session, prices, country, site, now or utcnow())
+
+
+Failing = dict[tuple[int, str, str], tuple[Finding, str, int]]
+"""The failing findings by (site id, rule id, subject), with the profile's name and version."""
+ByKind = dict[str, tuple[SiteProfile, Profile]]
 
 
 async def _assess(
@@ -252,13 +97,28 @@ async def _assess(
         if rule.type == "availability"
     }
     connection = await session.connection()
-    facts = await _sites(connection, site_filter)
-    scope = _Scope(connection.dialect, sorted(facts))
+    facts = await sites_of(connection, site_filter)
+    scope = Scope(connection.dialect, sorted(facts))
     if facts:
-        await _facts(connection, facts, scope, days, now)
+        await fill(connection, facts, scope, days, now)
     summary.sites = len(facts)
+    failing = _evaluate(facts, by_kind, now, summary)
+    open_gaps = await _record_gaps(session, scope, failing, now, summary)
+    new = [(key, value) for key, value in failing.items() if key not in open_gaps]
+    await _open_gaps(session, new, by_kind, facts, prices, now, summary)
+    with context.acting_as(ACTOR):
+        await _verify(session, scope, failing, now, summary)
+    await session.flush()  # what was verified or sent back, before the priorities are read
+    await _reprioritise(connection, scope, facts, now)
+    return summary
+
+
+def _evaluate(
+    facts: dict[int, SiteFacts], by_kind: ByKind, now: datetime, summary: Summary
+) -> Failing:
+    """Every rule of a site's profile against the site: the findings that fail."""
     ctx = Context(today=now.date(), now=now)
-    failing: dict[tuple[int, str, str], tuple[Finding, str, int]] = {}
+    failing: Failing = {}
     for site_id, site_facts in facts.items():
         if site_facts.kind not in by_kind:
             continue
@@ -272,6 +132,15 @@ async def _assess(
                         row.name,
                         parsed.version,
                     )
+    return failing
+
+
+async def _record_gaps(
+    session: AsyncSession, scope: Scope, failing: Failing, now: datetime, summary: Summary
+) -> dict[tuple[int, str, str], Any]:
+    """Gaps that no longer hold are resolved; those still there are seen again (in bulk: a fleet
+    has hundreds of thousands of them). Returns the gaps that were open."""
+    connection = await session.connection()
     open_gaps = {
         (row.site_id, row.rule_id, row.subject): row
         for row in await connection.execute(
@@ -288,8 +157,6 @@ async def _assess(
             )
         )
     }
-    # Gaps that no longer hold are resolved; those still there are seen again (in bulk: a fleet
-    # has hundreds of thousands of them).
     seen: list[int] = []
     changed: list[dict[str, Any]] = []
     resolved: list[int] = []
@@ -302,24 +169,8 @@ async def _assess(
                 changed.append({"gap": gap.id, "actual": actual, "quantity": quantity})
         else:
             resolved.append(gap.id)
-    if resolved:  # last seen failing at the site's previous assessment
-        previous = (
-            sa.select(SITE_ASSESSMENT.c.assessed_at)
-            .where(SITE_ASSESSMENT.c.site_id == GAP.c.site_id)
-            .scalar_subquery()
-        )
-        await connection.execute(
-            sa.update(GAP)
-            .where(bulk.among(connection.dialect, GAP.c.id, resolved))
-            .values(resolved_at=now, last_seen=sa.func.coalesce(previous, GAP.c.last_seen))
-        )
-    # The gaps still open were seen now: that is the sites' assessment time, one row a site.
-    await connection.execute(
-        sa.delete(SITE_ASSESSMENT).where(scope.condition(SITE_ASSESSMENT.c.site_id))
-    )
-    await bulk.insert_many(
-        session, SITE_ASSESSMENT, [{"site_id": i, "assessed_at": now} for i in scope.ids]
-    )
+    await _resolve(connection, resolved, now)
+    await _mark_assessed(session, scope, now)
     if changed:
         await connection.execute(
             sa.update(GAP)
@@ -328,8 +179,46 @@ async def _assess(
             changed,
         )
     summary.still_open, summary.resolved = len(seen), len(resolved)
-    # New gaps, each with one proposed work order and its first journal entry.
-    new = [(key, value) for key, value in failing.items() if key not in open_gaps]
+    return open_gaps
+
+
+async def _resolve(connection: AsyncConnection, resolved: list[int], now: datetime) -> None:
+    """Resolve gaps, last seen failing at their site's previous assessment."""
+    if not resolved:
+        return
+    previous = (
+        sa.select(SITE_ASSESSMENT.c.assessed_at)
+        .where(SITE_ASSESSMENT.c.site_id == GAP.c.site_id)
+        .scalar_subquery()
+    )
+    await connection.execute(
+        sa.update(GAP)
+        .where(bulk.among(connection.dialect, GAP.c.id, resolved))
+        .values(resolved_at=now, last_seen=sa.func.coalesce(previous, GAP.c.last_seen))
+    )
+
+
+async def _mark_assessed(session: AsyncSession, scope: Scope, now: datetime) -> None:
+    """The gaps still open were seen now: that is the sites' assessment time, one row a site."""
+    connection = await session.connection()
+    await connection.execute(
+        sa.delete(SITE_ASSESSMENT).where(scope.condition(SITE_ASSESSMENT.c.site_id))
+    )
+    await bulk.insert_many(
+        session, SITE_ASSESSMENT, [{"site_id": i, "assessed_at": now} for i in scope.ids]
+    )
+
+
+async def _open_gaps(
+    session: AsyncSession,
+    new: list[tuple[tuple[int, str, str], tuple[Finding, str, int]]],
+    by_kind: ByKind,
+    facts: dict[int, SiteFacts],
+    prices: PriceList | None,
+    now: datetime,
+    summary: Summary,
+) -> None:
+    """New gaps, each with one proposed work order and its first journal entry."""
     gap_rows = [
         {
             "site_id": key[0],
@@ -355,32 +244,58 @@ async def _assess(
     for _, (finding, _, _) in new:
         summary.by_rule_type[finding.rule_type] = summary.by_rule_type.get(finding.rule_type, 0) + 1
     summary.opened = len(gap_rows)
-    programmes = {row.name: row.programme for row, _ in by_kind.values()}
     order_ids = await bulk.new_ids(session, WORK_ORDER, len(new))
-    named = await places(connection, (key[0] for key, _ in new))
+    named = await places(await session.connection(), (key[0] for key, _ in new))
+    programmes = {row.name: row.programme for row, _ in by_kind.values()}
     order_rows = [
-        {
-            "id": order_id,
-            "gap_id": gap_id,
-            "site_id": key[0],
-            "kind": finding.work,
-            "state": "proposed",
-            "title": title_of(finding, named[key[0]]),
-            "estimated_cost": round(prices.cost(finding.work, finding.detail, finding.quantity), 2)
-            if prices
-            else 0.0,
-            "currency": prices.currency if prices else "EUR",
-            "programme": programmes.get(profile),
-            "priority": priority(facts[key[0]].criticality, finding.severity, 0, finding),
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
+        _order_row(order_id, gap_id, key, finding, named[key[0]], programmes.get(profile), now)
+        | _estimate(finding, prices)
+        | {"priority": priority(facts[key[0]].criticality, finding.severity, 0, finding)}
         for order_id, gap_id, (key, (finding, profile, _)) in zip(
             order_ids, gap_ids, new, strict=True
         )
     ]
     await bulk.insert_many(session, WORK_ORDER, order_rows)
+    await _journal_opened(session, order_ids, gap_rows, now)
+    summary.work_orders_created = len(order_ids)
+
+
+def _order_row(
+    order_id: int,
+    gap_id: int,
+    key: tuple[int, str, str],
+    finding: Finding,
+    place: Place,
+    programme: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new gap's work order, proposed (its estimate and priority added by the caller)."""
+    return {
+        "id": order_id,
+        "gap_id": gap_id,
+        "site_id": key[0],
+        "kind": finding.work,
+        "state": "proposed",
+        "title": title_of(finding, place),
+        "programme": programme,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _estimate(finding: Finding, prices: PriceList | None) -> dict[str, Any]:
+    """What a finding's work costs by the price list (nothing without one)."""
+    if prices is None:
+        return {"estimated_cost": 0.0, "currency": "EUR"}
+    cost = prices.cost(finding.work, finding.detail, finding.quantity)
+    return {"estimated_cost": round(cost, 2), "currency": prices.currency}
+
+
+async def _journal_opened(
+    session: AsyncSession, order_ids: list[int], gap_rows: list[dict[str, Any]], now: datetime
+) -> None:
+    """Each new work order's first journal entry: the gap it was opened for."""
     await bulk.insert_many(
         session,
         JOURNAL,
@@ -396,18 +311,12 @@ async def _assess(
             for order_id, row in zip(order_ids, gap_rows, strict=True)
         ],
     )
-    summary.work_orders_created = len(order_ids)
-    with context.acting_as(ACTOR):
-        await _verify(session, scope, failing, now, summary)
-    await session.flush()  # what was verified or sent back, before the priorities are read
-    await _reprioritise(connection, scope, facts, now)
-    return summary
 
 
 async def _verify(
     session: AsyncSession,
-    scope: _Scope,
-    failing: dict[tuple[int, str, str], tuple[Finding, str, int]],
+    scope: Scope,
+    failing: Failing,
     now: datetime,
     summary: Summary,
 ) -> None:
@@ -455,7 +364,7 @@ async def _verify(
 
 
 async def _reprioritise(
-    connection: AsyncConnection, scope: _Scope, facts: dict[int, SiteFacts], now: datetime
+    connection: AsyncConnection, scope: Scope, facts: dict[int, SiteFacts], now: datetime
 ) -> None:
     """Priorities grow with a gap's age: refresh those of open work in the assessed sites."""
     rows = (
