@@ -22,6 +22,7 @@ from fleet import bulk, context
 from fleet.inventory.models import Country, Site
 from fleet.models import utcnow
 from fleet.upgrades import profiles as profiles_module
+from fleet.upgrades.choices import WorkOrderState
 from fleet.upgrades.facts import Scope, fill, sites_of
 from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, SiteProfile, WorkOrder
 from fleet.upgrades.profiles import PriceList
@@ -36,6 +37,13 @@ from fleet.upgrades.titles import Place, places, title_of
 from fleet.upgrades.workorders import priority
 
 ACTOR = "assessment"
+#: The work whose priority still matters: not yet completed (nor closed).
+UNFINISHED = (
+    WorkOrderState.proposed,
+    WorkOrderState.approved,
+    WorkOrderState.scheduled,
+    WorkOrderState.in_progress,
+)
 GAP: sa.Table = Gap.__table__  # type: ignore[attr-defined]
 WORK_ORDER: sa.Table = WorkOrder.__table__  # type: ignore[attr-defined]
 JOURNAL: sa.Table = JournalEntry.__table__  # type: ignore[attr-defined]
@@ -275,7 +283,7 @@ def _order_row(
         "gap_id": gap_id,
         "site_id": key[0],
         "kind": finding.work,
-        "state": "proposed",
+        "state": WorkOrderState.proposed,
         "title": title_of(finding, place),
         "programme": programme,
         "version": 1,
@@ -305,7 +313,7 @@ async def _journal_opened(
                 "at": now,
                 "actor": ACTOR,
                 "from_state": None,
-                "to_state": "proposed",
+                "to_state": WorkOrderState.proposed,
                 "note": f"gap opened: {row['required']} required, {row['actual']} found",
             }
             for order_id, row in zip(order_ids, gap_rows, strict=True)
@@ -326,7 +334,7 @@ async def _verify(
             scope.only(
                 sa.select(WorkOrder, Gap)
                 .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
-                .where(col(WorkOrder.state) == "completed"),
+                .where(col(WorkOrder.state) == WorkOrderState.completed),
                 col(WorkOrder.site_id),
             )
         )
@@ -335,27 +343,27 @@ async def _verify(
         key = (gap.site_id, gap.rule_id, gap.subject)
         if key in failing:
             finding = failing[key][0]
-            order.state, order.completed_at = "in_progress", None
+            order.state, order.completed_at = WorkOrderState.in_progress, None
             note = f"not verified: {finding.required} required, still {finding.actual}"
             summary.reopened += 1
             session.add(
                 JournalEntry(
                     work_order_id=order.id or 0,
                     actor=ACTOR,
-                    from_state="completed",
-                    to_state="in_progress",
+                    from_state=WorkOrderState.completed,
+                    to_state=WorkOrderState.in_progress,
                     note=note,
                 )
             )
         else:
-            order.state, order.verified_at = "verified", now
+            order.state, order.verified_at = WorkOrderState.verified, now
             summary.verified += 1
             session.add(
                 JournalEntry(
                     work_order_id=order.id or 0,
                     actor=ACTOR,
-                    from_state="completed",
-                    to_state="verified",
+                    from_state=WorkOrderState.completed,
+                    to_state=WorkOrderState.verified,
                     note=f"gap closed: {gap.required} now met",
                 )
             )
@@ -379,9 +387,7 @@ async def _reprioritise(
                     col(Gap.first_seen),
                 )
                 .join(Gap, col(WorkOrder.gap_id) == col(Gap.id))
-                .where(
-                    col(WorkOrder.state).in_(("proposed", "approved", "scheduled", "in_progress"))
-                )
+                .where(col(WorkOrder.state).in_(UNFINISHED))
                 .where(col(WorkOrder.created_at) != now),  # those just proposed are up to date
                 col(WorkOrder.site_id),
             )
