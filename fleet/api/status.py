@@ -24,6 +24,7 @@ from fleet.models import utcnow
 from fleet.pagination import Filter, ListSpec, paginate
 from fleet.probes import availability as availability_module
 from fleet.probes import service as probes
+from fleet.probes.events import event_fields
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent, status_of
 from fleet.probes.status import UNKNOWN, result_row
 from fleet.settings import Settings
@@ -249,19 +250,7 @@ async def device_results(
 
 
 def _event(row: Any) -> dict[str, Any]:
-    event: StateEvent = row[0]
-    return {
-        "id": event.id,
-        "at": event.at,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "object_key": event.object_key,
-        "site_id": event.site_id,
-        "country": event.country_code,
-        "old_state": event.old_state,
-        "new_state": event.new_state,
-        "cause": event.cause,
-    }
+    return event_fields(row[0])
 
 
 @get(

@@ -68,7 +68,8 @@ def frame(event: str, payload: dict[str, Any], event_id: int | None = None) -> b
     return f"{head}event: {event}\ndata: ".encode() + msgspec.json.encode(payload) + b"\n\n"
 
 
-def _event_payload(event: StateEvent, site: dict[str, Any] | None) -> dict[str, Any]:
+def event_fields(event: StateEvent) -> dict[str, Any]:
+    """A state event as the API and the stream show it."""
     return {
         "id": event.id,
         "at": event.at,
@@ -80,8 +81,11 @@ def _event_payload(event: StateEvent, site: dict[str, Any] | None) -> dict[str, 
         "old_state": event.old_state,
         "new_state": event.new_state,
         "cause": event.cause,
-        "site": site,
     }
+
+
+def _event_payload(event: StateEvent, site: dict[str, Any] | None) -> dict[str, Any]:
+    return {**event_fields(event), "site": site}
 
 
 async def _read(
