@@ -7,6 +7,7 @@ Labels take their values from closed sets (probe kinds, probe statuses), never f
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from prometheus_client import Counter, Histogram
 
@@ -39,13 +40,25 @@ SCHEDULER_LATENESS = Histogram(
 )
 
 
+# A labelled child looked up once per label set: ``labels()`` checks its arguments and takes a
+# lock on every call, which doubled the cost of the probe metrics a poll (bench/README.md).
+@cache
+def _results(kind: str, status: str) -> Counter:
+    return PROBE_RESULTS.labels(kind, status)
+
+
+@cache
+def _duration(kind: str) -> Histogram:
+    return PROBE_DURATION.labels(kind)
+
+
 def observe_readings(readings: Iterable[Reading]) -> None:
     """Count probe results and their durations."""
     for reading in readings:
         kind = reading.kind if reading.kind in PROBE_KINDS else "other"
         status = str(reading.status) if reading.status in PROBE_STATUSES else "other"
-        PROBE_RESULTS.labels(kind, status).inc()
-        PROBE_DURATION.labels(kind).observe(max(0.0, reading.duration_ms / 1000))
+        _results(kind, status).inc()
+        _duration(kind).observe(max(0.0, reading.duration_ms / 1000))
 
 
 def observe_lateness(seconds: float) -> None:
