@@ -5,6 +5,7 @@ before/after. Runs on each backend (the ``client`` fixture's database)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -164,3 +165,68 @@ def test_a_country_scoped_token_sees_only_its_country(
         return
     assert client.get(url, headers=away).status_code == 404
     assert client.get(listing, headers=away).json()["items"] == []
+
+
+@dataclass(frozen=True)
+class Other:
+    """A resource outside the inventory's table: tokens and credential profiles. Neither belongs
+    to a country, so the country-scope check does not apply; work orders have no create or
+    delete and keep their own journal (tests/integration/test_upgrades_service.py)."""
+
+    object_type: str
+    plural: str
+    key: str
+    create: dict[str, Any]
+    update: tuple[str, Any]
+
+
+OTHERS = (
+    Other("api_token", "tokens", "id", {"name": "ops-1", "role": "viewer"}, ("role", "planner")),
+    Other(
+        "credential_profile",
+        "credential-profiles",
+        "name",
+        {"name": "v2", "kind": "snmp_v2c", "secret": {"community": "c0mmunity-X"}},
+        ("verify_tls", False),
+    ),
+)
+
+
+@pytest.mark.parametrize("other", OTHERS, ids=[o.object_type for o in OTHERS])
+def test_tokens_and_credential_profiles_pass_the_same_checks(
+    client: TestClient[Any], db_url: str, other: Other
+) -> None:
+    made = client.post(
+        f"/api/v1/{other.plural}", json=other.create, headers={"X-Request-ID": "other-check-1"}
+    )
+    assert made.status_code == 201, made.text
+    url = f"/api/v1/{other.plural}/{made.json()[other.key]}"
+    before = client.get(url)
+    assert before.headers["etag"] == f'"{before.json()["version"]}"'
+    field, value = other.update
+    assert client.patch(url, json={field: value}).status_code == 428
+    assert client.patch(url, json={field: value}, headers={"If-Match": '"999"'}).status_code == 412
+    viewer = auth(make_token(db_url, "viewer-1", "viewer"))
+    etag = {"If-Match": before.headers["etag"]}
+    assert client.patch(url, json={field: value}, headers={**etag, **viewer}).status_code == 403
+    assert client.delete(url, headers={**etag, **viewer}).status_code == 403
+    assert client.get(url).json() == before.json()
+    changed = client.patch(
+        url, json={field: value}, headers={**etag, "X-Request-ID": "other-check-2"}
+    )
+    assert changed.status_code == 200, changed.text
+    gone = client.delete(
+        url, headers={"If-Match": changed.headers["etag"], "X-Request-ID": "other-check-3"}
+    )
+    assert gone.status_code == 204, gone.text
+    for request_id, action in (
+        ("other-check-1", "create"),
+        ("other-check-2", "update"),
+        ("other-check-3", "delete"),
+    ):
+        records = _changes(client, request_id=request_id)
+        assert [(r["object_type"], r["action"], r["actor"]) for r in records] == [
+            (other.object_type, action, "test-admin")
+        ]
+    update = _changes(client, request_id="other-check-2")[0]
+    assert update["changes"][field] == {"before": before.json()[field], "after": value}
