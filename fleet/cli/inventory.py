@@ -10,10 +10,12 @@ import click
 
 from fleet import context
 from fleet.cli.common import database, settings_of
+from fleet.cli.progress import progress_on_terminal
 from fleet.errors import FleetError
 from fleet.inventory import configs, sync
 from fleet.inventory.files import Limits
 from fleet.logging import configure
+from fleet.progress import Progress
 from fleet.settings import Settings
 from fleet.upgrades import profiles
 
@@ -36,9 +38,12 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
     settings = settings_of(ctx)
     configure(settings.log_format, "WARNING")
     try:
-        desired = configs.load(folder, Limits.of(settings))
-        wanted, _ = profiles.load(folder, Limits.of(settings))
-        lines = asyncio.run(_sync(settings, desired, wanted, apply=mode == "apply", prune=prune))
+        with progress_on_terminal() as progress:
+            desired = configs.load(folder, Limits.of(settings), progress)
+            wanted, _ = profiles.load(folder, Limits.of(settings))
+            lines = asyncio.run(
+                _sync(settings, desired, wanted, progress, apply=mode == "apply", prune=prune)
+            )
     except configs.ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
@@ -55,6 +60,7 @@ async def _sync(
     settings: Settings,
     desired: configs.Desired,
     wanted: dict[str, profiles.LocatedProfile],
+    progress: Progress,
     *,
     apply: bool,
     prune: bool,
@@ -69,7 +75,7 @@ async def _sync(
             lines[-1] += f" Profiles: {len(acting)} to create, change or delete."
         if apply and (not plan.empty or acting):
             with context.acting_as(sync.ACTOR):  # one request id for the whole run
-                await sync.apply_plan(session, plan)
+                await sync.apply_plan(session, plan, progress)
                 await profiles.apply(session, wanted, profile_changes)
             await session.commit()
             lines.append("Applied.")
@@ -84,11 +90,12 @@ def export_command(ctx: click.Context, folder: Path) -> None:
     settings = settings_of(ctx)
     configure(settings.log_format, "WARNING")
 
-    async def run() -> dict[str, int]:
+    async def run(progress: Progress) -> dict[str, int]:
         async with database(settings) as db, db.session() as session:
-            counts = await sync.export(session, folder)
+            counts = await sync.export(session, folder, progress)
             counts["profile"] = await profiles.export(session, folder)
             return counts
 
-    counts = asyncio.run(run())
+    with progress_on_terminal() as progress:
+        counts = asyncio.run(run(progress))
     click.echo("Exported " + ", ".join(f"{n} {k.replace('_', ' ')}(s)" for k, n in counts.items()))

@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from fleet.cli.common import database, settings_of
+from fleet.cli.progress import progress_on_terminal
 from fleet.inventory import configs
 from fleet.inventory.models import Country, Site
 from fleet.logging import configure
+from fleet.progress import Progress
 from fleet.settings import Settings
 from fleet.upgrades import assess, evaluation, profiles, workorders
 from fleet.upgrades.models import WorkOrder
@@ -35,13 +37,16 @@ def assess_command(ctx: click.Context, country: str | None, site: str | None) ->
     except configs.ConfigError as exc:
         raise click.ClickException(f"broken price list: {exc.problems[0]}") from None
 
-    async def run() -> assess.Summary:
+    async def run(progress: Progress) -> assess.Summary:
         async with database(settings) as db, db.session(write=True) as session:
-            summary = await assess.run(session, prices, country=country, site=site)
+            summary = await assess.run(
+                session, prices, country=country, site=site, progress=progress
+            )
             await session.commit()
             return summary
 
-    summary = asyncio.run(run())
+    with progress_on_terminal() as progress:
+        summary = asyncio.run(run(progress))
     click.echo(
         f"Assessed {summary.sites} site(s): {summary.opened} gap(s) opened, "
         f"{summary.still_open} still open, {summary.resolved} resolved; "

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from fleet.inventory import schemas
 from fleet.inventory.files import BadEncoding, Limits, Unreadable, read_config_file
+from fleet.progress import SILENT, Progress
 
 Path_ = tuple[str | int, ...]
 
@@ -213,9 +214,12 @@ def _describe(error: Any, loc_parts: tuple[Any, ...] | None = None) -> str:
 class Loader:
     """Reads a config folder; collects problems instead of stopping at the first."""
 
-    def __init__(self, root: Path, limits: Limits | None = None) -> None:
+    def __init__(
+        self, root: Path, limits: Limits | None = None, progress: Progress = SILENT
+    ) -> None:
         self.root = root
         self.limits = limits or Limits()
+        self.progress = progress
         self.problems: list[Problem] = []
         self.desired = Desired()
 
@@ -293,10 +297,13 @@ class Loader:
             "device model",
         )
         sites_dir = self.root / "sites"
-        for path in sorted(sites_dir.glob("*.yaml")) if sites_dir.is_dir() else []:
+        site_files = sorted(sites_dir.glob("*.yaml")) if sites_dir.is_dir() else []
+        self.progress.start("Reading site files", len(site_files))
+        for path in site_files:
             doc = self._open(path)
             if doc is not None:
                 self._load_site(doc, path.stem)
+            self.progress.advance()
         unknown = sorted(
             p.name
             for p in self.root.iterdir()
@@ -426,6 +433,6 @@ def _parent_loops(d: Desired) -> Iterable[str]:
             current = d.devices[current.parent].value
 
 
-def load(root: Path, limits: Limits | None = None) -> Desired:
+def load(root: Path, limits: Limits | None = None, progress: Progress = SILENT) -> Desired:
     """Read and check ``root``; raises ``ConfigError`` naming every problem."""
-    return Loader(root, limits).load()
+    return Loader(root, limits, progress).load()

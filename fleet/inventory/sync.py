@@ -25,6 +25,7 @@ from fleet.inventory.configs import ConfigError, Desired, Located, Problem
 from fleet.inventory.declarations import Resource
 from fleet.inventory.models import CredentialProfile, Device
 from fleet.inventory.resources import COUNTRY, DEVICE, DEVICE_MODEL, LINK, SITE
+from fleet.progress import SILENT, Progress
 
 # Resources in the order they are created; deletes go the other way.
 ORDER: tuple[Resource, ...] = (COUNTRY, DEVICE_MODEL, SITE, DEVICE, LINK)
@@ -256,20 +257,24 @@ async def _to_api(session: AsyncSession, object_type: str, form: Form) -> dict[s
     return data
 
 
-async def apply_plan(session: AsyncSession, plan: Plan) -> None:
+async def apply_plan(session: AsyncSession, plan: Plan, progress: Progress = SILENT) -> None:
     """Carry out ``plan`` through the inventory service (same rules, one change record each),
     under the caller's request id or, without one, a run id of its own; the caller commits."""
     by_name = {r.name: r for r in ORDER}
     session.info[service.BULK] = {}
     try:
-        await _apply(session, plan, by_name)
+        await _apply(session, plan, by_name, progress)
     finally:
         session.info.pop(service.BULK, None)
 
 
-async def _apply(session: AsyncSession, plan: Plan, by_name: dict[str, Resource]) -> None:
+async def _apply(
+    session: AsyncSession, plan: Plan, by_name: dict[str, Resource], progress: Progress
+) -> None:
+    progress.start("Applying changes", len(plan.changes))
     with context.acting_as(ACTOR):
         for change in plan.changes:
+            progress.advance()
             resource = by_name[change.object_type]
             key: Any = change.key
             if change.action == "create":
@@ -298,7 +303,7 @@ def _clean(form: Form, drop: tuple[str, ...] = ()) -> Form:
     return {k: v for k, v in form.items() if k not in drop and v is not None and v != []}
 
 
-async def export(session: AsyncSession, root: Path) -> dict[str, int]:
+async def export(session: AsyncSession, root: Path, progress: Progress = SILENT) -> dict[str, int]:
     """Write the database to ``root`` in the ``site_configs/`` layout; returns counts."""
     have, _ = await current_state(session)
     (root / "sites").mkdir(parents=True, exist_ok=True)
@@ -306,7 +311,9 @@ async def export(session: AsyncSession, root: Path) -> dict[str, int]:
     _dump(root / "device_models.yaml", [_clean(f) for f in have["device_model"].values()])
     for old in (root / "sites").glob("*.yaml"):
         old.unlink()
+    progress.start("Writing site files", len(have["site"]))
     for code, site in have["site"].items():
+        progress.advance()
         document = _clean(site)
         devices = [d for d in have["device"].values() if d["site"] == code]
         serials = _device_order({d["serial"]: d for d in devices}, [d["serial"] for d in devices])

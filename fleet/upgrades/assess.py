@@ -21,6 +21,7 @@ from sqlmodel import col
 from fleet import bulk, context
 from fleet.inventory.models import Country, Site
 from fleet.models import utcnow
+from fleet.progress import SILENT, Progress
 from fleet.upgrades import profiles as profiles_module
 from fleet.upgrades.choices import WorkOrderState
 from fleet.upgrades.facts import Scope, fill, sites_of
@@ -47,6 +48,9 @@ UNFINISHED = (
 GAP: sa.Table = Gap.__table__  # type: ignore[attr-defined]
 WORK_ORDER: sa.Table = WorkOrder.__table__  # type: ignore[attr-defined]
 JOURNAL: sa.Table = JournalEntry.__table__  # type: ignore[attr-defined]
+#: The steps of a pass, as ``progress`` counts them: read the facts, evaluate, record the gaps,
+#: open the new ones, verify finished work, reprioritise.
+STEPS = 6
 SITE_ASSESSMENT: sa.Table = SiteAssessment.__table__  # type: ignore[attr-defined]
 
 
@@ -73,10 +77,13 @@ async def run(
     country: str | None = None,
     site: str | None = None,
     now: datetime | None = None,
+    progress: Progress = SILENT,
 ) -> Summary:
-    """Assess all sites (or a country's, or one) and record the result; the caller commits."""
+    """Assess all sites (or a country's, or one) and record the result; the caller commits.
+
+    ``progress`` advances once for each of the ``STEPS`` of the pass."""
     with bulk.collector_held():
-        return await _assess(session, prices, country, site, now or utcnow())
+        return await _assess(session, prices, country, site, now or utcnow(), progress)
 
 
 Failing = dict[tuple[int, str, str], tuple[Finding, str, int]]
@@ -90,7 +97,9 @@ async def _assess(
     country: str | None,
     site: str | None,
     now: datetime,
+    progress: Progress,
 ) -> Summary:
+    progress.start("Assessing", STEPS)
     summary = Summary()
     by_kind = await profiles_module.active(session)
     site_filter: Any = sa.true()
@@ -110,14 +119,20 @@ async def _assess(
     if facts:
         await fill(connection, facts, scope, days, now)
     summary.sites = len(facts)
+    progress.advance()
     failing = _evaluate(facts, by_kind, now, summary)
+    progress.advance()
     open_gaps = await _record_gaps(session, scope, failing, now, summary)
+    progress.advance()
     new = [(key, value) for key, value in failing.items() if key not in open_gaps]
     await _open_gaps(session, new, by_kind, facts, prices, now, summary)
+    progress.advance()
     with context.acting_as(ACTOR):
         await _verify(session, scope, failing, now, summary)
     await session.flush()  # what was verified or sent back, before the priorities are read
+    progress.advance()
     await _reprioritise(connection, scope, facts, now)
+    progress.advance()
     return summary
 
 

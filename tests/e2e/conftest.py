@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.processes import clone_and_install
 
 
 @dataclass
@@ -90,3 +91,9 @@ def served(tmp_path: Path, served_env: dict[str, str]) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def installed_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fresh clone after ``make install``, shared by the first-hour and README tests."""
+    return clone_and_install(tmp_path_factory.mktemp("clone"))

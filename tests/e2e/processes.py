@@ -1,0 +1,83 @@
+"""Processes a newcomer starts: a fresh clone installed once, services started and stopped."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def newcomer_env() -> dict[str, str]:
+    """This environment without fleet's settings or a virtualenv, as on a fresh machine."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "VIRTUAL_ENV"))}
+
+
+def clone_and_install(folder: Path) -> Path:
+    """A fresh clone of this repository in ``folder``, after ``make install``."""
+    clone = folder / "fleet"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=60)
+    installed = subprocess.run(
+        ["make", "install"],
+        cwd=clone,
+        env=newcomer_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    return clone
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], list[str]]:
+    process = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    threading.Thread(
+        target=lambda: output.extend(iter(process.stdout.readline, "")) if process.stdout else None,
+        daemon=True,
+    ).start()
+    return process, output
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """The whole process group (make, fleet, the simulator's processes)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def token_of(output: list[str], deadline: float) -> str:
+    while time.monotonic() < deadline:
+        for line in list(output):
+            found = re.search(r"FLEET_TOKEN=(\S+)", line)
+            if found:
+                return found.group(1)
+        time.sleep(0.5)
+    raise AssertionError("no token printed:\n" + "".join(output))
