@@ -10,6 +10,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 from litestar import Litestar, Router, get
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
@@ -32,6 +33,7 @@ from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.guard import input_guard_middleware
 from fleet.api.head import head_as_get
+from fleet.api.headers_doc import declare_headers
 from fleet.api.idempotency import idempotency_middleware
 from fleet.api.metrics import metrics, metrics_middleware
 from fleet.api.middleware import request_id_middleware
@@ -161,13 +163,20 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             routers.probes(),
             routers.upgrades(),
             routers.access(),
-            health,
         ],
         guards=[permission_guard],
         security=SECURITY,
     )
     app = Litestar(
-        route_handlers=[api, board_router(), static_files_router(), docs_assets_router(), metrics],
+        # The health check is open: outside the router that asks for a token.
+        route_handlers=[
+            api,
+            Router(path="/api/v1", route_handlers=[health]),
+            board_router(),
+            static_files_router(),
+            docs_assets_router(),
+            metrics,
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
@@ -192,4 +201,5 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         debug=False,
     )
     app.asgi_handler = head_as_get(app.asgi_handler)
+    declare_headers(app.plugins.get(OpenAPIPlugin).provide_openapi())
     return app
