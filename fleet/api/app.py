@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import sqlalchemy as sa
 from litestar import Litestar, Router, get
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+from pydantic import BaseModel
 from swagger_ui_bundle import swagger_ui_path
 
 from fleet import __version__
@@ -30,10 +32,12 @@ from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.guard import input_guard_middleware
+from fleet.api.head import head_as_get
+from fleet.api.headers_doc import declare_headers
 from fleet.api.idempotency import idempotency_middleware
 from fleet.api.metrics import metrics, metrics_middleware
 from fleet.api.middleware import request_id_middleware
-from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS
+from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS, problem_responses
 from fleet.api.pages import static_files_router, template_config
 from fleet.api.problems import EXCEPTION_HANDLERS
 from fleet.database import Database
@@ -59,6 +63,11 @@ fleet is the inventory of a police network's sites, devices and connectivity lin
 """
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
 #: Swagger UI's scripts and style, served from the installed package (under /schema..., which
 #: needs no token, like the documentation page itself).
 DOCS_ASSETS = "/schema-assets/swagger-ui"
@@ -81,12 +90,13 @@ def docs_assets_router() -> Router:
     tags=["service"],
     opt={"exclude_from_auth": True},
     security=[],
+    responses=problem_responses(),
 )
-async def health(state: State) -> dict[str, Any]:
+async def health(state: State) -> Health:
     db: Database = state.db
     async with db.session() as session:
         await session.execute(sa.text("SELECT 1"))
-    return {"status": "ok", "version": __version__}
+    return Health(status="ok", version=__version__)
 
 
 def _openapi_config() -> OpenAPIConfig:
@@ -153,13 +163,20 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             routers.probes(),
             routers.upgrades(),
             routers.access(),
-            health,
         ],
         guards=[permission_guard],
         security=SECURITY,
     )
-    return Litestar(
-        route_handlers=[api, board_router(), static_files_router(), docs_assets_router(), metrics],
+    app = Litestar(
+        # The health check is open: outside the router that asks for a token.
+        route_handlers=[
+            api,
+            Router(path="/api/v1", route_handlers=[health]),
+            board_router(),
+            static_files_router(),
+            docs_assets_router(),
+            metrics,
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
@@ -183,3 +200,6 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         openapi_config=_openapi_config(),
         debug=False,
     )
+    app.asgi_handler = head_as_get(app.asgi_handler)
+    declare_headers(app.plugins.get(OpenAPIPlugin).provide_openapi())
+    return app

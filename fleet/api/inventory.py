@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_30
 
 from fleet.api.deps import list_params, only, principal_of, wanted_fields
 from fleet.api.openapi import problem_responses
+from fleet.api.representations import page, representation
 from fleet.database import Database
 from fleet.errors import InvalidInput
 from fleet.inventory import service
@@ -130,7 +131,7 @@ def _list_handler(resource: Resource) -> Any:
         tags=[resource.plural],
         opt=_opt(resource, "read"),
         responses=problem_responses(401, 403, 422),
-    )(_signature(handler, params))
+    )(_signature(handler, params, Response[page(resource)]))  # type: ignore[misc]
 
 
 def _read_handler(resource: Resource) -> Any:
@@ -189,7 +190,7 @@ def _read_handler(resource: Resource) -> Any:
         tags=[resource.plural],
         opt=_opt(resource, "read"),
         responses=problem_responses(304, 401, 403, 404, 422),
-    )(_signature(handler, params))
+    )(_signature(handler, params, Response[representation(resource)]))  # type: ignore[misc]
 
 
 def _create_handler(resource: Resource) -> Any:
@@ -216,7 +217,7 @@ def _create_handler(resource: Resource) -> Any:
         status_code=HTTP_201_CREATED,
         opt=_opt(resource, "create"),
         responses=problem_responses(400, 401, 403, 409, 422),
-    )(_signature(handler, params))
+    )(_signature(handler, params, Response[representation(resource)]))  # type: ignore[misc]
 
 
 def _update_handler(resource: Resource) -> Any:
@@ -254,7 +255,7 @@ def _update_handler(resource: Resource) -> Any:
         tags=[resource.plural],
         opt=_opt(resource, "update"),
         responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 428),
-    )(_signature(handler, params))
+    )(_signature(handler, params, Response[representation(resource)]))  # type: ignore[misc]
 
 
 def _delete_handler(resource: Resource) -> Any:

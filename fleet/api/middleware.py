@@ -19,14 +19,24 @@ _SANE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 log = get_logger("fleet.api")
 
 
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the one already given to it, a sane ``X-Request-ID``, or a new one.
+
+    Errors raised before any route is found (unknown path, wrong method) call this too."""
+    state = scope.setdefault("state", {})
+    if not state.get("request_id"):
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        state["request_id"] = given if _SANE.match(given) else uuid.uuid4().hex
+    request_id: str = state["request_id"]
+    return request_id
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = given if _SANE.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_of(scope)
         context.request_id.set(request_id)
         context.actor.set("api")
         status: dict[str, Any] = {}

@@ -31,22 +31,29 @@ class Problem(BaseModel):
 
 DESCRIPTIONS = {
     304: "Not modified: the If-None-Match ETag is current",
-    400: "Malformed request (e.g. the body is not JSON)",
+    400: "Malformed request (e.g. the body is not JSON, or nested too deeply)",
     401: "No token, or an unknown, disabled or expired one",
     403: "The token's role or countries do not allow this",
     404: "Not found (or outside the token's countries)",
     409: "Conflicts with existing data, or still in use",
     412: "Stale If-Match: someone changed the object first",
     413: "Request body too large",
+    415: "The body is not sent as application/json",
     422: "Invalid input; `errors` names the fields",
     428: "If-Match is required",
     429: "Rate limit reached; see Retry-After",
+    503: "The database is busy with another write; see Retry-After",
 }
+#: Every route can answer these: a malformed request, and the rate limit.
+ALWAYS = (400, 429)
+#: A route that takes a body (it names 400) can also answer these.
+WITH_BODY = (413, 415, 503)
 
 
 def problem_responses(*codes: int) -> dict[int, ResponseSpec]:
     responses: dict[int, ResponseSpec] = {}
-    for code in (*codes, 429):
+    extra = WITH_BODY if 400 in codes else ()
+    for code in sorted({*codes, *ALWAYS, *extra}):
         if code == 304:
             responses[code] = ResponseSpec(
                 data_container=None, description=DESCRIPTIONS[code], generate_examples=False

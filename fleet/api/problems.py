@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from fleet import errors
 from fleet.api.auth import RateLimitExceeded
+from fleet.api.middleware import request_id_of
 from fleet.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -135,9 +136,7 @@ def problem_body(
 
 
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    body, headers = problem_body(
-        exc, request.url.path, request.scope.get("state", {}).get("request_id")
-    )
+    body, headers = problem_body(exc, request.url.path, request_id_of(request.scope))
     kind = problem_type(exc)
     if kind.status < 500:
         log.info("request_refused", status=kind.status, type=kind.slug, detail=body.get("detail"))

@@ -131,6 +131,14 @@ CountryFilter = Annotated[
     opt={"permission": "status:read", "skip_compression": True},
     responses={
         **problem_responses(401, 403, 422),
+        200: ResponseSpec(
+            data_container=str,
+            description="Server-sent events, each `event:` one of `state` (a change of state, "
+            "`data` its JSON), `reset` (too far behind: reload the status), `hello` (after the "
+            "replay) and `heartbeat` (nothing happened for a while); `id:` is the event's id",
+            media_type="text/event-stream",
+            generate_examples=False,
+        ),
         503: ResponseSpec(
             data_container=Problem,
             description="Too many stream clients on this process; see Retry-After",

@@ -16,18 +16,15 @@ from sqlmodel import col
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
 from fleet.database import Database
-from fleet.errors import InvalidInput, NotFound
-from fleet.inventory import service
-from fleet.inventory.configs import ConfigError
 from fleet.inventory.models import Country, Site
-from fleet.inventory.resources import SITE
 from fleet.inventory.schemas import CountryCode, SiteCode, Strict
-from fleet.models import fits_int32, utcnow
+from fleet.inventory.service import check_if_match, etag
 from fleet.pagination import Filter, ListSpec, paginate
 from fleet.settings import Settings
-from fleet.upgrades import assess, profiles, workorders
 from fleet.upgrades import evaluation as evaluation_module
-from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, SiteProfile, WorkOrder
+from fleet.upgrades import profiles, workorders
+from fleet.upgrades import service as upgrades
+from fleet.upgrades.models import Gap, JournalEntry, SiteProfile, WorkOrder
 
 IfMatch = Annotated[str | None, Parameter(header="If-Match", required=False)]
 CSV = "text/csv"
@@ -71,33 +68,7 @@ WORK_ORDERS = ListSpec(
 
 
 def _scoped(statement: Any, request: Request[Any, Any, Any]) -> Any:
-    scope = principal_of(request).scope
-    return statement if scope is None else statement.where(col(Country.code).in_(sorted(scope)))
-
-
-def _gap(row: Any) -> dict[str, Any]:
-    gap, site, country, assessed_at = row[0], row[1], row[2], row[3]
-    last_seen = gap.last_seen
-    if gap.resolved_at is None and assessed_at is not None:
-        last_seen = max(last_seen, assessed_at)  # open: seen at the site's last assessment
-    return {
-        "id": gap.id,
-        "site": site,
-        "country": country,
-        "profile": gap.profile,
-        "profile_version": gap.profile_version,
-        "rule_id": gap.rule_id,
-        "rule_type": gap.rule_type,
-        "subject": gap.subject,
-        "severity": gap.severity,
-        "work": gap.work,
-        "required": gap.required,
-        "actual": gap.actual,
-        "quantity": gap.quantity,
-        "first_seen": gap.first_seen,
-        "last_seen": last_seen,
-        "resolved_at": gap.resolved_at,
-    }
+    return upgrades.scoped(statement, principal_of(request).scope)
 
 
 def _order(row: Any) -> dict[str, Any]:
@@ -182,25 +153,10 @@ async def run_assessment(
     request: Request[Any, Any, Any], db: Database, settings: Settings, data: AssessmentRequest
 ) -> dict[str, Any]:
     scope = principal_of(request).scope
-    if scope is not None:
-        if data.country is None and data.site is None:
-            if len(scope) != 1:
-                raise InvalidInput(
-                    "a token limited to several countries assesses one at a time", field="country"
-                )
-            data = AssessmentRequest(country=next(iter(scope)))
-        if data.country is not None and data.country not in scope:
-            raise NotFound(f"no country {data.country}")
-    try:
-        _, prices = (
-            profiles.load(settings.site_configs) if settings.site_configs.is_dir() else ({}, None)
-        )
-    except ConfigError as exc:
-        raise InvalidInput(f"the price list is broken: {exc.problems[0]}", field="prices") from None
+    country, site = upgrades.assessment_target(scope, data.country, data.site)
+    prices = upgrades.prices(settings.site_configs)
     async with db.session(write=True) as session:
-        if data.site is not None:
-            await service.read(session, SITE, data.site, scope)  # not found outside the scope
-        summary = await assess.run(session, prices, country=data.country, site=data.site)
+        summary = await upgrades.assess_within(session, prices, scope, country, site)
         await session.commit()
     return summary.as_dict()
 
@@ -217,27 +173,8 @@ async def run_assessment(
 async def list_gaps(
     request: Request[Any, Any, Any], db: Database, settings: Settings
 ) -> Response[Any]:
-    statement = _scoped(
-        sa.select(
-            Gap,
-            col(Site.code).label("site"),
-            col(Country.code).label("country"),
-            col(SiteAssessment.assessed_at),
-        )
-        .join(Site, col(Gap.site_id) == col(Site.id))
-        .join(Country, col(Site.country_id) == col(Country.id))
-        .outerjoin(SiteAssessment, col(SiteAssessment.site_id) == col(Gap.site_id)),
-        request,
-    )
-    return await _listing(request, db, settings, statement, GAPS, _gap)
-
-
-def _orders_select() -> Any:
-    return (
-        sa.select(WorkOrder, col(Site.code).label("site"), col(Country.code).label("country"))
-        .join(Site, col(WorkOrder.site_id) == col(Site.id))
-        .join(Country, col(Site.country_id) == col(Country.id))
-    )
+    statement = _scoped(upgrades.gaps_select(), request)
+    return await _listing(request, db, settings, statement, GAPS, upgrades.public_gap)
 
 
 @get(
@@ -253,28 +190,19 @@ async def list_work_orders(
     request: Request[Any, Any, Any], db: Database, settings: Settings
 ) -> Response[Any]:
     return await _listing(
-        request, db, settings, _scoped(_orders_select(), request), WORK_ORDERS, _order
+        request, db, settings, _scoped(upgrades.orders_select(), request), WORK_ORDERS, _order
     )
 
 
 async def _load_order(
     session: AsyncSession, request: Request[Any, Any, Any], order_id: int, *, lock: bool = False
-) -> tuple[WorkOrder, str, str, Gap]:
-    statement = _scoped(
-        _orders_select().add_columns(Gap).join(Gap, col(WorkOrder.gap_id) == col(Gap.id)),
-        request,
-    ).where(col(WorkOrder.id) == (order_id if fits_int32(order_id) else -1))
-    if lock:
-        statement = statement.with_for_update(of=WorkOrder)
-    row = (await session.execute(statement)).first()
-    if row is None:
-        raise NotFound(f"no work order {order_id}")
-    return row[0], row[1], row[2], row[3]
+) -> upgrades.OrderRow:
+    return await upgrades.load(session, order_id, principal_of(request).scope, lock=lock)
 
 
 def _one(order: WorkOrder, site: str, country: str, gap: Gap) -> Response[dict[str, Any]]:
     return Response(
-        workorders.public(order, site, country, gap), headers={"ETag": service.etag(order.version)}
+        workorders.public(order, site, country, gap), headers={"ETag": etag(order.version)}
     )
 
 
@@ -311,21 +239,8 @@ async def update_work_order(
 ) -> Response[dict[str, Any]]:
     async with db.session(write=True) as session:
         order, site, country, gap = await _load_order(session, request, order_id, lock=True)
-        service.check_if_match(if_match, order.version)
-        values = data.model_dump(exclude_unset=True)
-        changed = {k: v for k, v in values.items() if getattr(order, k) != v}
-        if changed:
-            for key, value in changed.items():
-                setattr(order, key, value)
-            order.version += 1
-            order.updated_at = utcnow()
-            workorders.journal(
-                session,
-                order,
-                "planned: " + ", ".join(f"{k}={v}" for k, v in changed.items()),
-                None,
-                None,
-            )
+        check_if_match(if_match, order.version)
+        order = await upgrades.update(session, order, data)
         await session.commit()
         return _one(order, site, country, gap)
 
@@ -352,8 +267,8 @@ async def transition_work_order(
     principal = principal_of(request)
     async with db.session(write=True) as session:
         order, site, country, gap = await _load_order(session, request, order_id, lock=True)
-        service.check_if_match(if_match, order.version)
-        order = await workorders.transition(session, order, data, principal.role, principal.name)
+        check_if_match(if_match, order.version)
+        order = await upgrades.transition(session, order, data, principal.role, principal.name)
         await session.commit()
         return _one(order, site, country, gap)
 
@@ -382,13 +297,7 @@ async def work_order_journal(
 ) -> dict[str, Any]:
     async with db.session() as session:
         order, *_ = await _load_order(session, request, order_id)
-        entries = (
-            await session.scalars(
-                sa.select(JournalEntry)
-                .where(col(JournalEntry.work_order_id) == order.id)
-                .order_by(col(JournalEntry.id))
-            )
-        ).all()
+        entries = await upgrades.journal_entries(session, order)
     return {"items": [_entry(e) for e in entries]}
 
 
@@ -406,16 +315,9 @@ async def add_journal_entry(
 ) -> dict[str, Any]:
     async with db.session(write=True) as session:
         order, *_ = await _load_order(session, request, order_id, lock=True)
-        workorders.journal(session, order, data.note, None, None)
+        entry = await upgrades.add_note(session, order, data.note)
         await session.commit()
-        entry = await session.scalar(
-            sa.select(JournalEntry)
-            .where(col(JournalEntry.work_order_id) == order.id)
-            .order_by(col(JournalEntry.id).desc())
-            .limit(1)
-        )
-    assert entry is not None
-    return _entry(entry)
+        return _entry(entry)
 
 
 @get(
@@ -435,46 +337,8 @@ async def plans(
         int, Parameter(query="top", ge=1, le=500, description="Length of the ordered list")
     ] = 20,
 ) -> dict[str, Any]:
-    base = _scoped(
-        sa.select()
-        .select_from(WorkOrder)
-        .join(Site, col(WorkOrder.site_id) == col(Site.id))
-        .join(Country, col(Site.country_id) == col(Country.id))
-        .where(col(WorkOrder.state).in_(workorders.OPEN_STATES)),
-        request,
-    )
-    result: dict[str, Any] = {}
     async with db.session() as session:
-        for name, column in (
-            ("by_country", col(Country.code)),
-            ("by_site_kind", col(Site.kind)),
-            ("by_programme", col(WorkOrder.programme)),
-        ):
-            rows = await session.execute(
-                base.add_columns(
-                    column,
-                    sa.func.count(),
-                    sa.func.coalesce(sa.func.sum(col(WorkOrder.estimated_cost)), 0),
-                )
-                .group_by(column)
-                .order_by(column)
-            )
-            result[name] = [
-                {"key": key, "count": count, "estimated_cost": round(float(cost), 2)}
-                for key, count, cost in rows
-            ]
-        rows = await session.execute(
-            _scoped(_orders_select(), request)
-            .where(col(WorkOrder.state).in_(workorders.OPEN_STATES))
-            .order_by(col(WorkOrder.priority).desc(), col(WorkOrder.id))
-            .limit(top)
-        )
-        result["next"] = [_order(row) for row in rows]
-    result["total"] = {
-        "count": sum(r["count"] for r in result["by_country"]),
-        "estimated_cost": round(sum(r["estimated_cost"] for r in result["by_country"]), 2),
-    }
-    return result
+        return await upgrades.plan(session, principal_of(request).scope, top)
 
 
 @get(

@@ -74,8 +74,8 @@ async def _sync(
         if acting:
             lines[-1] += f" Profiles: {len(acting)} to create, change or delete."
         if apply and (not plan.empty or acting):
-            await sync.apply_plan(session, plan, progress)
-            with context.acting_as(sync.ACTOR):
+            with context.acting_as(sync.ACTOR):  # one request id for the whole run
+                await sync.apply_plan(session, plan, progress)
                 await profiles.apply(session, wanted, profile_changes)
             await session.commit()
             lines.append("Applied.")

@@ -113,8 +113,8 @@ async def _load_sample(db: Database, settings: Settings) -> None:
         except configs.ConfigError as exc:
             raise click.ClickException(f"{exc}\nnothing was loaded") from None
         plan = await sync.make_plan(session, desired, prune=False)
-        await sync.apply_plan(session, plan)
-        with context.acting_as(sync.ACTOR):
+        with context.acting_as(sync.ACTOR):  # one request id for the whole load
+            await sync.apply_plan(session, plan)
             await profiles.apply(session, wanted, await profiles.plan(session, wanted, prune=False))
         await session.commit()
         log.info("sample_fleet_loaded", folder=str(folder), summary=plan.summary())

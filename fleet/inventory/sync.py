@@ -7,7 +7,6 @@ serial), so the plan is a plain field-by-field comparison, and an export read ba
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -259,8 +258,8 @@ async def _to_api(session: AsyncSession, object_type: str, form: Form) -> dict[s
 
 
 async def apply_plan(session: AsyncSession, plan: Plan, progress: Progress = SILENT) -> None:
-    """Carry out ``plan`` through the inventory service (same rules, one change record each);
-    the caller commits."""
+    """Carry out ``plan`` through the inventory service (same rules, one change record each),
+    under the caller's request id or, without one, a run id of its own; the caller commits."""
     by_name = {r.name: r for r in ORDER}
     session.info[service.BULK] = {}
     try:
@@ -273,7 +272,7 @@ async def _apply(
     session: AsyncSession, plan: Plan, by_name: dict[str, Resource], progress: Progress
 ) -> None:
     progress.start("Applying changes", len(plan.changes))
-    with context.acting_as(ACTOR, f"sync-{uuid.uuid4().hex[:12]}"):
+    with context.acting_as(ACTOR):
         for change in plan.changes:
             progress.advance()
             resource = by_name[change.object_type]

@@ -2,7 +2,9 @@
 
 A probe is anything with a ``kind`` and ``async collect(target, timeout) -> Reading``.
 :func:`run_probe` applies the timeout, retries transient failures and guarantees that no
-exception escapes (except ``asyncio.CancelledError``, so a cancelled round stops at once).
+exception escapes (except ``asyncio.CancelledError``, so a cancelled round stops at once, and
+the interpreter's own exits): a ``BaseException`` from a driver, such as a Rust extension's
+panic, is a reading too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ RETRYABLE: frozenset[ProbeStatus] = frozenset(
     {ProbeStatus.TIMEOUT, ProbeStatus.REFUSED, ProbeStatus.ERROR}
 )
 MAX_REASON = 200
+#: What passes through the runner and the scheduler's callbacks: cancellation and the
+#: interpreter's own exits. Anything else a driver raises ends as a reading.
+PASSED_ON = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 @runtime_checkable
@@ -41,6 +46,12 @@ class Probe(Protocol):
     kind: str
 
     async def collect(self, target: ProbeTarget, timeout: float) -> Reading: ...  # noqa: ASYNC109
+
+
+def is_panic(exc: BaseException) -> bool:
+    """A Rust extension's panic (pyo3's ``PanicException``: a ``BaseException`` that no module
+    exports by name), such as gufo-snmp's on some malformed replies."""
+    return type(exc).__name__ == "PanicException"
 
 
 def short_reason(exc: BaseException) -> str:
@@ -124,9 +135,9 @@ async def _attempt(probe: Probe, target: ProbeTarget, timeout: float) -> tuple[R
         )
     except ConnectionRefusedError as exc:
         reading = failed(kind, target, ProbeStatus.REFUSED, short_reason(exc), started_at, t0)
-    except asyncio.CancelledError:
+    except PASSED_ON:
         raise
-    except Exception as exc:
+    except BaseException as exc:  # a panic of a driver's extension included
         reading = failed(kind, target, ProbeStatus.ERROR, short_reason(exc), started_at, t0)
     else:
         if not isinstance(reading, Reading):

@@ -7,7 +7,6 @@ and awaits them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import resource
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +19,7 @@ from gufo.snmp.utils import format_sock_addr
 
 from fleet.limits import Limit
 from fleet.probes import snmp
+from fleet.probes.base import PASSED_ON
 from fleet.probes.types import (
     ProbeTarget,
     Reading,
@@ -136,14 +136,20 @@ class Channel:
 
     def _readable(self) -> None:
         if not self.expecting:
-            with contextlib.suppress(Exception):  # whatever it was, it is gone
-                self.sock.recv_get_many()  # a stale datagram: drop it
+            try:  # a stale datagram: drop it, whatever it was (a decoder's panic too)
+                self.sock.recv_get_many()
+            except PASSED_ON:
+                raise
+            except BaseException:  # noqa: S110
+                pass
             return
         try:
             reply = self.receive()
         except BlockingIOError:  # not the reply to this request (gufo-snmp checks the id)
             return
-        except Exception as exc:  # a malformed reply: the poll says what it was
+        except PASSED_ON:
+            raise
+        except BaseException as exc:  # a malformed reply, a decoder's panic: the poll says which
             self.settle()
             self.on_error(exc)
         else:
@@ -196,7 +202,9 @@ class Poll:
         sock = self.channel.sock
         try:
             sock.send_get_many(oids)
-        except Exception as exc:
+        except PASSED_ON:
+            raise
+        except BaseException as exc:
             self.fail(exc)
             return
         self.channel.expect(sock.recv_get_many, self._got, self.fail, self.deadline)
@@ -213,7 +221,9 @@ class Poll:
         sock, ctx = self.channel.sock, self.ctx
         try:
             sock.send_get_bulk(ctx)
-        except Exception as exc:
+        except PASSED_ON:
+            raise
+        except BaseException as exc:
             self.fail(exc)
             return
         self.channel.expect(lambda: sock.recv_get_bulk(ctx), self._rows, self.fail, self.deadline)
@@ -235,7 +245,9 @@ class Poll:
             reading = snmp.reading_of(
                 self.probe.kind, self.target, self.got, self.walk, self.started_at, self.t0
             )
-        except Exception as exc:
+        except PASSED_ON:
+            raise
+        except BaseException as exc:
             self.fail(exc)
             return
         self._end(reading)

@@ -59,7 +59,7 @@ from gufo.snmp import (
 from gufo.snmp.aio.client import SnmpSession
 
 from fleet.probes import snmp
-from fleet.probes.base import failed, short_reason
+from fleet.probes.base import PASSED_ON, failed, is_panic, short_reason
 from fleet.probes.gufo_v2c import Channel, Deadlines, Poll, channel_limit
 from fleet.probes.types import (
     ProbeConfigError,
@@ -239,7 +239,9 @@ class GufoProbe:
         elif isinstance(exc, SnmpAuthError):
             self._engine_ids.pop((target.address, target.port_for("snmp")), None)
             status, reason = ProbeStatus.AUTH_FAILED, AUTH_FAILED_REASON
-        elif isinstance(exc, SnmpDecodeError | snmp.SnmpParseError | UnicodeDecodeError):
+        elif isinstance(exc, SnmpDecodeError | snmp.SnmpParseError | UnicodeDecodeError) or (
+            is_panic(exc)  # gufo-snmp's decoder gave up on the reply
+        ):
             status, reason = ProbeStatus.PARSE_ERROR, f"malformed SNMP reply: {short_reason(exc)}"
         elif isinstance(exc, ConnectionRefusedError):
             status, reason = ProbeStatus.REFUSED, "port unreachable (ICMP)"
@@ -282,4 +284,8 @@ class GufoProbe:
             SnmpError,
             OSError,
         ) as exc:
+            return self.failure(exc, target, started_at, t0)
+        except BaseException as exc:
+            if isinstance(exc, PASSED_ON) or not is_panic(exc):
+                raise  # cancellation passes on; the runner says what anything else was
             return self.failure(exc, target, started_at, t0)

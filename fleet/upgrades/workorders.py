@@ -1,5 +1,6 @@
-"""Work orders: the legal transitions (one table), who may make them, the journal, the priority
-formula (titles: :mod:`fleet.upgrades.titles`)."""
+"""Work orders: the legal transitions (one table) and who may make them, the request schemas,
+the priority formula and the public shape (titles: :mod:`fleet.upgrades.titles`; the moves, the
+planning and the journal: :mod:`fleet.upgrades.service`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,11 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet import context
 from fleet.access.roles import Role
-from fleet.errors import Forbidden, InvalidInput
 from fleet.inventory.schemas import Strict
-from fleet.models import utcnow
-from fleet.probes.models import MaintenanceWindow
 from fleet.upgrades.choices import WorkOrderState
-from fleet.upgrades.models import JournalEntry, WorkOrder
+from fleet.upgrades.models import WorkOrder
 from fleet.upgrades.rules import SEVERITY_WEIGHT, Finding
 
 State = WorkOrderState
@@ -108,71 +104,6 @@ class WorkOrderUpdate(Strict):
 
 class JournalNote(Strict):
     note: Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-def journal(
-    session: AsyncSession, order: WorkOrder, note: str | None, old: str | None, new: str | None
-) -> None:
-    assert order.id is not None
-    session.add(
-        JournalEntry(
-            work_order_id=order.id,
-            actor=context.actor.get(),
-            from_state=old,
-            to_state=new,
-            note=note,
-        )
-    )
-
-
-async def transition(
-    session: AsyncSession, order: WorkOrder, move: Transition, role: Role, actor: str
-) -> WorkOrder:
-    """Make a legal move, or refuse it saying which moves there are."""
-    allowed = TRANSITIONS[order.state]
-    if move.to not in allowed:
-        legal = ", ".join(allowed) or "none (only the assessment moves a completed order on)"
-        raise InvalidInput(
-            f"a {order.state} work order cannot become {move.to}; legal moves: {legal}", field="to"
-        )
-    if role not in allowed[move.to]:
-        raise Forbidden(f"the role {role.value} may not move a work order to {move.to}")
-    if role == Role.field_engineer and order.assignee != actor:
-        raise Forbidden("a field engineer moves only the work orders assigned to them")
-    if move.maintenance is not None and move.to != WorkOrderState.scheduled:
-        raise InvalidInput(
-            "a maintenance window goes with the move to scheduled", field="maintenance"
-        )
-    now = utcnow()
-    if move.maintenance is not None:
-        plan = move.maintenance
-        if (
-            plan.starts_at.tzinfo is None
-            or plan.ends_at.tzinfo is None
-            or plan.ends_at <= plan.starts_at
-        ):
-            raise InvalidInput(
-                "the window needs time zones and must end after it starts", field="maintenance"
-            )
-        session.add(
-            MaintenanceWindow(
-                site_id=order.site_id,
-                starts_at=plan.starts_at,
-                ends_at=plan.ends_at,
-                reason=f"work order {order.id}: {order.title}"[:500],
-            )
-        )
-    old = order.state
-    order.state = move.to
-    if move.to == WorkOrderState.in_progress and order.started_at is None:
-        order.started_at = now
-    if move.to == WorkOrderState.completed:
-        order.completed_at = now
-    order.version += 1
-    order.updated_at = now
-    journal(session, order, move.note, old, move.to)
-    await session.flush()
-    return order
 
 
 def public(

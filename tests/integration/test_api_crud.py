@@ -168,34 +168,6 @@ def test_topology_rules(client: TestClient[Any]) -> None:
     assert response.json()["errors"][0]["field"] == "site"
 
 
-def test_etag_rules(client: TestClient[Any]) -> None:
-    factories.country(client)
-    site = factories.site(client)
-    url = f"/api/v1/sites/{site['code']}"
-    missing = client.patch(url, json={"name": "x"})
-    assert missing.status_code == 428
-    star = client.patch(url, json={"name": "x"}, headers={"If-Match": "*"})
-    assert star.status_code == 428
-    assert client.patch(url, json={"name": "x"}, headers={"If-Match": '"1"'}).status_code == 200
-    stale = client.patch(url, json={"name": "y"}, headers={"If-Match": '"1"'})
-    assert stale.status_code == 412
-    assert stale.headers["etag"] == '"2"'
-    assert stale.json()["current_etag"] == '"2"'
-    assert client.delete(url, headers={"If-Match": '"1"'}).status_code == 412
-    assert client.get(url).json()["name"] == "x"
-
-
-def test_noop_patch_keeps_version(client: TestClient[Any]) -> None:
-    factories.country(client)
-    site = factories.site(client)
-    url = f"/api/v1/sites/{site['code']}"
-    response = client.patch(url, json={"name": site["name"]}, headers={"If-Match": '"1"'})
-    assert response.status_code == 200
-    assert response.headers["etag"] == '"1"'
-    changes = client.get("/api/v1/changes", params={"object_type": "site"}).json()["items"]
-    assert [c["action"] for c in changes] == ["create"]
-
-
 def test_model_kind_cannot_change_under_devices(client: TestClient[Any]) -> None:
     made = factories.small_fleet(client)
     response = client.patch(

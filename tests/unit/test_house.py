@@ -11,9 +11,7 @@ MAX_FILE_LINES = 450
 MAX_FUNCTION_LINES = 60
 #: Modules and functions still over the limits, each to be split; the list only shrinks, and a
 #: new one over a limit fails.
-NOT_YET_SPLIT = {
-    "api/upgrades.py",
-}
+NOT_YET_SPLIT: set[str] = set()
 
 
 def test_the_list_of_exceptions_only_names_what_is_still_over() -> None:

@@ -1,0 +1,88 @@
+"""The headers of the OpenAPI document: what the middleware and the handlers send and read
+around every operation (request id, rate limit, ETag, Idempotency-Key), declared once here over
+the document Litestar builds from the routes."""
+
+from __future__ import annotations
+
+from litestar.enums import ParamType
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    PathItem,
+    Schema,
+)
+
+from fleet.access.idempotency import MAX_KEY_LENGTH
+
+TEXT = Schema(type=OpenAPIType.STRING)
+NUMBER = Schema(type=OpenAPIType.INTEGER, minimum=0)
+EVERY = {
+    "X-Request-ID": (TEXT, "The request's id (the one sent, when sane), as in the change log"),
+}
+RATE_LIMITED = {
+    "RateLimit-Limit": (NUMBER, "Requests allowed a minute for this token"),
+    "RateLimit-Remaining": (NUMBER, "Requests left in this minute"),
+    "RateLimit-Reset": (NUMBER, "Seconds until the minute starts again"),
+    "RateLimit-Policy": (TEXT, "The limit and its window, e.g. `120;w=60`"),
+}
+RETRY = {"Retry-After": (NUMBER, "Seconds to wait before trying again")}
+ETAG = {"ETag": (TEXT, "The object's version; send it back as If-Match")}
+REPLAYED = {"Idempotent-Replayed": (TEXT, "`true` when this is the stored first answer")}
+IDEMPOTENCY_KEY = Parameter(
+    name="Idempotency-Key",
+    param_in=ParamType.HEADER,
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_KEY_LENGTH),
+    description="Makes a retry safe: the first answer to a key is stored for a day and "
+    "replayed to the retries (with `Idempotent-Replayed: true`).",
+)
+
+
+def _add(response: OpenAPIResponse, headers: dict[str, tuple[Schema, str]]) -> None:
+    response.headers = dict(response.headers or {})
+    for name, (schema, description) in headers.items():
+        response.headers[name] = OpenAPIHeader(schema=schema, description=description)
+
+
+def _operations(item: PathItem) -> dict[str, Operation]:
+    found = {m: getattr(item, m) for m in ("get", "post", "put", "patch", "delete")}
+    return {m: op for m, op in found.items() if op is not None}
+
+
+def _declare_operation(method: str, op: Operation, versioned: bool, public: bool) -> None:
+    for code, response in (op.responses or {}).items():
+        if not isinstance(response, OpenAPIResponse):
+            continue
+        _add(response, EVERY)
+        if not public:
+            _add(response, RATE_LIMITED)
+        if code in ("429", "503"):
+            _add(response, RETRY)
+        if versioned and code in ("200", "201", "304", "412"):
+            _add(response, ETAG)
+        if method == "post" and code.startswith("2"):
+            _add(response, REPLAYED)
+    for parameter in op.parameters or []:
+        if isinstance(parameter, Parameter) and parameter.name == "If-Match":
+            parameter.required = True
+    if method == "post":
+        op.parameters = [*(op.parameters or []), IDEMPOTENCY_KEY]
+
+
+def declare_headers(openapi: OpenAPI) -> None:
+    """Add the headers to every operation of ``openapi`` (in place)."""
+    paths = openapi.paths or {}
+    versioned_paths = {p for p, item in paths.items() if isinstance(item, PathItem) and item.patch}
+    for path, item in paths.items():
+        if not isinstance(item, PathItem):
+            continue
+        for method, op in _operations(item).items():
+            versioned = path in versioned_paths or (
+                method == "post" and any(v.rsplit("/", 1)[0] == path for v in versioned_paths)
+            )
+            public = not op.security
+            _declare_operation(method, op, versioned, public)

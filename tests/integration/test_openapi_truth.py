@@ -1,0 +1,82 @@
+"""The OpenAPI document says what the server really sends: every error response is the problem
+detail (``application/problem+json``), every problem carries the request id, and HEAD answers on
+every GET route as GET does, without a body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from fleet.api.app import create_app
+from fleet.settings import Settings
+from tests import factories
+
+METHODS = ("get", "put", "post", "patch", "delete")
+
+
+@pytest.fixture
+def document(settings: Settings) -> dict[str, Any]:
+    doc: dict[str, Any] = create_app(settings).openapi_schema.to_schema()
+    return doc
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    ]
+
+
+def test_every_error_response_is_the_problem_that_is_sent(document: dict[str, Any]) -> None:
+    wrong = []
+    for method, path, op in _operations(document):
+        for code, response in op["responses"].items():
+            if code.startswith(("2", "3")):
+                continue
+            content = response.get("content", {})
+            schema = content.get("application/problem+json", {}).get("schema", {})
+            if list(content) != ["application/problem+json"] or "Problem" not in str(schema):
+                wrong.append(f"{method} {path} {code}: {list(content)} {schema}")
+        if "400" not in op["responses"]:
+            wrong.append(f"{method} {path}: no 400")
+    assert not wrong, "\n".join(wrong)
+    assert "ValidationException" not in str(document)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v1/nowhere", 404),
+        ("GET", "/nowhere", 404),
+        ("PUT", "/api/v1/sites", 405),
+        ("DELETE", "/api/v1/health", 405),
+    ],
+)
+def test_a_problem_of_an_unknown_route_has_the_request_id(
+    client: TestClient[Any], method: str, path: str, status: int
+) -> None:
+    answer = client.request(method, path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["request_id"]
+    assert answer.json()["request_id"] == answer.headers["x-request-id"]
+    given = client.request(method, path, headers={"X-Request-ID": "traced-request-0001"})
+    assert given.json()["request_id"] == "traced-request-0001"
+
+
+def test_head_answers_as_get_without_a_body(client: TestClient[Any]) -> None:
+    factories.country(client)
+    for path in ("/metrics", "/api/v1/health", "/api/v1/sites", "/api/v1/countries/NE"):
+        got = client.get(path)
+        head = client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers.get("etag") == got.headers.get("etag"), path
+    missing = client.head("/api/v1/countries/ZZ")
+    assert missing.status_code == 404
+    assert missing.content == b""
