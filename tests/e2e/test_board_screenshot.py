@@ -1,6 +1,7 @@
 """The README's screenshot of the live board, taken in headless Chromium from ``fleet demo``
-(what ``make run`` serves) once its sites are connected and its border site is cut off. ``FLEET_UPDATE_SCREENSHOT=1`` writes it to ``docs/board.png``; otherwise it goes
-to a temporary folder and is only checked (a PNG of the right size, neither blank nor heavy).
+(what ``make run`` serves) once its sites are connected and its border site is cut off.
+``FLEET_UPDATE_SCREENSHOT=1`` writes it to ``docs/board.png``; otherwise it goes to a temporary
+folder and is only checked (a PNG of the right size, neither blank nor heavy).
 
 Without Chromium the test is skipped with the reason, except under CI=true, where it fails.
 """
