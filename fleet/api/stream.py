@@ -8,8 +8,9 @@ import asyncio
 import re
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.exceptions import ServiceUnavailableException
@@ -115,6 +116,15 @@ CountryFilter = Annotated[
 ]
 
 
+class StreamEvent(msgspec.Struct):
+    """One server-sent event as a client's parser reads it: its type, its ``data`` (JSON text)
+    and its ``id``."""
+
+    event: Literal["state", "reset", "hello", "heartbeat"]
+    data: str | None = None
+    id: str | None = None
+
+
 @get(
     "/status/stream",
     summary="Status stream (server-sent events)",
@@ -132,7 +142,7 @@ CountryFilter = Annotated[
     responses={
         **problem_responses(401, 403, 422),
         200: ResponseSpec(
-            data_container=str,
+            data_container=StreamEvent,
             description="Server-sent events, each `event:` one of `state` (a change of state, "
             "`data` its JSON), `reset` (too far behind: reload the status), `hello` (after the "
             "replay) and `heartbeat` (nothing happened for a while); `id:` is the event's id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import click
@@ -38,6 +39,14 @@ def explain(exc: Exception) -> str | None:
     return None
 
 
+def _closed_loop_quiet(args: threading.ExceptHookArgs) -> None:
+    """After an explained error the process exits: a driver's worker thread (aiosqlite's) that
+    still hands a result to the event loop ``asyncio.run`` has closed says nothing."""
+    if isinstance(args.exc_value, RuntimeError) and "Event loop is closed" in str(args.exc_value):
+        return
+    threading.__excepthook__(args)
+
+
 class FleetGroup(click.Group):
     """The top-level group: user-caused errors become one ``Error: ...`` line, exit status 1."""
 
@@ -50,4 +59,5 @@ class FleetGroup(click.Group):
             message = explain(exc)
             if message is None:
                 raise
+            threading.excepthook = _closed_loop_quiet
             raise click.ClickException(message) from None
