@@ -42,7 +42,9 @@ def explain(exc: Exception) -> str | None:
 def _closed_loop_quiet(args: threading.ExceptHookArgs) -> None:
     """After an explained error the process exits: a driver's worker thread (aiosqlite's) that
     still hands a result to the event loop ``asyncio.run`` has closed says nothing."""
-    if isinstance(args.exc_value, RuntimeError) and "Event loop is closed" in str(args.exc_value):
+    aiosqlite = args.thread is not None and "_connection_worker_thread" in args.thread.name
+    closed = isinstance(args.exc_value, RuntimeError) and "loop is closed" in str(args.exc_value)
+    if aiosqlite and closed:
         return
     threading.__excepthook__(args)
 

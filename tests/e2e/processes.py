@@ -9,7 +9,10 @@ import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import ROOT
 
@@ -81,3 +84,27 @@ def token_of(output: list[str], deadline: float) -> str:
                 return found.group(1)
         time.sleep(0.5)
     raise AssertionError("no token printed:\n" + "".join(output))
+
+
+def live_states(
+    base: str, token: str, deadline: float, process: subprocess.Popen[str] | None = None
+) -> Counter[str]:
+    """Wait until the demo's sites are connected (at least 8) and its border site cut off;
+    the sites by state. Fails at ``deadline``, or when ``process`` (the service) has ended."""
+    counts: Counter[str] = Counter()
+    while time.monotonic() < deadline:
+        assert process is None or process.poll() is None, "the service ended"
+        try:
+            sites = httpx.get(
+                f"{base}/api/v1/status/sites",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            ).json()["items"]
+        except httpx.HTTPError:
+            time.sleep(1)
+            continue
+        counts = Counter(site["state"] for site in sites)
+        if counts["connected"] >= 8 and counts["disconnected"] >= 1:
+            return counts
+        time.sleep(2)
+    raise AssertionError(f"the demo's sites were only {dict(counts)}")

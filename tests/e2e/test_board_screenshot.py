@@ -12,14 +12,12 @@ import os
 import struct
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.processes import free_port, newcomer_env, start, stop, token_of
+from tests.e2e.processes import free_port, live_states, newcomer_env, start, stop, token_of
 from tests.e2e.test_board import chromium  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -33,26 +31,6 @@ def _png_size(data: bytes) -> tuple[int, int]:
     assert data[12:16] == b"IHDR"
     width, height = struct.unpack(">II", data[16:24])
     return width, height
-
-
-def _live_states(base: str, token: str, deadline: float) -> Counter[str]:
-    """Wait until the demo's sites are connected, and its border site cut off."""
-    counts: Counter[str] = Counter()
-    while time.monotonic() < deadline:
-        try:
-            sites = httpx.get(
-                f"{base}/api/v1/status/sites",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=5,
-            ).json()["items"]
-        except httpx.HTTPError:
-            time.sleep(1)
-            continue
-        counts = Counter(site["state"] for site in sites)
-        if counts["connected"] >= 8 and counts["disconnected"]:
-            return counts
-        time.sleep(2)
-    raise AssertionError(f"the demo's sites were only {dict(counts)}")
 
 
 def test_the_readme_screenshot_shows_the_live_simulated_board(
@@ -72,7 +50,7 @@ def test_the_readme_screenshot_shows_the_live_simulated_board(
     try:
         started = time.monotonic()
         token = token_of(output, started + 60)
-        counts = _live_states(base, token, started + 120)
+        counts = live_states(base, token, started + 120)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]

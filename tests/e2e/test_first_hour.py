@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.processes import free_port, newcomer_env, start, stop, token_of
+from tests.e2e.processes import free_port, live_states, newcomer_env, start, stop, token_of
 
 pytestmark = pytest.mark.e2e
 
@@ -26,24 +25,7 @@ def test_make_run_on_a_fresh_clone_shows_a_live_board(installed_clone: Path) -> 
     try:
         token = token_of(output, started + 60)
         base = f"http://127.0.0.1:{port}"
-        counts: Counter[str] = Counter()
-        while time.monotonic() < started + 120:
-            assert process.poll() is None, "".join(output)
-            try:
-                sites = httpx.get(
-                    f"{base}/api/v1/status/sites",
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=5,
-                ).json()["items"]
-            except httpx.HTTPError:
-                time.sleep(1)
-                continue
-            counts = Counter(site["state"] for site in sites)
-            if counts["connected"] >= 8 and counts["disconnected"] >= 1:
-                break
-            time.sleep(2)
-        else:
-            raise AssertionError(f"within 120 s the sites were only {dict(counts)}")
+        live_states(base, token, started + 120, process)  # within 120 s, or it fails
         board = httpx.get(f"{base}/", follow_redirects=True, timeout=10)
         assert "Simulated fleet." in board.text
         assert any('"simulated_fleet"' in line for line in output)
