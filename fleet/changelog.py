@@ -12,6 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, cast
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
@@ -72,9 +73,10 @@ def logged(obj: object) -> ChangeLogged:
 
 
 def plain(value: Any) -> Any:
-    """A JSON-ready form of a field value (for the change log and exports)."""
+    """A JSON-ready form of a field value (for the change log and exports), times written as
+    the API writes them (``2026-12-01T08:00:00Z``)."""
     if isinstance(value, datetime | date):
-        return value.isoformat()
+        return msgspec.to_builtins(value)
     return value
 
 

@@ -68,6 +68,16 @@ def link(client: TestClient[Any], **fields: Any) -> dict[str, Any]:
     return _post(client, "links", body)
 
 
+def maintenance_window(client: TestClient[Any], **fields: Any) -> dict[str, Any]:
+    body = {
+        "starts_at": "2026-12-01T08:00:00Z",
+        "ends_at": "2026-12-01T12:00:00Z",
+        "reason": "Mast repair",
+        **fields,
+    }
+    return _post(client, "maintenance-windows", body)
+
+
 def small_fleet(client: TestClient[Any]) -> dict[str, Any]:
     """A country, a hub and a border site with a router, a camera behind it and a link."""
     made: dict[str, Any] = {"country": country(client)}

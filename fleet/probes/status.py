@@ -324,6 +324,11 @@ class StatusEngine:
 
     # --- output -----------------------------------------------------------------------
 
+    @property
+    def writing(self) -> bool:
+        """Whether a flush or a purge is writing now (they take turns)."""
+        return self._lock.locked()
+
     async def flush(self) -> int:
         """Write what changed since the last flush, in one transaction."""
         async with self._lock:

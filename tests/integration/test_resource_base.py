@@ -1,7 +1,8 @@
-"""The same checks for every inventory resource, named by its declaration in
-``fleet.inventory.resources.RESOURCES``: ETag on read, If-Match required, a stale If-Match
-refused with nothing changed, and one change-log record per write with actor, request id and
-before/after. Runs on each backend (the ``client`` fixture's database)."""
+"""The same checks for every resource declared as a ``Resource`` (the inventory's
+``fleet.inventory.resources.RESOURCES`` and the probes' maintenance windows): ETag on read,
+If-Match required, a stale If-Match refused with nothing changed, and one change-log record per
+write with actor, request id and before/after. Runs on each backend (the ``client`` fixture's
+database)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from litestar.testing import TestClient
 
 from fleet.inventory.declarations import Resource
 from fleet.inventory.resources import RESOURCES
+from fleet.probes.windows import MAINTENANCE_WINDOW
 from tests import factories
 from tests.conftest import auth, make_token
 
@@ -23,18 +25,23 @@ UPDATES: dict[str, tuple[str, Any]] = {
     "device_model": ("minimum_firmware", "10.13.0"),
     "device": ("firmware_version", "10.12.9"),
     "link": ("bandwidth_kbps", 8192),
+    "maintenance_window": ("reason", "Mast repair, second visit"),
 }
+DECLARED = (*RESOURCES, MAINTENANCE_WINDOW)
 
 
 def _url(client: TestClient[Any], resource: Resource) -> str:
     made = factories.small_fleet(client)
-    sample = {
-        "country": made["country"],
-        "site": made["site"],
-        "device_model": made["camera_model"],
-        "device": made["camera"],
-        "link": made["link"],
-    }[resource.name]
+    if resource.name == "maintenance_window":
+        sample = factories.maintenance_window(client, site=made["site"]["code"])
+    else:
+        sample = {
+            "country": made["country"],
+            "site": made["site"],
+            "device_model": made["camera_model"],
+            "device": made["camera"],
+            "link": made["link"],
+        }[resource.name]
     return f"/api/v1/{resource.plural}/{sample[resource.key]}"
 
 
@@ -45,7 +52,7 @@ def _changes(client: TestClient[Any], **params: Any) -> list[dict[str, Any]]:
     return items
 
 
-@pytest.fixture(params=RESOURCES, ids=[r.name for r in RESOURCES])
+@pytest.fixture(params=DECLARED, ids=[r.name for r in DECLARED])
 def resource(request: pytest.FixtureRequest) -> Resource:
     value: Resource = request.param
     assert value.name in UPDATES, f"no sample update for {value.name}"
@@ -109,6 +116,9 @@ FRESH: dict[str, Any] = {
         c, site=made["site"]["code"], model=made["camera_model"]["slug"]
     ),
     "link": lambda c, made: factories.link(c, site=made["site"]["code"]),
+    "maintenance_window": lambda c, made: factories.maintenance_window(
+        c, site=made["site"]["code"], device_id=made["camera"]["id"]
+    ),
 }
 
 
@@ -133,7 +143,11 @@ def test_create_and_delete_each_leave_one_change_record(
         assert [(r["object_type"], r["action"], r["actor"]) for r in records] == [
             (resource.name, action, "test-admin")
         ]
-    assert records[0]["changes"][resource.natural_key]["before"] == created[resource.natural_key]
+    gone = records[0]
+    assert gone["object_key"] == str(created[resource.natural_key])
+    assert gone["changes"]
+    for field, change in gone["changes"].items():
+        assert change == {"before": created[field], "after": None}, field
 
 
 def test_a_read_only_token_cannot_write(

@@ -32,7 +32,7 @@ def test_purge_deletes_only_what_is_older(db_url: str) -> None:
             engine.observe(5, [Reading("tcp", 5, ProbeStatus.OK, now)])
             flushing = asyncio.create_task(engine.flush())
             await asyncio.sleep(0)  # the flush has begun writing...
-            assert engine._lock.locked()
+            assert engine.writing
             purged = await engine.purge(now - timedelta(days=7))
             assert flushing.done()  # ...and the purge waited for it to end
             assert flushing.result() == 1
