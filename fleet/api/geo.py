@@ -22,12 +22,12 @@ from fleet.api.status import SITES, _scoped_sites, _site_headline
 from fleet.database import Database
 from fleet.errors import InvalidInput
 from fleet.pagination import ListParams, apply
+from fleet.probes.choices import DEVICE_STATES
 from fleet.probes.live import STATE_CODES
 from fleet.settings import Settings
 
 GEOJSON = "application/geo+json"
 MAX_FEATURES = 10_000
-DEVICE_STATES = ("up", "degraded", "down", "unreachable", "maintenance", "unknown")
 # Also the value of fleet_site_connectivity in /metrics.
 
 

@@ -22,6 +22,7 @@ from fleet.api.auth import SESSION_COOKIE
 from fleet.api.problems import problem_body, problem_response, problem_type
 from fleet.inventory.choices import SiteKind
 from fleet.models import utcnow
+from fleet.probes.choices import DEVICE_STATES, State
 from fleet.probes.status import CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN
 from fleet.settings import Settings
 
@@ -36,11 +37,10 @@ STATE_LABELS = {
     DISCONNECTED: "Disconnected",
     MAINTENANCE: "Maintenance",
     UNKNOWN: "Unknown",
-    "up": "Up",
-    "down": "Down",
-    "unreachable": "Unreachable",
+    State.up: "Up",
+    State.down: "Down",
+    State.unreachable: "Unreachable",
 }
-DEVICE_STATES = ("up", "degraded", "down", "unreachable", "maintenance", "unknown")
 KIND_LABELS = {
     SiteKind.hq: "Headquarters",
     SiteKind.national_bureau: "National bureau",

@@ -38,6 +38,7 @@ from fleet.demo.devices import SimDevice
 from fleet.demo.simulator import SimulatedFleet
 from fleet.demo.snmprec import community_for
 from fleet.inventory import configs, credentials, service, sync
+from fleet.inventory.choices import DeviceLifecycle, LinkLifecycle
 from fleet.inventory.credentials import Cipher, CredentialProfileCreate, CredentialSecret
 from fleet.inventory.models import Device, DeviceModel, Link, Site
 from fleet.inventory.resources import DEVICE, DEVICE_MODEL
@@ -104,7 +105,7 @@ async def _networked_devices(session: AsyncSession) -> list[Any]:
                 .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
                 .join(Site, col(Device.site_id) == col(Site.id))
                 .where(col(Device.management_address).is_not(None))
-                .where(col(Device.lifecycle).in_(("installed", "active", "faulty")))
+                .where(col(Device.lifecycle).in_(DeviceLifecycle.probed()))
                 .order_by(col(Device.id))
             )
         ).all()
@@ -181,7 +182,9 @@ async def _satellite_site(session: Any) -> str:
         await session.execute(
             sa.select(col(Site.code), sa.func.count(col(Link.id)), sa.func.min(col(Link.medium)))
             .join(Link, col(Link.site_id) == col(Site.id))
-            .where(col(Link.lifecycle) == "active", col(Site.kind).like("border_crossing%"))
+            .where(
+                col(Link.lifecycle) == LinkLifecycle.active, col(Site.kind).like("border_crossing%")
+            )
             .group_by(col(Site.code))
             .order_by(col(Site.code))
         )

@@ -42,6 +42,12 @@ class DeviceLifecycle(StrEnum):
     faulty = "faulty"
     retired = "retired"
 
+    @classmethod
+    def probed(cls) -> tuple[DeviceLifecycle, ...]:
+        """The lifecycles of devices on site, working or not: probed, and judged by the
+        needs assessment."""
+        return (cls.installed, cls.active, cls.faulty)
+
 
 class LinkMedium(StrEnum):
     fibre = "fibre"

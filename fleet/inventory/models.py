@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Field
 
 from fleet.changelog import Logged
+from fleet.inventory.choices import DeviceLifecycle, LinkLifecycle, LinkRole, SiteLifecycle
 from fleet.models import Versioned
 
 
@@ -38,7 +39,7 @@ class Site(Versioned, table=True):
     latitude: float = Field(nullable=False)
     longitude: float = Field(nullable=False)
     criticality: int = Field(default=3, nullable=False)
-    lifecycle: str = Field(default="active", max_length=16, nullable=False, index=True)
+    lifecycle: str = Field(default=SiteLifecycle.active, max_length=16, nullable=False, index=True)
     timezone: str = Field(default="UTC", max_length=64, nullable=False)
     contact: str | None = Field(default=None, max_length=200)
     tags: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
@@ -86,7 +87,9 @@ class Device(Versioned, table=True):
     firmware_version: str | None = Field(default=None, max_length=64)
     installed_on: date | None = Field(default=None)
     warranty_until: date | None = Field(default=None)
-    lifecycle: str = Field(default="planned", max_length=16, nullable=False, index=True)
+    lifecycle: str = Field(
+        default=DeviceLifecycle.planned, max_length=16, nullable=False, index=True
+    )
     parent_id: int | None = Field(
         default=None,
         sa_column=sa.Column(
@@ -162,6 +165,6 @@ class Link(Versioned, table=True):
         ),
     )
     encrypted: bool = Field(default=True, nullable=False)
-    role: str = Field(default="primary", max_length=16, nullable=False)
-    lifecycle: str = Field(default="active", max_length=16, nullable=False, index=True)
+    role: str = Field(default=LinkRole.primary, max_length=16, nullable=False)
+    lifecycle: str = Field(default=LinkLifecycle.active, max_length=16, nullable=False, index=True)
     notes: str | None = Field(default=None, sa_type=sa.Text)

@@ -9,17 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fleet.probes.choices import AVAILABLE, NOT_COUNTED, State
 from fleet.probes.models import StateEvent
-from fleet.probes.status import (
-    CONNECTED,
-    DEGRADED,
-    MAINTENANCE,
-    UNKNOWN,
-    UP,
-)
-
-AVAILABLE = {UP, DEGRADED, CONNECTED}
-NOT_COUNTED = {MAINTENANCE, UNKNOWN}
 
 
 async def availability(
@@ -50,7 +41,7 @@ async def availability(
         )
     ).all()
     seconds: dict[str, float] = {}
-    state, start = before or UNKNOWN, since
+    state, start = before or State.unknown, since
     for at, new_state in [*events, (until, None)]:
         seconds[state] = seconds.get(state, 0.0) + max(0.0, (at - start).total_seconds())
         if new_state is not None:

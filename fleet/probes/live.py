@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fleet.database import Database
+from fleet.inventory.choices import DeviceLifecycle, LinkLifecycle
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
+from fleet.probes.choices import SITE_STATES
 from fleet.probes.models import ObjectStatus, status_of
 from fleet.probes.status import CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN
 
-SITE_STATES = (CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN)
 #: A site's connectivity as one number, for map panels and alert thresholds.
 STATE_CODES = {CONNECTED: 2, DEGRADED: 1, DISCONNECTED: 0, MAINTENANCE: -1, UNKNOWN: -2}
-PROBED_LIFECYCLES = ("installed", "active", "faulty")
 SITE_LABELS = ["site", "country", "kind"]
 
 
@@ -108,7 +108,7 @@ async def _devices(session: AsyncSession) -> Metric:
         .select_from(Device)
         .join(DeviceModel, col(Device.model_id) == col(DeviceModel.id))
         .outerjoin(ObjectStatus, status_of("device", col(Device.id)))
-        .where(col(Device.lifecycle).in_(PROBED_LIFECYCLES))
+        .where(col(Device.lifecycle).in_(DeviceLifecycle.probed()))
         .group_by(col(DeviceModel.kind), state)
         .order_by(col(DeviceModel.kind), state)
     )
@@ -126,7 +126,7 @@ async def _links(session: AsyncSession) -> Metric:
         sa.select(col(Link.medium), col(Link.role), state, sa.func.count())
         .select_from(Link)
         .outerjoin(ObjectStatus, status_of("link", col(Link.id)))
-        .where(col(Link.lifecycle) == "active")
+        .where(col(Link.lifecycle) == LinkLifecycle.active)
         .group_by(col(Link.medium), col(Link.role), state)
         .order_by(col(Link.medium), col(Link.role), state)
     )

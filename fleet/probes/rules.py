@@ -23,22 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fleet.probes.choices import State
 from fleet.probes.topology import DeviceInfo, LinkInfo, SiteInfo, Topology
 from fleet.probes.types import Reading
 
-UP, DEGRADED, DOWN, UNREACHABLE, UNKNOWN, MAINTENANCE = (
-    "up",
-    "degraded",
-    "down",
-    "unreachable",
-    "unknown",
-    "maintenance",
-)
-CONNECTED, DISCONNECTED = "connected", "disconnected"
+UP, DEGRADED, DOWN, UNREACHABLE = State.up, State.degraded, State.down, State.unreachable
+CONNECTED, DISCONNECTED = State.connected, State.disconnected
+UNKNOWN, MAINTENANCE = State.unknown, State.maintenance
 LINKS_DOWN = "every link of the site is down"
 IN_WINDOW = "maintenance window"
 FAILING = (DOWN, UNREACHABLE)
-_LINK_OF = {UP: UP, DEGRADED: UP, DOWN: DOWN}
+_LINK_OF: dict[str, str] = {UP: UP, DEGRADED: UP, DOWN: DOWN}
 
 
 @dataclass

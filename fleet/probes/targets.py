@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fleet.database import Database
+from fleet.inventory.choices import DeviceLifecycle
 from fleet.inventory.credentials import Cipher
 from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
 from fleet.probes.models import MaintenanceWindow
@@ -25,7 +26,7 @@ from fleet.probes.types import (
     SshOptions,
 )
 
-PROBED_LIFECYCLES = ("installed", "active", "faulty")
+PROBED_LIFECYCLES = DeviceLifecycle.probed()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from fleet.database import Database
+from fleet.inventory.choices import LinkLifecycle
 from fleet.inventory.models import Country, Device, Link, Site
 from fleet.models import utcnow
 from fleet.probes.models import MaintenanceWindow
@@ -155,7 +156,7 @@ async def load_topology(db: Database) -> Topology:
                 col(Link.role),
                 col(Link.medium),
                 col(Link.terminating_device_id),
-            ).where(col(Link.lifecycle) == "active")
+            ).where(col(Link.lifecycle) == LinkLifecycle.active)
         )
         for link_id, circuit, site_id, role, medium, device_id in rows:
             topology.links[link_id] = LinkInfo(link_id, circuit, site_id, role, medium, device_id)

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from fleet import bulk
+from fleet.inventory.choices import LinkLifecycle, SiteLifecycle
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
+from fleet.probes.choices import AVAILABLE, NOT_COUNTED, State
 from fleet.probes.models import ObjectStatus, StateEvent, status_of
-from fleet.upgrades.rules import AVAILABLE_STATES, DeviceFacts, LinkFacts, SiteFacts
+from fleet.upgrades.rules import DeviceFacts, LinkFacts, SiteFacts
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ async def sites_of(connection: AsyncConnection, site_filter: Any) -> dict[int, S
             col(Site.id), col(Site.code), col(Site.kind), col(Site.criticality), col(Country.code)
         )
         .join(Country, col(Site.country_id) == col(Country.id))
-        .where(col(Site.lifecycle) == "active")
+        .where(col(Site.lifecycle) == SiteLifecycle.active)
         .where(site_filter)
     )
     for site_id, code, kind, criticality, country in rows:
@@ -135,7 +137,7 @@ async def _links(connection: AsyncConnection, sites: dict[int, SiteFacts], scope
                 col(Link.role),
                 col(Link.bandwidth_kbps),
                 col(Link.encrypted),
-            ).where(col(Link.lifecycle) == "active"),
+            ).where(col(Link.lifecycle) == LinkLifecycle.active),
             col(Link.site_id),
         )
     )
@@ -175,13 +177,13 @@ async def _availability(
         events[object_id].append((at, state))
     result: dict[int, float | None] = {}
     for site_id in scope.ids:
-        state, start = start_state.get(site_id, "unknown"), since
+        state, start = start_state.get(site_id, State.unknown), since
         counted = available = 0.0
         for at, new_state in [*events.get(site_id, []), (until, "")]:
             seconds = max(0.0, (at - start).total_seconds())
-            if state not in ("unknown", "maintenance"):
+            if state not in NOT_COUNTED:
                 counted += seconds
-                if state in AVAILABLE_STATES:
+                if state in AVAILABLE:
                     available += seconds
             state, start = new_state, at
         result[site_id] = available / counted if counted else None

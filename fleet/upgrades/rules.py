@@ -12,7 +12,7 @@ from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field
 
-from fleet.inventory.choices import DeviceKind, LinkMedium, SiteKind
+from fleet.inventory.choices import DeviceKind, DeviceLifecycle, LinkMedium, SiteKind
 from fleet.inventory.schemas import Strict
 from fleet.upgrades.choices import Severity, WorkKind
 
@@ -23,11 +23,9 @@ SEVERITY_WEIGHT: dict[str, int] = {
     Severity.critical: 4,
 }
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
-COUNTED_LIFECYCLES = ("active",)
+COUNTED_LIFECYCLES = (DeviceLifecycle.active,)
 # Devices whose firmware, support and probes are judged: those on site, working or not.
-JUDGED_LIFECYCLES = frozenset({"installed", "active", "faulty"})
-# Site and device states that count as available.
-AVAILABLE_STATES = frozenset({"up", "degraded", "connected"})
+JUDGED_LIFECYCLES = frozenset(DeviceLifecycle.probed())
 
 
 class RuleBase(Strict):
