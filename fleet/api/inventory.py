@@ -3,12 +3,14 @@ resource declarations in ``fleet.inventory.resources``. Handlers are thin: read 
 the service in one transaction with the token's country scope, shape the response."""
 
 import inspect
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
+from fleet.api import query
 from fleet.api.deps import list_params, only, principal_of, wanted_fields
 from fleet.api.openapi import problem_responses
 from fleet.api.representations import page, representation
@@ -52,16 +54,39 @@ def _kw(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> i
     )
 
 
-def _query(name: str, description: str) -> inspect.Parameter:
-    return _kw(
-        name,
-        Annotated[str | None, Parameter(query=name, required=False, description=description)],
-        None,
-    )
+def _query(name: str, annotation: Any) -> inspect.Parameter:
+    return _kw(name, annotation, None)
+
+
+def _names(name: str, known: Iterable[str], description: str) -> inspect.Parameter:
+    """A comma-separated list of some of ``known`` (fields, embeds)."""
+    choices = "|".join(known)
+    pattern = rf"^({choices})(,({choices}))*$"
+    annotation = Annotated[
+        str | None,
+        Parameter(query=name, required=False, pattern=pattern, description=description),
+    ]
+    return _query(name, annotation)
 
 
 def _fields_param(resource: Resource) -> inspect.Parameter:
-    return _query("fields", f"Only these fields (comma-separated): {', '.join(_known(resource))}")
+    known = _known(resource)
+    return _names("fields", known, f"Only these fields (comma-separated): {', '.join(known)}")
+
+
+def _sort_param(resource: Resource) -> inspect.Parameter:
+    sorts = "|".join(resource.list_spec.sorts)
+    annotation = Annotated[
+        str | None,
+        Parameter(
+            query="sort",
+            required=False,
+            pattern=rf"^-?({sorts})$",
+            description="Sort field, '-' first for descending: "
+            + ", ".join(resource.list_spec.sorts),
+        ),
+    ]
+    return _query("sort", annotation)
 
 
 def _known(resource: Resource) -> tuple[str, ...]:
@@ -101,23 +126,15 @@ def _list_handler(resource: Resource) -> Any:
         return Response(page.as_dict())
 
     params = [_kw("request", Request), _kw("db", Database), _kw("settings", Settings)]
-    params += [_query(name, flt.description) for name, flt in spec.filters.items()]
     params += [
-        _query("q", spec.search_description),
-        _query("sort", f"Sort field, '-' first for descending: {', '.join(spec.sorts)}"),
-        _kw(
-            "limit",
-            Annotated[
-                int | None,
-                Parameter(
-                    query="limit",
-                    required=False,
-                    description="Page size (default 50, at most the configured maximum)",
-                ),
-            ],
-            None,
-        ),
-        _query("cursor", "The next_cursor of the previous page"),
+        _query(name, query.listed(name, flt.description, choices=flt.choices, integer=flt.integer))
+        for name, flt in spec.filters.items()
+    ]
+    params += [
+        _query("q", query.text("q", spec.search_description)),
+        _sort_param(resource),
+        _query("limit", query.Limit),
+        _query("cursor", query.Cursor),
         _fields_param(resource),
     ]
     handler.__name__ = f"list_{resource.name}"
@@ -178,7 +195,11 @@ def _read_handler(resource: Resource) -> Any:
     ]
     if resource.embeds:
         params.append(
-            _query("embed", f"Comma-separated lists to include: {', '.join(resource.embeds)}")
+            _names(
+                "embed",
+                resource.embeds,
+                f"Comma-separated lists to include: {', '.join(resource.embeds)}",
+            )
         )
     handler.__name__ = f"read_{resource.name}"
     return get(

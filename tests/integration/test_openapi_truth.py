@@ -80,3 +80,28 @@ def test_head_answers_as_get_without_a_body(client: TestClient[Any]) -> None:
     missing = client.head("/api/v1/countries/ZZ")
     assert missing.status_code == 404
     assert missing.content == b""
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("fields=", "fields"),
+        ("fields=name,nope", "fields"),
+        ("sort=nope", "sort"),
+        ("q=", "q"),
+        ("cursor=a%20b", "cursor"),
+        ("kind=nope", "kind"),
+        ("parent_id=x", "parent_id"),
+    ],
+)
+def test_a_query_the_document_forbids_is_refused_naming_it(
+    client: TestClient[Any], document: dict[str, Any], query: str, field: str
+) -> None:
+    declared = {p["name"]: p for p in document["paths"]["/api/v1/devices"]["get"]["parameters"]}
+    assert "'pattern'" in str(declared[field]) or "'minimum'" in str(declared[field]), field
+    answer = client.get(f"/api/v1/devices?{query}")
+    assert answer.status_code in (400, 422), answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert field in str(answer.json()), answer.json()
