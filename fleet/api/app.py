@@ -28,9 +28,9 @@ from fleet.api.auth import (
     permission_guard,
     rate_limit_middleware,
 )
-from fleet.api.body_schemas import declare_bodies
 from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
+from fleet.api.body_schemas import declare_bodies
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.guard import input_guard_middleware
 from fleet.api.head import head_as_get

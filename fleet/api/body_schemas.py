@@ -72,6 +72,7 @@ def _schema(document: dict[str, Any]) -> Schema | Reference:
         elif key in _MAPPING:
             value = {k: _schema(v) for k, v in value.items()}
         elif key == "type":
-            value = [OpenAPIType(v) for v in value] if isinstance(value, list) else OpenAPIType(value)
+            many = isinstance(value, list)
+            value = [OpenAPIType(v) for v in value] if many else OpenAPIType(value)
         given[name] = value
     return Schema(**given)
