@@ -28,8 +28,8 @@ def declare_bodies(openapi: OpenAPI) -> None:
     for name in [n for n in _bodies(openapi) if n in models]:
         document = models[name].model_json_schema(ref_template=REF, mode="validation")
         for other, schema in document.pop("$defs", {}).items():
-            components[other] = _schema(schema)
-        components[name] = _schema(document)
+            components[other] = _component(schema)
+        components[name] = _component(document)
 
 
 def _strict_models() -> dict[str, type[BaseModel]]:
@@ -54,6 +54,13 @@ def _bodies(openapi: OpenAPI) -> set[str]:
                 if isinstance(ref, Reference):
                     names.add(ref.ref.rsplit("/", 1)[-1])
     return names
+
+
+def _component(document: dict[str, Any]) -> Schema:
+    schema = _schema(document)
+    if not isinstance(schema, Schema):
+        raise ValueError("a component is a schema, not a reference")
+    return schema
 
 
 def _schema(document: dict[str, Any]) -> Schema | Reference:
