@@ -145,9 +145,10 @@ class AssessmentRequest(Strict):
     status_code=200,
     description="Compares the sites with their profiles, records gaps (opening, seeing again, "
     "resolving), proposes one work order per new gap and verifies completed work. Running it "
-    "twice changes nothing new.",
+    "twice changes nothing new. 404 when the country or site named does not exist (or is "
+    "outside the token's countries).",
     opt={"permission": "assessment:run"},
-    responses=problem_responses(400, 401, 403, 422),
+    responses=problem_responses(400, 401, 403, 404, 422),
 )
 async def run_assessment(
     request: Request[Any, Any, Any], db: Database, settings: Settings, data: AssessmentRequest
