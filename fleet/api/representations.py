@@ -5,9 +5,11 @@ generators that read it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from fleet.inventory.declarations import Resource
@@ -72,3 +74,51 @@ def page(resource: Resource) -> type[BaseModel]:
     )
     _PAGES[resource.name] = model
     return model
+
+
+def columns(
+    title: str,
+    doc: str,
+    table: type[BaseModel] | None = None,
+    names: Iterable[str] = (),
+    **given: Any,
+) -> type[BaseModel]:
+    """An answer made of ``table``'s ``names`` (typed as the table types them, an id as an
+    integer since an answer's object is stored) and the ``given`` fields (annotation or
+    ``(annotation, Field)``), in the order the answer sends them."""
+    fields: dict[str, Any] = {}
+    for name in names:
+        if name in given:
+            fields[name] = _given(given.pop(name))
+            continue
+        assert table is not None, "a table's columns are named with the table"
+        declared = table.model_fields[name]
+        annotation = int if name == "id" else declared.annotation
+        fields[name] = (annotation, Field(description=declared.description))
+    fields |= {name: _given(spec) for name, spec in given.items()}
+    model: type[BaseModel] = create_model(
+        title, __config__=ConfigDict(title=title), __doc__=doc, **fields
+    )
+    return model
+
+
+def _given(spec: Any) -> Any:
+    return spec if isinstance(spec, tuple) else (spec, ...)
+
+
+def items_of(title: str, doc: str, item: Any, *, paged: bool = True) -> type[BaseModel]:
+    """A list answer of ``item``: a page (``items``, ``next_cursor``, ``limit``) or, unpaged,
+    only ``items``."""
+    fields: dict[str, Any] = {"items": (list[item], ...)}
+    if paged:
+        fields["next_cursor"] = (str | None, Field(description="null on the last page"))
+        fields["limit"] = (int, Field(description="The page size used"))
+    model: type[BaseModel] = create_model(title, __doc__=doc, **fields)
+    return model
+
+
+def answer(model: Any, description: str, status: int = 200) -> dict[int, ResponseSpec]:
+    """The success response of a route whose handler returns a plain dict shaped as ``model``."""
+    return {
+        status: ResponseSpec(data_container=model, description=description, generate_examples=False)
+    }

@@ -80,3 +80,15 @@ def test_head_answers_as_get_without_a_body(client: TestClient[Any]) -> None:
     missing = client.head("/api/v1/countries/ZZ")
     assert missing.status_code == 404
     assert missing.content == b""
+
+
+def test_every_success_answer_has_a_schema(document: dict[str, Any]) -> None:
+    untyped = []
+    for method, path, op in _operations(document):
+        for code, response in op["responses"].items():
+            if not code.startswith("2"):
+                continue
+            for media, content in response.get("content", {}).items():
+                if not content.get("schema"):
+                    untyped.append(f"{method} {path} {code} {media}")
+    assert not untyped, "\n".join(untyped)
