@@ -28,6 +28,7 @@ from fleet.api.auth import (
     permission_guard,
     rate_limit_middleware,
 )
+from fleet.api.batch import declare_results
 from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.deps import DEPENDENCIES
@@ -201,5 +202,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         debug=False,
     )
     app.asgi_handler = head_as_get(app.asgi_handler)
-    declare_headers(app.plugins.get(OpenAPIPlugin).provide_openapi())
+    openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
+    declare_headers(openapi)
+    declare_results(openapi)
     return app

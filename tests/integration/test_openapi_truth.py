@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from fleet.api.app import create_app
 from fleet.settings import Settings
 from tests import factories
+from tests.conftest import auth, make_token
 
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -92,3 +93,44 @@ def test_every_success_answer_has_a_schema(document: dict[str, Any]) -> None:
                 if not content.get("schema"):
                     untyped.append(f"{method} {path} {code} {media}")
     assert not untyped, "\n".join(untyped)
+
+
+def _schema(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    found: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    return found
+
+
+def test_batch_results_are_a_tagged_union_of_what_is_sent(
+    document: dict[str, Any], client: TestClient[Any], db_url: str
+) -> None:
+    answer = document["paths"]["/api/v1/batch"]["post"]["responses"]["200"]
+    items = _schema(document, answer["content"]["application/json"]["schema"]["$ref"])
+    union = items["properties"]["results"]["items"]
+    assert union["discriminator"]["propertyName"] == "status"
+    mapping = union["discriminator"]["mapping"]
+    assert set(mapping) == {"applied", "conflict", "invalid", "forbidden"}
+    assert sorted(mapping.values()) == sorted(ref["$ref"] for ref in union["oneOf"])
+    country = factories.country(client)
+    changes = [
+        {
+            "id": "c1",
+            "op": "create",
+            "object": "country",
+            "data": {"code": "ML", "name": "Mali", "region": "Sahel"},
+        },
+        {"id": "c2", "op": "update", "object": "country", "key": "NE", "if_match": '"9"'},
+        {"id": "c3", "op": "create", "object": "country", "data": {"code": 5}},
+    ]
+    body = client.post("/api/v1/batch", json={"changes": changes}).json()
+    assert [r["status"] for r in body["results"]] == ["applied", "conflict", "invalid"]
+    assert country["code"] == "NE"
+    viewer = make_token(db_url, "field", "field_engineer", rate_limit_per_minute=0)
+    refused = client.post(
+        "/api/v1/batch", json={"changes": [{**changes[0], "id": "c4"}]}, headers=auth(viewer)
+    ).json()
+    for result in [*body["results"], *refused["results"]]:
+        variant = _schema(document, mapping[result["status"]])
+        assert variant["properties"]["status"]["const"] == result["status"]
+        assert set(variant["required"]) <= set(result) <= set(variant["properties"]), result
+    assert refused["results"][0]["status"] == "forbidden"
+    assert refused["forbidden"] == 1
