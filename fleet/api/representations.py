@@ -117,8 +117,15 @@ def items_of(title: str, doc: str, item: Any, *, paged: bool = True) -> type[Bas
     return model
 
 
-def answer(model: Any, description: str, status: int = 200) -> dict[int, ResponseSpec]:
+def answer(
+    model: Any, description: str, status: int = 200, media_type: str = "application/json"
+) -> dict[int, ResponseSpec]:
     """The success response of a route whose handler returns a plain dict shaped as ``model``."""
     return {
-        status: ResponseSpec(data_container=model, description=description, generate_examples=False)
+        status: ResponseSpec(
+            data_container=model,
+            description=description,
+            media_type=media_type,
+            generate_examples=False,
+        )
     }

@@ -134,3 +134,28 @@ def test_batch_results_are_a_tagged_union_of_what_is_sent(
         assert set(variant["required"]) <= set(result) <= set(variant["properties"]), result
     assert refused["results"][0]["status"] == "forbidden"
     assert refused["forbidden"] == 1
+
+
+def test_geojson_is_declared_as_the_feature_collection_sent(
+    document: dict[str, Any], client: TestClient[Any]
+) -> None:
+    content = document["paths"]["/api/v1/status/sites.geojson"]["get"]["responses"]["200"][
+        "content"
+    ]
+    assert list(content) == ["application/geo+json"]
+    collection = _schema(document, content["application/geo+json"]["schema"]["$ref"])
+    assert collection["properties"]["type"]["const"] == "FeatureCollection"
+    feature = _schema(document, collection["properties"]["features"]["items"]["$ref"])
+    properties = _schema(document, feature["properties"]["properties"]["$ref"])
+    factories.country(client)
+    factories.site(client)
+    answer = client.get("/api/v1/status/sites.geojson")
+    assert answer.headers["content-type"].startswith("application/geo+json")
+    sent = answer.json()["features"]
+    assert sent
+    for item in sent:
+        assert set(item) == set(feature["properties"])
+        assert (
+            set(item["properties"]) == set(properties["properties"]) == set(properties["required"])
+        )
+        assert item["geometry"]["type"] == "Point"
