@@ -76,6 +76,17 @@ def page(resource: Resource) -> type[BaseModel]:
     return model
 
 
+def typed(table: type[BaseModel], names: Iterable[str]) -> dict[str, Any]:
+    """``table``'s ``names`` as fields of an answer, typed as the table types them (an id as an
+    integer: an answer's object is stored)."""
+    fields: dict[str, Any] = {}
+    for name in names:
+        declared = table.model_fields[name]
+        annotation = int if name == "id" else declared.annotation
+        fields[name] = (annotation, Field(description=declared.description))
+    return fields
+
+
 def columns(
     title: str,
     doc: str,
@@ -83,18 +94,11 @@ def columns(
     names: Iterable[str] = (),
     **given: Any,
 ) -> type[BaseModel]:
-    """An answer made of ``table``'s ``names`` (typed as the table types them, an id as an
-    integer since an answer's object is stored) and the ``given`` fields (annotation or
-    ``(annotation, Field)``), in the order the answer sends them."""
+    """An answer made of ``table``'s ``names`` (see :func:`typed`) and the ``given`` fields
+    (annotation or ``(annotation, Field)``), which stand in for columns of the same name."""
     fields: dict[str, Any] = {}
-    for name in names:
-        if name in given:
-            fields[name] = _given(given.pop(name))
-            continue
-        assert table is not None, "a table's columns are named with the table"
-        declared = table.model_fields[name]
-        annotation = int if name == "id" else declared.annotation
-        fields[name] = (annotation, Field(description=declared.description))
+    if table is not None:
+        fields = typed(table, [n for n in names if n not in given])
     fields |= {name: _given(spec) for name, spec in given.items()}
     model: type[BaseModel] = create_model(
         title, __config__=ConfigDict(title=title), __doc__=doc, **fields
