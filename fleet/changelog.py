@@ -126,18 +126,21 @@ def log(
     return entry
 
 
+#: A change record's columns as the API shows them (and ``country``, its country code).
+FIELDS = (
+    "id",
+    "at",
+    "actor",
+    "actor_role",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "object_key",
+    "site_id",
+)
+
+
 def public_change(entry: ChangeRecord) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": entry.at,
-        "actor": entry.actor,
-        "actor_role": entry.actor_role,
-        "request_id": entry.request_id,
-        "action": entry.action,
-        "object_type": entry.object_type,
-        "object_id": entry.object_id,
-        "object_key": entry.object_key,
-        "site_id": entry.site_id,
-        "country": entry.country_code,
-        "changes": entry.changes,
-    }
+    body = {name: getattr(entry, name) for name in FIELDS}
+    return body | {"country": entry.country_code, "changes": entry.changes}

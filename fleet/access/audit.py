@@ -44,14 +44,9 @@ async def record(
         await session.commit()
 
 
+#: An audit event's columns as the API shows them.
+FIELDS = ("id", "at", "kind", "actor", "request_id", "client", "path", "detail")
+
+
 def public(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "at": event.at,
-        "kind": event.kind,
-        "actor": event.actor,
-        "request_id": event.request_id,
-        "client": event.client,
-        "path": event.path,
-        "detail": event.detail,
-    }
+    return {name: getattr(event, name) for name in FIELDS}

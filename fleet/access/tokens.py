@@ -46,22 +46,26 @@ def new_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+#: A token's columns as the API shows them: never the secret nor its hash.
+FIELDS = (
+    "id",
+    "name",
+    "role",
+    "countries",
+    "prefix",
+    "expires_at",
+    "enabled",
+    "last_used_at",
+    "rate_limit_per_minute",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
 def public(token: ApiToken) -> dict[str, Any]:
     """A token as the API shows it: never the secret nor its hash."""
-    return {
-        "id": token.id,
-        "name": token.name,
-        "role": token.role,
-        "countries": token.countries,
-        "prefix": token.prefix,
-        "expires_at": token.expires_at,
-        "enabled": token.enabled,
-        "last_used_at": token.last_used_at,
-        "rate_limit_per_minute": token.rate_limit_per_minute,
-        "version": token.version,
-        "created_at": token.created_at,
-        "updated_at": token.updated_at,
-    }
+    return {name: getattr(token, name) for name in FIELDS}
 
 
 async def create(

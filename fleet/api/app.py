@@ -28,6 +28,7 @@ from fleet.api.auth import (
     permission_guard,
     rate_limit_middleware,
 )
+from fleet.api.batch import declare_results
 from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.body_schemas import declare_bodies
@@ -205,4 +206,5 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
     openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
     declare_bodies(openapi)
     declare_headers(openapi)
+    declare_results(openapi)
     return app

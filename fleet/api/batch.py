@@ -10,18 +10,18 @@ the first answers are replayed, marked ``replayed``.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from litestar import Request, post
-from pydantic import BaseModel, Field, ValidationError
+from litestar.openapi.spec import Discriminator, OpenAPI, Schema
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from fleet import context
 from fleet.access import idempotency
 from fleet.access.roles import allowed
 from fleet.api.deps import principal_of
-from fleet.api.openapi import problem_responses
+from fleet.api.openapi import FieldError, Problem, problem_responses
 from fleet.api.problems import problem_body
 from fleet.database import Database
 from fleet.errors import FleetError, Forbidden, InvalidInput, PreconditionFailed
@@ -56,30 +56,74 @@ class Batch(Strict):
     changes: Annotated[list[BatchChange], Field(min_length=1, max_length=500)]
 
 
-class BatchResult(BaseModel):
-    id: str
-    status: Literal["applied", "conflict", "invalid", "forbidden"]
-    etag: str | None = None
-    object: dict[str, Any] | None = None
-    current_etag: str | None = None
-    current: dict[str, Any] | None = None
-    problem: dict[str, Any] | None = None
-    replayed: bool = False
+class _Result(BaseModel):
+    id: str = Field(description="The change's id")
+    replayed: bool = Field(default=False, description="The stored answer of an earlier send")
 
 
-def _problem(exc: Exception) -> dict[str, Any]:
+class Applied(_Result):
+    """The change is made."""
+
+    status: Literal["applied"]
+    etag: str | None = Field(default=None, description="The object's new ETag (null: deleted)")
+    object: dict[str, Any] | None = Field(
+        default=None, description="The object as the single API shows it (null: deleted)"
+    )
+
+
+class Conflict(_Result):
+    """The object changed since `if_match`: nothing done; here is what the server holds."""
+
+    status: Literal["conflict"]
+    current_etag: str
+    current: dict[str, Any]
+
+
+class Invalid(_Result):
+    """The change is refused as it is (bad data, unknown object, a reused change id)."""
+
+    status: Literal["invalid"]
+    problem: Problem
+
+
+class Refused(_Result):
+    """The token may not make this change."""
+
+    status: Literal["forbidden"]
+    problem: Problem
+
+
+RESULTS = (Applied, Conflict, Invalid, Refused)
+BatchResult = Annotated[Applied | Conflict | Invalid | Refused, Field(discriminator="status")]
+RESULT: TypeAdapter[Applied | Conflict | Invalid | Refused] = TypeAdapter(BatchResult)
+STATUSES = ("applied", "conflict", "invalid", "forbidden")
+
+
+class BatchAnswer(BaseModel):
+    """Every change's result, in the order sent, and how many ended each way."""
+
+    results: list[BatchResult]
+    applied: int
+    conflict: int
+    invalid: int
+    forbidden: int
+
+
+def _problem(exc: Exception) -> Problem:
     body, _ = problem_body(exc, None, context.request_id.get())
-    return body
+    return Problem.model_validate(body)
 
 
-async def _apply(db: Database, change: BatchChange, principal: Any) -> BatchResult:
+async def _apply(
+    db: Database, change: BatchChange, principal: Any
+) -> Applied | Conflict | Invalid | Refused:
     resource = BY_NAME[change.object]
     scope = principal.scope
     if not allowed(principal.role, f"{change.object}:{change.op}", scoped=scope is not None):
         problem = _problem(
             Forbidden(f"the role {principal.role.value} may not {change.op} a {change.object}")
         )
-        return BatchResult(id=change.id, status="forbidden", problem=problem)
+        return Refused(id=change.id, status="forbidden", problem=problem)
     try:
         if change.op != "create" and (change.key is None or change.if_match is None):
             raise InvalidInput(f"{change.op} needs key and if_match", field="key")
@@ -102,24 +146,25 @@ async def _apply(db: Database, change: BatchChange, principal: Any) -> BatchResu
         async with db.session() as session:
             assert change.key is not None
             current = await service.read(session, resource, change.key, scope)
-        return BatchResult(
+        return Conflict(
             id=change.id,
             status="conflict",
             current_etag=service.etag(current["version"]),
             current=current,
         )
     except Forbidden as exc:
-        return BatchResult(id=change.id, status="forbidden", problem=_problem(exc))
+        return Refused(id=change.id, status="forbidden", problem=_problem(exc))
     except ValidationError as exc:
         problem = _problem(InvalidInput("invalid data"))
-        problem["errors"] = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        problem.errors = [
+            FieldError(field=".".join(str(p) for p in e["loc"]), message=e["msg"])
+            for e in exc.errors()
         ]
-        return BatchResult(id=change.id, status="invalid", problem=problem)
+        return Invalid(id=change.id, status="invalid", problem=problem)
     except FleetError as exc:
-        return BatchResult(id=change.id, status="invalid", problem=_problem(exc))
+        return Invalid(id=change.id, status="invalid", problem=_problem(exc))
     etag = service.etag(obj["version"]) if obj is not None else None
-    return BatchResult(id=change.id, status="applied", etag=etag, object=obj)
+    return Applied(id=change.id, status="applied", etag=etag, object=obj)
 
 
 @post(
@@ -134,36 +179,52 @@ async def _apply(db: Database, change: BatchChange, principal: Any) -> BatchResu
 )
 async def apply_batch(
     request: Request[Any, Any, Any], db: Database, settings: Settings, data: Batch
-) -> dict[str, Any]:
+) -> BatchAnswer:
     principal = principal_of(request)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
-    results: list[dict[str, Any]] = []
+    results: list[Applied | Conflict | Invalid | Refused] = []
     for change in data.changes:
         key = f"batch-change:{change.id}"
         digest = idempotency.request_hash(change.model_dump_json().encode())
         try:
             stored = await idempotency.claim(db, principal.token_id, key, digest, ttl)
         except FleetError as exc:
-            results.append(
-                BatchResult(id=change.id, status="invalid", problem=_problem(exc)).model_dump(
-                    mode="json"
-                )
-            )
+            results.append(Invalid(id=change.id, status="invalid", problem=_problem(exc)))
             continue
         if stored is not None:
-            results.append({**json.loads(stored.body), "replayed": True})
+            results.append(RESULT.validate_json(stored.body).model_copy(update={"replayed": True}))
             continue
         try:
-            result = (await _apply(db, change, principal)).model_dump(mode="json")
+            result = await _apply(db, change, principal)
         except BaseException:
             await idempotency.release(db, principal.token_id, key)
             raise
         await idempotency.complete(
-            db, principal.token_id, key, idempotency.Stored(200, [], json.dumps(result).encode())
+            db,
+            principal.token_id,
+            key,
+            idempotency.Stored(200, [], result.model_dump_json().encode()),
         )
         results.append(result)
-    counts = {
-        s: sum(1 for r in results if r["status"] == s)
-        for s in ("applied", "conflict", "invalid", "forbidden")
-    }
-    return {"results": results, **counts}
+    counts = {s: sum(1 for r in results if r.status == s) for s in STATUSES}
+    return BatchAnswer(results=results, **counts)
+
+
+def declare_results(openapi: OpenAPI) -> None:
+    """Name ``status`` as the tag of a batch result in ``openapi`` (in place): Litestar writes
+    the union as a plain ``oneOf``."""
+    schemas = openapi.components.schemas if openapi.components else None
+    answer = (schemas or {}).get(BatchAnswer.__name__)
+    if not isinstance(answer, Schema) or not answer.properties:
+        return
+    results = answer.properties["results"]
+    if isinstance(results, Schema) and isinstance(results.items, Schema):
+        results.items.discriminator = Discriminator(
+            property_name="status",
+            mapping={
+                get_args(model.model_fields["status"].annotation)[0]: (
+                    f"#/components/schemas/{model.__name__}"
+                )
+                for model in RESULTS
+            },
+        )

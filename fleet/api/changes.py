@@ -10,8 +10,10 @@ from sqlmodel import col
 
 from fleet.access.roles import Role
 from fleet.access.tokens import Principal
+from fleet.api import record_answers as answers
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
+from fleet.api.representations import answer
 from fleet.changelog import ChangeAction, ChangeRecord, public_change
 from fleet.database import Database
 from fleet.errors import NotFound
@@ -81,7 +83,7 @@ def _public(row: Any) -> dict[str, Any]:
     operation_id="list_changes",
     tags=["changes"],
     opt={"permission": "change:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.ChangePage, "A page of changes") | problem_responses(401, 403, 422),
 )
 async def list_changes(
     request: Request[Any, Any, Any],
@@ -111,7 +113,8 @@ async def list_changes(
     operation_id="site_history",
     tags=["sites", "changes"],
     opt={"permission": "change:read"},
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answer(answers.ChangePage, "A page of the site's changes")
+    | problem_responses(401, 403, 404, 422),
 )
 async def site_history(
     request: Request[Any, Any, Any],

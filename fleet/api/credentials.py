@@ -13,8 +13,10 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlmodel import col
 
 from fleet.access import audit
+from fleet.api import record_answers as answers
 from fleet.api.deps import list_params
 from fleet.api.openapi import problem_responses
+from fleet.api.representations import answer
 from fleet.database import Database
 from fleet.inventory import credentials, service
 from fleet.inventory.credentials import (
@@ -54,7 +56,8 @@ def _one(profile: CredentialProfile, status: int = 200) -> Response[dict[str, An
     summary="List credential profiles",
     operation_id="list_credential_profiles",
     opt={"permission": "credential:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.CredentialProfilePage, "A page of credential profiles")
+    | problem_responses(401, 403, 422),
 )
 async def list_profiles(
     request: Request[Any, Any, Any], db: Database, settings: Settings
@@ -84,7 +87,8 @@ async def list_profiles(
     operation_id="read_credential_profile",
     description="The profile's metadata; `has_secret` says whether a secret is stored.",
     opt={"permission": "credential:read"},
-    responses=problem_responses(401, 403, 404),
+    responses=answer(answers.CredentialProfileAnswer, "The profile and its ETag")
+    | problem_responses(401, 403, 404),
 )
 async def read_profile(
     request: Request[Any, Any, Any], db: Database, name: str
@@ -102,7 +106,8 @@ async def read_profile(
     operation_id="create_credential_profile",
     status_code=HTTP_201_CREATED,
     opt={"permission": "credential:create"},
-    responses=problem_responses(400, 401, 403, 409, 422),
+    responses=answer(answers.CredentialProfileAnswer, "The profile made, with its ETag", 201)
+    | problem_responses(400, 401, 403, 409, 422),
 )
 async def create_profile(
     db: Database, state: State, data: CredentialProfileCreate
@@ -119,7 +124,8 @@ async def create_profile(
     operation_id="update_credential_profile",
     description="A new `secret` replaces the stored one whole. Needs If-Match.",
     opt={"permission": "credential:update"},
-    responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
+    responses=answer(answers.CredentialProfileAnswer, "The profile as changed, with its new ETag")
+    | problem_responses(400, 401, 403, 404, 412, 422, 428),
 )
 async def update_profile(
     db: Database, state: State, name: str, data: CredentialProfileUpdate, if_match: IfMatch = None

@@ -10,14 +10,17 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Request, Response, get
+from pydantic import BaseModel, Field, create_model
 
 from fleet.api.deps import list_params
 from fleet.api.openapi import problem_responses
+from fleet.api.representations import answer
 from fleet.api.status import SITES, _scoped_sites, _site_headline
 from fleet.database import Database
 from fleet.errors import InvalidInput
@@ -29,6 +32,57 @@ from fleet.settings import Settings
 GEOJSON = "application/geo+json"
 MAX_FEATURES = 10_000
 # Also the value of fleet_site_connectivity in /metrics.
+
+
+class Point(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(
+        min_length=2, max_length=2, description="[longitude, latitude]"
+    )
+
+
+class _Properties(BaseModel):
+    code: str
+    name: str
+    kind: str
+    country: str
+    criticality: int
+    state: str
+    state_code: int = Field(
+        description="2 connected, 1 degraded, 0 disconnected, -1 maintenance, -2 unknown"
+    )
+    since: datetime | None
+    reason: str | None
+    link_in_use: str | None = Field(description="role medium (circuit id)")
+    link_role: str | None
+    link_medium: str | None
+    link_circuit: str | None
+
+
+_COUNTS: dict[str, Any] = {f"devices_{state}": (int, ...) for state in DEVICE_STATES}
+SiteProperties = create_model(
+    "SiteProperties",
+    __base__=_Properties,
+    __doc__="A site's flat properties; `devices_<state>`: its devices in that state.",
+    **_COUNTS,
+    url=(str, Field(description="The site's page on the board")),
+)
+
+
+class SiteFeature(BaseModel):
+    """A site as a GeoJSON Point feature."""
+
+    type: Literal["Feature"]
+    id: str = Field(description="The site's code")
+    geometry: Point
+    properties: SiteProperties
+
+
+class SiteFeatureCollection(BaseModel):
+    """Every matching site as GeoJSON (RFC 7946)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[SiteFeature]
 
 
 def feature(site: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +131,8 @@ def feature(site: dict[str, Any]) -> dict[str, Any]:
     tags=["status"],
     media_type=GEOJSON,
     opt={"permission": "status:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(SiteFeatureCollection, "The sites as a FeatureCollection", media_type=GEOJSON)
+    | problem_responses(401, 403, 422),
 )
 async def status_sites_geojson(
     request: Request[Any, Any, Any], db: Database, settings: Settings

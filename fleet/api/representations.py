@@ -5,9 +5,11 @@ generators that read it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from fleet.inventory.declarations import Resource
@@ -72,3 +74,62 @@ def page(resource: Resource) -> type[BaseModel]:
     )
     _PAGES[resource.name] = model
     return model
+
+
+def typed(table: type[BaseModel], names: Iterable[str]) -> dict[str, Any]:
+    """``table``'s ``names`` as fields of an answer, typed as the table types them (an id as an
+    integer: an answer's object is stored)."""
+    fields: dict[str, Any] = {}
+    for name in names:
+        declared = table.model_fields[name]
+        annotation = int if name == "id" else declared.annotation
+        fields[name] = (annotation, Field(description=declared.description))
+    return fields
+
+
+def columns(
+    title: str,
+    doc: str,
+    table: type[BaseModel] | None = None,
+    names: Iterable[str] = (),
+    **given: Any,
+) -> type[BaseModel]:
+    """An answer made of ``table``'s ``names`` (see :func:`typed`) and the ``given`` fields
+    (annotation or ``(annotation, Field)``), which stand in for columns of the same name."""
+    fields: dict[str, Any] = {}
+    if table is not None:
+        fields = typed(table, [n for n in names if n not in given])
+    fields |= {name: _given(spec) for name, spec in given.items()}
+    model: type[BaseModel] = create_model(
+        title, __config__=ConfigDict(title=title), __doc__=doc, **fields
+    )
+    return model
+
+
+def _given(spec: Any) -> Any:
+    return spec if isinstance(spec, tuple) else (spec, ...)
+
+
+def items_of(title: str, doc: str, item: Any, *, paged: bool = True) -> type[BaseModel]:
+    """A list answer of ``item``: a page (``items``, ``next_cursor``, ``limit``) or, unpaged,
+    only ``items``."""
+    fields: dict[str, Any] = {"items": (list[item], ...)}
+    if paged:
+        fields["next_cursor"] = (str | None, Field(description="null on the last page"))
+        fields["limit"] = (int, Field(description="The page size used"))
+    model: type[BaseModel] = create_model(title, __doc__=doc, **fields)
+    return model
+
+
+def answer(
+    model: Any, description: str, status: int = 200, media_type: str = "application/json"
+) -> dict[int, ResponseSpec]:
+    """The success response of a route whose handler returns a plain dict shaped as ``model``."""
+    return {
+        status: ResponseSpec(
+            data_container=model,
+            description=description,
+            media_type=media_type,
+            generate_examples=False,
+        )
+    }

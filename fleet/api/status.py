@@ -12,8 +12,10 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from sqlmodel import col
 
+from fleet.api import status_answers as answers
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
+from fleet.api.representations import answer
 from fleet.database import Database
 from fleet.errors import InvalidInput, NotFound
 from fleet.inventory import service
@@ -77,15 +79,8 @@ RESULTS = ListSpec(
 def _site_headline(row: Any) -> dict[str, Any]:
     site, country, status = row[0], row[1], row[2]
     detail = status.detail if status is not None else {}
-    return {
-        "id": site.id,
-        "code": site.code,
-        "name": site.name,
-        "kind": site.kind,
+    return {name: getattr(site, name) for name in answers.SITE_FIELDS} | {
         "country": country,
-        "latitude": site.latitude,
-        "longitude": site.longitude,
-        "criticality": site.criticality,
         "state": status.state if status is not None else UNKNOWN,
         "since": status.since if status is not None else None,
         "reason": status.reason if status is not None else None,
@@ -119,7 +114,8 @@ def _scoped_sites(request: Request[Any, Any, Any]) -> Any:
     operation_id="status_sites",
     tags=["status"],
     opt={"permission": "status:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.SiteHeadlinePage, "A page of site headlines")
+    | problem_responses(401, 403, 422),
 )
 async def status_sites(
     request: Request[Any, Any, Any], db: Database, settings: Settings
@@ -138,13 +134,8 @@ async def status_sites(
 
 def _status_of(row: ObjectStatus | None) -> dict[str, Any]:
     if row is None:
-        return {"state": UNKNOWN, "since": None, "reason": None, "last_result_at": None}
-    return {
-        "state": row.state,
-        "since": row.since,
-        "reason": row.reason,
-        "last_result_at": row.last_result_at,
-    }
+        return dict.fromkeys(answers.STATUS_FIELDS) | {"state": UNKNOWN}
+    return {name: getattr(row, name) for name in answers.STATUS_FIELDS}
 
 
 @get(
@@ -154,7 +145,8 @@ def _status_of(row: ObjectStatus | None) -> dict[str, Any]:
     operation_id="site_status",
     tags=["status"],
     opt={"permission": "status:read"},
-    responses=problem_responses(401, 403, 404),
+    responses=answer(answers.SiteStatus, "The site, its devices and links")
+    | problem_responses(401, 403, 404),
 )
 async def site_status(request: Request[Any, Any, Any], db: Database, code: str) -> dict[str, Any]:
     async with db.session() as session:
@@ -181,27 +173,13 @@ async def site_status(request: Request[Any, Any, Any], db: Database, code: str) 
             )
         ).all()
     headline["devices"] = [
-        {
-            "id": d.id,
-            "serial": d.serial,
-            "hostname": d.hostname,
-            "lifecycle": d.lifecycle,
-            "probes": d.probes,
-            "parent_id": d.parent_id,
-            **_status_of(statuses.get(("device", d.id or 0))),
-        }
+        {name: getattr(d, name) for name in answers.DEVICE_FIELDS}
+        | _status_of(statuses.get(("device", d.id or 0)))
         for d in devices
     ]
     headline["links"] = [
-        {
-            "id": link.id,
-            "circuit_id": link.circuit_id,
-            "medium": link.medium,
-            "role": link.role,
-            "lifecycle": link.lifecycle,
-            "terminating_device_id": link.terminating_device_id,
-            **_status_of(statuses.get(("link", link.id or 0))),
-        }
+        {name: getattr(link, name) for name in answers.LINK_FIELDS}
+        | _status_of(statuses.get(("link", link.id or 0)))
         for link in links
     ]
     return headline
@@ -209,16 +187,7 @@ async def site_status(request: Request[Any, Any, Any], db: Database, code: str) 
 
 def _result(row: Any) -> dict[str, Any]:
     result: ProbeResult = row[0]
-    return {
-        "id": result.id,
-        "device_id": result.device_id,
-        "kind": result.kind,
-        "at": result.at,
-        "status": result.status,
-        "duration_ms": result.duration_ms,
-        "reason": result.reason,
-        "data": result.data,
-    }
+    return {name: getattr(result, name) for name in answers.RESULT_FIELDS}
 
 
 @get(
@@ -228,7 +197,8 @@ def _result(row: Any) -> dict[str, Any]:
     operation_id="device_results",
     tags=["status"],
     opt={"permission": "status:read"},
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answer(answers.ResultPage, "A page of probe results")
+    | problem_responses(401, 403, 404, 422),
 )
 async def device_results(
     request: Request[Any, Any, Any],
@@ -261,7 +231,8 @@ def _event(row: Any) -> dict[str, Any]:
     operation_id="status_events",
     tags=["status"],
     opt={"permission": "status:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.EventPage, "A page of state events")
+    | problem_responses(401, 403, 422),
 )
 async def status_events(
     request: Request[Any, Any, Any],
@@ -301,7 +272,8 @@ async def status_events(
     operation_id="availability",
     tags=["status"],
     opt={"permission": "status:read"},
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answer(answers.AvailabilityAnswer, "Time in each state and the availability")
+    | problem_responses(401, 403, 404, 422),
 )
 async def availability(
     request: Request[Any, Any, Any],
@@ -310,7 +282,7 @@ async def availability(
     key: Annotated[str, Parameter(query="key", description="Site code, device id or link id")],
     since: Since = None,
     until: Until = None,
-) -> dict[str, Any]:
+) -> availability_module.Availability:
     until = until or utcnow()
     since = since or until - timedelta(days=7)
     if since.tzinfo is None or until.tzinfo is None:
@@ -332,7 +304,7 @@ async def availability(
     tags=["status"],
     status_code=200,
     opt={"permission": "probe:run"},
-    responses=problem_responses(401, 403, 404, 422),
+    responses=answer(answers.Probed, "The readings") | problem_responses(401, 403, 404, 422),
 )
 async def probe_device(
     request: Request[Any, Any, Any], db: Database, state: State, device_id: int

@@ -17,8 +17,10 @@ from sqlmodel import col
 from fleet.access import audit, tokens
 from fleet.access.models import ApiToken, AuditEvent
 from fleet.access.roles import Role
+from fleet.api import record_answers as answers
 from fleet.api.deps import list_params
 from fleet.api.openapi import problem_responses
+from fleet.api.representations import answer
 from fleet.database import Database
 from fleet.errors import NotFound
 from fleet.inventory import service
@@ -85,7 +87,7 @@ async def _token(session: AsyncSession, token_id: int) -> ApiToken:
     summary="List tokens",
     operation_id="list_tokens",
     opt={"permission": "token:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.TokenPage, "A page of tokens") | problem_responses(401, 403, 422),
 )
 async def list_tokens(
     request: Request[Any, Any, Any], db: Database, settings: Settings
@@ -109,7 +111,8 @@ async def list_tokens(
     operation_id="create_token",
     status_code=HTTP_201_CREATED,
     opt={"permission": "token:create"},
-    responses=problem_responses(400, 401, 403, 409, 422),
+    responses=answer(answers.NewToken, "The token, with its secret shown this once", 201)
+    | problem_responses(400, 401, 403, 409, 422),
 )
 async def create_token(db: Database, data: TokenCreate) -> Response[dict[str, Any]]:
     async with db.session(write=True) as session:
@@ -133,7 +136,7 @@ async def create_token(db: Database, data: TokenCreate) -> Response[dict[str, An
     summary="Read a token",
     operation_id="read_token",
     opt={"permission": "token:read"},
-    responses=problem_responses(401, 403, 404),
+    responses=answer(answers.Token, "The token and its ETag") | problem_responses(401, 403, 404),
 )
 async def read_token(db: Database, token_id: int) -> Response[dict[str, Any]]:
     async with db.session() as session:
@@ -147,7 +150,8 @@ async def read_token(db: Database, token_id: int) -> Response[dict[str, Any]]:
     description="Disable (`enabled: false`), re-role, re-scope or expire a token. Needs If-Match.",
     operation_id="update_token",
     opt={"permission": "token:update"},
-    responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
+    responses=answer(answers.Token, "The token as changed, with its new ETag")
+    | problem_responses(400, 401, 403, 404, 412, 422, 428),
 )
 async def update_token(
     db: Database, token_id: int, data: TokenUpdate, if_match: IfMatch = None
@@ -183,7 +187,8 @@ async def delete_token(db: Database, token_id: int, if_match: IfMatch = None) ->
     operation_id="list_audit_events",
     tags=["access"],
     opt={"permission": "audit:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.AuditEventPage, "A page of audit events")
+    | problem_responses(401, 403, 422),
 )
 async def list_audit_events(
     request: Request[Any, Any, Any], db: Database, settings: Settings

@@ -13,8 +13,10 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fleet.api import upgrade_answers as answers
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
+from fleet.api.representations import answer
 from fleet.database import Database
 from fleet.inventory.models import Country, Site
 from fleet.inventory.schemas import CountryCode, SiteCode, Strict
@@ -122,7 +124,7 @@ async def _listing(
     tags=["upgrades"],
     description="What each kind of site must have, as loaded from site_configs/profiles.",
     opt={"permission": "profile:read"},
-    responses=problem_responses(401, 403),
+    responses=answer(answers.ProfilePage, "The site profiles") | problem_responses(401, 403),
 )
 async def list_profiles(db: Database) -> dict[str, Any]:
     async with db.session() as session:
@@ -148,7 +150,8 @@ class AssessmentRequest(Strict):
     "twice changes nothing new. 404 when the country or site named does not exist (or is "
     "outside the token's countries).",
     opt={"permission": "assessment:run"},
-    responses=problem_responses(400, 401, 403, 404, 422),
+    responses=answer(answers.AssessmentSummary, "What the assessment found and did")
+    | problem_responses(400, 401, 403, 404, 422),
 )
 async def run_assessment(
     request: Request[Any, Any, Any], db: Database, settings: Settings, data: AssessmentRequest
@@ -169,7 +172,10 @@ async def run_assessment(
     tags=["upgrades"],
     description="What sites lack against their profiles; `status=open` for what is still to do.",
     opt={"permission": "gap:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(
+        answers.GapPage, "A page of gaps (CSV to `Accept: text/csv`: the whole selection)"
+    )
+    | problem_responses(401, 403, 422),
 )
 async def list_gaps(
     request: Request[Any, Any, Any], db: Database, settings: Settings
@@ -185,7 +191,11 @@ async def list_gaps(
     tags=["upgrades"],
     description="Highest priority first by default.",
     opt={"permission": "work_order:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(
+        answers.WorkOrderPage,
+        "A page of work orders (CSV to `Accept: text/csv`: the whole selection)",
+    )
+    | problem_responses(401, 403, 422),
 )
 async def list_work_orders(
     request: Request[Any, Any, Any], db: Database, settings: Settings
@@ -213,7 +223,8 @@ def _one(order: WorkOrder, site: str, country: str, gap: Gap) -> Response[dict[s
     operation_id="read_work_order",
     tags=["upgrades"],
     opt={"permission": "work_order:read"},
-    responses=problem_responses(401, 403, 404),
+    responses=answer(answers.WorkOrderAnswer, "The work order, with its gap and ETag")
+    | problem_responses(401, 403, 404),
 )
 async def read_work_order(
     request: Request[Any, Any, Any], db: Database, order_id: int
@@ -229,7 +240,8 @@ async def read_work_order(
     operation_id="update_work_order",
     tags=["upgrades"],
     opt={"permission": "work_order:update"},
-    responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
+    responses=answer(answers.WorkOrderAnswer, "The work order as planned now, with its new ETag")
+    | problem_responses(400, 401, 403, 404, 412, 422, 428),
 )
 async def update_work_order(
     request: Request[Any, Any, Any],
@@ -256,7 +268,8 @@ async def update_work_order(
     tags=["upgrades"],
     status_code=200,
     opt={"permission": "work_order:transition"},
-    responses=problem_responses(400, 401, 403, 404, 412, 422, 428),
+    responses=answer(answers.WorkOrderAnswer, "The work order in its new state, with its new ETag")
+    | problem_responses(400, 401, 403, 404, 412, 422, 428),
 )
 async def transition_work_order(
     request: Request[Any, Any, Any],
@@ -275,14 +288,7 @@ async def transition_work_order(
 
 
 def _entry(entry: JournalEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": entry.at,
-        "actor": entry.actor,
-        "from_state": entry.from_state,
-        "to_state": entry.to_state,
-        "note": entry.note,
-    }
+    return {name: getattr(entry, name) for name in workorders.JOURNAL_FIELDS}
 
 
 @get(
@@ -291,7 +297,7 @@ def _entry(entry: JournalEntry) -> dict[str, Any]:
     operation_id="work_order_journal",
     tags=["upgrades"],
     opt={"permission": "work_order:read"},
-    responses=problem_responses(401, 403, 404),
+    responses=answer(answers.Journal, "The journal") | problem_responses(401, 403, 404),
 )
 async def work_order_journal(
     request: Request[Any, Any, Any], db: Database, order_id: int
@@ -309,7 +315,8 @@ async def work_order_journal(
     tags=["upgrades"],
     status_code=201,
     opt={"permission": "work_order:journal"},
-    responses=problem_responses(400, 401, 403, 404, 422),
+    responses=answer(answers.JournalEntryAnswer, "The entry written", 201)
+    | problem_responses(400, 401, 403, 404, 422),
 )
 async def add_journal_entry(
     request: Request[Any, Any, Any], db: Database, order_id: int, data: workorders.JournalNote
@@ -329,7 +336,7 @@ async def add_journal_entry(
     operation_id="plans",
     tags=["upgrades"],
     opt={"permission": "plan:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.Plan, "The plan of open work") | problem_responses(401, 403, 422),
 )
 async def plans(
     request: Request[Any, Any, Any],
@@ -350,7 +357,8 @@ async def plans(
     operation_id="evaluation",
     tags=["upgrades"],
     opt={"permission": "plan:read"},
-    responses=problem_responses(401, 403, 422),
+    responses=answer(answers.Evaluation, "Availability before and after each verified work order")
+    | problem_responses(401, 403, 422),
 )
 async def evaluation(
     request: Request[Any, Any, Any],

@@ -107,7 +107,7 @@ def evaluate_command(ctx: click.Context, days: int) -> None:
     settings = settings_of(ctx)
     configure(settings.log_format, "WARNING")
 
-    async def run() -> list[dict[str, Any]]:
+    async def run() -> list[evaluation.BeforeAfter]:
         async with database(settings) as db, db.session() as session:
             return await evaluation.before_and_after(session, evaluation.verified_orders(), days)
 

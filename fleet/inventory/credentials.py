@@ -135,20 +135,25 @@ def check_complete(
         need(bool({"password", "private_key"} & present), "secret", "SSH needs a password or a key")
 
 
+#: A profile's columns as the API shows them (and ``has_secret``): never the secret.
+FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "username",
+    "auth_protocol",
+    "priv_protocol",
+    "verify_tls",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
 def public(profile: CredentialProfile) -> dict[str, Any]:
     """What the API shows of a profile: never the secret."""
-    return {
-        "id": profile.id,
-        "name": profile.name,
-        "kind": profile.kind,
-        "username": profile.username,
-        "auth_protocol": profile.auth_protocol,
-        "priv_protocol": profile.priv_protocol,
-        "verify_tls": profile.verify_tls,
-        "has_secret": profile.secret is not None,
-        "version": profile.version,
-        "created_at": profile.created_at,
-        "updated_at": profile.updated_at,
+    return {name: getattr(profile, name) for name in FIELDS} | {
+        "has_secret": profile.secret is not None
     }
 
 

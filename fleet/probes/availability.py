@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from fleet.probes.choices import AVAILABLE, NOT_COUNTED, State
 from fleet.probes.models import StateEvent
 
 
+class Availability(TypedDict):
+    """Seconds in each state between ``since`` and ``until``, and the share of counted time the
+    object was available (null: nothing counted)."""
+
+    object_type: str
+    object_id: int
+    since: datetime
+    until: datetime
+    seconds: dict[str, float]
+    availability: float | None
+
+
 async def availability(
     session: AsyncSession, object_type: str, object_id: int, since: datetime, until: datetime
-) -> dict[str, Any]:
+) -> Availability:
     """Seconds in each state between ``since`` and ``until``, and the share of counted time
     (all but maintenance and unknown) that the object was available."""
     before = await session.scalar(
@@ -48,11 +60,11 @@ async def availability(
             state, start = new_state, at
     counted = sum(v for k, v in seconds.items() if k not in NOT_COUNTED)
     available = sum(v for k, v in seconds.items() if k in AVAILABLE)
-    return {
-        "object_type": object_type,
-        "object_id": object_id,
-        "since": since,
-        "until": until,
-        "seconds": {k: round(v, 3) for k, v in sorted(seconds.items())},
-        "availability": round(available / counted, 6) if counted else None,
-    }
+    return Availability(
+        object_type=object_type,
+        object_id=object_id,
+        since=since,
+        until=until,
+        seconds={k: round(v, 3) for k, v in sorted(seconds.items())},
+        availability=round(available / counted, 6) if counted else None,
+    )

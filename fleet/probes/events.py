@@ -68,20 +68,23 @@ def frame(event: str, payload: dict[str, Any], event_id: int | None = None) -> b
     return f"{head}event: {event}\ndata: ".encode() + msgspec.json.encode(payload) + b"\n\n"
 
 
+#: A state event's columns as the API and the stream show them (and ``country``, its code).
+EVENT_FIELDS = (
+    "id",
+    "at",
+    "object_type",
+    "object_id",
+    "object_key",
+    "site_id",
+    "old_state",
+    "new_state",
+    "cause",
+)
+
+
 def event_fields(event: StateEvent) -> dict[str, Any]:
     """A state event as the API and the stream show it."""
-    return {
-        "id": event.id,
-        "at": event.at,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "object_key": event.object_key,
-        "site_id": event.site_id,
-        "country": event.country_code,
-        "old_state": event.old_state,
-        "new_state": event.new_state,
-        "cause": event.cause,
-    }
+    return {name: getattr(event, name) for name in EVENT_FIELDS} | {"country": event.country_code}
 
 
 def _event_payload(event: StateEvent, site: dict[str, Any] | None) -> dict[str, Any]:

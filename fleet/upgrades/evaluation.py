@@ -3,18 +3,32 @@ in the days after it was verified."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from fleet.inventory.models import Country, Site
 from fleet.models import utcnow
 from fleet.probes.availability import availability
 from fleet.upgrades.choices import WorkOrderState
 from fleet.upgrades.models import WorkOrder
+
+
+class BeforeAfter(TypedDict):
+    """A verified work order and its site's availability around the work (null: no data)."""
+
+    work_order: int
+    site: str
+    country: str
+    title: str
+    started_at: datetime
+    verified_at: datetime
+    availability_before: float | None
+    availability_after: float | None
 
 
 def verified_orders() -> Any:
@@ -28,9 +42,7 @@ def verified_orders() -> Any:
     )
 
 
-async def before_and_after(
-    session: AsyncSession, statement: Any, days: int
-) -> list[dict[str, Any]]:
+async def before_and_after(session: AsyncSession, statement: Any, days: int) -> list[BeforeAfter]:
     """One row per order of ``statement`` (a narrowing of :func:`verified_orders`)."""
     items = []
     for order, site, country in (await session.execute(statement)).all():
@@ -46,15 +58,15 @@ async def before_and_after(
             else {"availability": None}
         )
         items.append(
-            {
-                "work_order": order.id,
-                "site": site,
-                "country": country,
-                "title": order.title,
-                "started_at": started,
-                "verified_at": verified,
-                "availability_before": before["availability"],
-                "availability_after": after["availability"],
-            }
+            BeforeAfter(
+                work_order=order.id,
+                site=site,
+                country=country,
+                title=order.title,
+                started_at=started,
+                verified_at=verified,
+                availability_before=before["availability"],
+                availability_after=after["availability"],
+            )
         )
     return items

@@ -221,18 +221,22 @@ async def export(session: AsyncSession, root: Path) -> int:
     return len(rows)
 
 
+#: A stored profile's columns as the API shows them.
+FIELDS = (
+    "id",
+    "name",
+    "profile_version",
+    "site_kinds",
+    "programme",
+    "description",
+    "rules",
+    "version",
+    "updated_at",
+)
+
+
 def public(row: SiteProfile) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "profile_version": row.profile_version,
-        "site_kinds": row.site_kinds,
-        "programme": row.programme,
-        "description": row.description,
-        "rules": row.rules,
-        "version": row.version,
-        "updated_at": row.updated_at,
-    }
+    return {name: getattr(row, name) for name in FIELDS}
 
 
 async def active(session: AsyncSession) -> dict[str, tuple[SiteProfile, Profile]]:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from fleet import context
 from fleet.access.roles import Role
@@ -72,30 +73,33 @@ def gaps_select() -> Any:
     )
 
 
+#: A gap's columns as the API shows them (after its id, site and country).
+GAP_FIELDS = (
+    "profile",
+    "profile_version",
+    "rule_id",
+    "rule_type",
+    "subject",
+    "severity",
+    "work",
+    "required",
+    "actual",
+    "quantity",
+    "first_seen",
+    "last_seen",
+    "resolved_at",
+)
+
+
 def public_gap(row: Any) -> dict[str, Any]:
     """A row of :func:`gaps_select` as the API shows it."""
     gap, site, country, assessed_at = row[0], row[1], row[2], row[3]
-    last_seen = gap.last_seen
+    body: dict[str, Any] = {"id": gap.id, "site": site, "country": country}
+    body |= {name: getattr(gap, name) for name in GAP_FIELDS}
     if gap.resolved_at is None and assessed_at is not None:
-        last_seen = max(last_seen, assessed_at)  # open: seen at the site's last assessment
-    return {
-        "id": gap.id,
-        "site": site,
-        "country": country,
-        "profile": gap.profile,
-        "profile_version": gap.profile_version,
-        "rule_id": gap.rule_id,
-        "rule_type": gap.rule_type,
-        "subject": gap.subject,
-        "severity": gap.severity,
-        "work": gap.work,
-        "required": gap.required,
-        "actual": gap.actual,
-        "quantity": gap.quantity,
-        "first_seen": gap.first_seen,
-        "last_seen": last_seen,
-        "resolved_at": gap.resolved_at,
-    }
+        # open: seen at the site's last assessment
+        body["last_seen"] = max(gap.last_seen, assessed_at)
+    return body
 
 
 async def load(
@@ -229,6 +233,19 @@ async def add_note(session: AsyncSession, order: WorkOrder, note: str) -> Journa
     return entry
 
 
+class PlanTotal(TypedDict):
+    """Open work: how many orders, and their estimated cost."""
+
+    count: int
+    estimated_cost: float
+
+
+class PlanRow(PlanTotal):
+    """Open work of one country, site kind or programme (null: none set)."""
+
+    key: str | None
+
+
 PLAN_GROUPS = (
     ("by_country", col(Country.code)),
     ("by_site_kind", col(Site.kind)),
@@ -259,7 +276,7 @@ async def plan(session: AsyncSession, scope: Scope, top: int) -> dict[str, Any]:
             .order_by(column)
         )
         result[name] = [
-            {"key": key, "count": count, "estimated_cost": round(float(cost), 2)}
+            PlanRow(key=key, count=count, estimated_cost=round(float(cost), 2))
             for key, count, cost in rows
         ]
     rows = await session.execute(
@@ -269,10 +286,10 @@ async def plan(session: AsyncSession, scope: Scope, top: int) -> dict[str, Any]:
         .limit(top)
     )
     result["next"] = [workorders.public(row[0], row[1], row[2]) for row in rows]
-    result["total"] = {
-        "count": sum(r["count"] for r in result["by_country"]),
-        "estimated_cost": round(sum(r["estimated_cost"] for r in result["by_country"]), 2),
-    }
+    result["total"] = PlanTotal(
+        count=sum(r["count"] for r in result["by_country"]),
+        estimated_cost=round(sum(r["estimated_cost"] for r in result["by_country"]), 2),
+    )
     return result
 
 

@@ -106,38 +106,36 @@ class JournalNote(Strict):
     note: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
+#: A work order's columns as the API shows them (after its id, site and country).
+FIELDS = (
+    "gap_id",
+    "kind",
+    "state",
+    "title",
+    "assignee",
+    "due_on",
+    "estimated_cost",
+    "currency",
+    "programme",
+    "priority",
+    "started_at",
+    "completed_at",
+    "verified_at",
+    "version",
+    "created_at",
+    "updated_at",
+)
+#: A journal entry's columns as the API shows them.
+JOURNAL_FIELDS = ("id", "at", "actor", "from_state", "to_state", "note")
+#: The gap's columns shown with one work order (not in lists).
+GAP_FIELDS = ("rule_id", "rule_type", "subject", "severity", "required", "actual", "resolved_at")
+
+
 def public(
     order: WorkOrder, site: str | None = None, country: str | None = None, gap: Any = None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": order.id,
-        "site": site,
-        "country": country,
-        "gap_id": order.gap_id,
-        "kind": order.kind,
-        "state": order.state,
-        "title": order.title,
-        "assignee": order.assignee,
-        "due_on": order.due_on,
-        "estimated_cost": order.estimated_cost,
-        "currency": order.currency,
-        "programme": order.programme,
-        "priority": order.priority,
-        "started_at": order.started_at,
-        "completed_at": order.completed_at,
-        "verified_at": order.verified_at,
-        "version": order.version,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-    }
+    body: dict[str, Any] = {"id": order.id, "site": site, "country": country}
+    body |= {name: getattr(order, name) for name in FIELDS}
     if gap is not None:
-        body["gap"] = {
-            "rule_id": gap.rule_id,
-            "rule_type": gap.rule_type,
-            "subject": gap.subject,
-            "severity": gap.severity,
-            "required": gap.required,
-            "actual": gap.actual,
-            "resolved_at": gap.resolved_at,
-        }
+        body["gap"] = {name: getattr(gap, name) for name in GAP_FIELDS}
     return body

@@ -35,7 +35,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served_env() -> dict[str, str]:
-    """Extra settings for the served process; a test module overrides this fixture."""
+    """Extra settings for the served process (the database too); a test module overrides this
+    fixture."""
     return {}
 
 
@@ -44,10 +45,10 @@ def served(tmp_path: Path, served_env: dict[str, str]) -> Iterator[Served]:
     port = _free_port()
     env = {
         **os.environ,
-        **served_env,
         "FLEET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fleet.db'}",
         "FLEET_SITE_CONFIGS": str(ROOT / "site_configs"),
         "FLEET_LOG_FORMAT": "json",
+        **served_env,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "fleet.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from fleet.api.app import create_app
 from fleet.settings import Settings
 from tests import factories
+from tests.conftest import auth, make_token
 
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -105,3 +106,87 @@ def test_a_query_the_document_forbids_is_refused_naming_it(
     assert answer.status_code in (400, 422), answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert field in str(answer.json()), answer.json()
+
+
+def _says_nothing(schema: dict[str, Any]) -> bool:
+    """An empty schema, or a free-form object (any keys, any values)."""
+    shaped = ("$ref", "properties", "items", "oneOf", "anyOf", "allOf", "enum", "const")
+    return not any(key in schema for key in shaped) and schema.get("type") in (None, "object")
+
+
+def test_every_success_answer_has_a_schema(document: dict[str, Any]) -> None:
+    untyped = []
+    for method, path, op in _operations(document):
+        for code, response in op["responses"].items():
+            if not code.startswith("2"):
+                continue
+            for media, content in response.get("content", {}).items():
+                if _says_nothing(content.get("schema", {})):
+                    untyped.append(f"{method} {path} {code} {media}: {content.get('schema')}")
+    assert not untyped, "\n".join(untyped)
+
+
+def _schema(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    found: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    return found
+
+
+def test_batch_results_are_a_tagged_union_of_what_is_sent(
+    document: dict[str, Any], client: TestClient[Any], db_url: str
+) -> None:
+    answer = document["paths"]["/api/v1/batch"]["post"]["responses"]["200"]
+    items = _schema(document, answer["content"]["application/json"]["schema"]["$ref"])
+    union = items["properties"]["results"]["items"]
+    assert union["discriminator"]["propertyName"] == "status"
+    mapping = union["discriminator"]["mapping"]
+    assert set(mapping) == {"applied", "conflict", "invalid", "forbidden"}
+    assert sorted(mapping.values()) == sorted(ref["$ref"] for ref in union["oneOf"])
+    country = factories.country(client)
+    changes = [
+        {
+            "id": "c1",
+            "op": "create",
+            "object": "country",
+            "data": {"code": "ML", "name": "Mali", "region": "Sahel"},
+        },
+        {"id": "c2", "op": "update", "object": "country", "key": "NE", "if_match": '"9"'},
+        {"id": "c3", "op": "create", "object": "country", "data": {"code": 5}},
+    ]
+    body = client.post("/api/v1/batch", json={"changes": changes}).json()
+    assert [r["status"] for r in body["results"]] == ["applied", "conflict", "invalid"]
+    assert country["code"] == "NE"
+    viewer = make_token(db_url, "field", "field_engineer", rate_limit_per_minute=0)
+    refused = client.post(
+        "/api/v1/batch", json={"changes": [{**changes[0], "id": "c4"}]}, headers=auth(viewer)
+    ).json()
+    for result in [*body["results"], *refused["results"]]:
+        variant = _schema(document, mapping[result["status"]])
+        assert variant["properties"]["status"]["const"] == result["status"]
+        assert set(variant["required"]) <= set(result) <= set(variant["properties"]), result
+    assert refused["results"][0]["status"] == "forbidden"
+    assert refused["forbidden"] == 1
+
+
+def test_geojson_is_declared_as_the_feature_collection_sent(
+    document: dict[str, Any], client: TestClient[Any]
+) -> None:
+    content = document["paths"]["/api/v1/status/sites.geojson"]["get"]["responses"]["200"][
+        "content"
+    ]
+    assert list(content) == ["application/geo+json"]
+    collection = _schema(document, content["application/geo+json"]["schema"]["$ref"])
+    assert collection["properties"]["type"]["const"] == "FeatureCollection"
+    feature = _schema(document, collection["properties"]["features"]["items"]["$ref"])
+    properties = _schema(document, feature["properties"]["properties"]["$ref"])
+    factories.country(client)
+    factories.site(client)
+    answer = client.get("/api/v1/status/sites.geojson")
+    assert answer.headers["content-type"].startswith("application/geo+json")
+    sent = answer.json()["features"]
+    assert sent
+    for item in sent:
+        assert set(item) == set(feature["properties"])
+        assert (
+            set(item["properties"]) == set(properties["properties"]) == set(properties["required"])
+        )
+        assert item["geometry"]["type"] == "Point"

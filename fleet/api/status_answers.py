@@ -1,0 +1,81 @@
+"""The status answers as the OpenAPI document declares them, and the columns each shows: the
+routes of :mod:`fleet.api.status` build their answers from the same field lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from fleet.api.representations import columns, items_of, typed
+from fleet.inventory.models import Device, Link, Site
+from fleet.probes.availability import Availability
+from fleet.probes.events import EVENT_FIELDS
+from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
+
+#: A site's columns in its headline (then its country, status, link in use and devices).
+SITE_FIELDS = ("id", "code", "name", "kind", "latitude", "longitude", "criticality")
+#: An object's status columns, after its own.
+STATUS_FIELDS = ("state", "since", "reason", "last_result_at")
+DEVICE_FIELDS = ("id", "serial", "hostname", "lifecycle", "probes", "parent_id")
+LINK_FIELDS = ("id", "circuit_id", "medium", "role", "lifecycle", "terminating_device_id")
+RESULT_FIELDS = ("id", "device_id", "kind", "at", "status", "duration_ms", "reason", "data")
+
+SINCE = (datetime | None, Field(description="In this state since (null: never probed)"))
+_status: dict[str, Any] = {
+    "state": (str, Field(description="up, degraded, down, unreachable, maintenance, unknown")),
+    "since": SINCE,
+}
+_headline: dict[str, Any] = {
+    "country": (str, Field(description="The site's country code")),
+    "state": (str, Field(description="connected, degraded, disconnected, maintenance, unknown")),
+    "since": SINCE,
+    "reason": str | None,
+    "link_in_use": (
+        dict[str, Any] | None,
+        Field(description="The link carrying the site's traffic: role, medium, circuit_id"),
+    ),
+}
+SiteHeadline = columns(
+    "SiteHeadline",
+    "A site's state, the link in use and its devices counted by state.",
+    Site,
+    SITE_FIELDS,
+    **_headline,
+    devices=(dict[str, int], Field(description="Devices by state")),
+)
+SiteHeadlinePage = items_of("SiteHeadlinePage", "A page of site headlines.", SiteHeadline)
+_object_status = typed(ObjectStatus, STATUS_FIELDS) | _status
+DeviceStatus = columns(
+    "DeviceStatus", "A device of the site and its state.", Device, DEVICE_FIELDS, **_object_status
+)
+LinkStatus = columns(
+    "LinkStatus", "A link of the site and its state.", Link, LINK_FIELDS, **_object_status
+)
+SiteStatus = columns(
+    "SiteStatus",
+    "A site's headline with every device and link and their states.",
+    Site,
+    SITE_FIELDS,
+    **_headline,
+    devices=list[DeviceStatus],  # type: ignore[valid-type]
+    links=list[LinkStatus],  # type: ignore[valid-type]
+)
+Result = columns("ProbeResult", "One probe of one device.", ProbeResult, RESULT_FIELDS)
+ResultPage = items_of("ProbeResultPage", "A page of probe results, newest first.", Result)
+Probed = columns(
+    "ProbeReadings",
+    "The readings of a probe run now.",
+    device_id=int,
+    results=list[Result],  # type: ignore[valid-type]
+)
+Event = columns(
+    "StateEvent",
+    "A change of state of a device, link or site, with its cause.",
+    StateEvent,
+    EVENT_FIELDS,
+    country=(str, Field(description="The object's country code")),
+)
+EventPage = items_of("StateEventPage", "A page of state events, newest first.", Event)
+AvailabilityAnswer = Availability
