@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from pydantic import BaseModel
 from swagger_ui_bundle import swagger_ui_path
@@ -34,7 +35,7 @@ from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.body_schemas import declare_bodies
 from fleet.api.deps import DEPENDENCIES
 from fleet.api.guard import input_guard_middleware
-from fleet.api.head import head_as_get
+from fleet.api.head import allow_as_routed, head_as_get
 from fleet.api.headers_doc import declare_headers
 from fleet.api.idempotency import idempotency_middleware
 from fleet.api.metrics import metrics, metrics_middleware
@@ -202,7 +203,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         openapi_config=_openapi_config(),
         debug=False,
     )
-    app.asgi_handler = head_as_get(app.asgi_handler)
+    routed = {r.path: {str(m) for m in r.methods} for r in app.routes if isinstance(r, HTTPRoute)}
+    app.asgi_handler = allow_as_routed(head_as_get(app.asgi_handler), routed)
     openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
     declare_bodies(openapi)
     declare_headers(openapi)

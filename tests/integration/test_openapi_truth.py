@@ -190,3 +190,20 @@ def test_geojson_is_declared_as_the_feature_collection_sent(
             set(item["properties"]) == set(properties["properties"]) == set(properties["required"])
         )
         assert item["geometry"]["type"] == "Point"
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/v1/countries", "GET, HEAD, OPTIONS, POST"),
+        ("/api/v1/countries/NE", "DELETE, GET, HEAD, OPTIONS, PATCH"),
+        ("/api/v1/tokens/1", "DELETE, GET, HEAD, OPTIONS, PATCH"),
+        ("/api/v1/health", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_options_allows_every_method_of_the_route(
+    client: TestClient[Any], path: str, allowed: str
+) -> None:
+    answer = client.options(path)
+    assert answer.status_code == 204
+    assert answer.headers["allow"] == allowed
