@@ -67,6 +67,7 @@ def _schema(document: dict[str, Any]) -> Schema | Reference:
     """A JSON schema as Litestar's ``Schema`` objects; an unknown keyword is an error."""
     if "$ref" in document:
         return Reference(ref=document["$ref"], description=document.get("description"))
+    document = _keys_as_validated(document)
     given: dict[str, Any] = {}
     for key, value in document.items():
         name = _ALIASES.get(key, key)
@@ -83,3 +84,14 @@ def _schema(document: dict[str, Any]) -> Schema | Reference:
             value = [OpenAPIType(v) for v in value] if many else OpenAPIType(value)
         given[name] = value
     return Schema(**given)
+
+
+def _keys_as_validated(document: dict[str, Any]) -> dict[str, Any]:
+    """pydantic writes a mapping with constrained keys as ``patternProperties``, which lets
+    other keys through; it refuses them, as ``propertyNames`` says."""
+    patterns = document.get("patternProperties")
+    if not patterns or len(patterns) != 1 or "additionalProperties" in document:
+        return document
+    ((pattern, values),) = patterns.items()
+    rest = {k: v for k, v in document.items() if k != "patternProperties"}
+    return {**rest, "propertyNames": {"pattern": pattern}, "additionalProperties": values}

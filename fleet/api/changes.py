@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from fleet.access.roles import Role
 from fleet.access.tokens import Principal
+from fleet.api import query
 from fleet.api import record_answers as answers
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
@@ -43,13 +44,25 @@ CHANGES = ListSpec(
     id_column=col(ChangeRecord.id),
 )
 
-Since = Annotated[
-    datetime | None,
-    Parameter(query="since", required=False, description="From this time (ISO 8601)"),
+ObjectType = Annotated[
+    str | None,
+    Parameter(
+        query="object_type",
+        required=False,
+        pattern=query.TEXT,
+        max_length=200,
+        description="Only changes of these object types (comma-separated)",
+    ),
 ]
-Until = Annotated[
-    datetime | None,
-    Parameter(query="until", required=False, description="Before this time (ISO 8601)"),
+Actor = Annotated[
+    str | None,
+    Parameter(
+        query="actor",
+        required=False,
+        pattern=query.TEXT,
+        max_length=120,
+        description="Only changes made by this actor (a token's name)",
+    ),
 ]
 
 
@@ -89,16 +102,19 @@ async def list_changes(
     request: Request[Any, Any, Any],
     db: Database,
     settings: Settings,
-    since: Since = None,
-    until: Until = None,
-    object_type: Annotated[str | None, Parameter(query="object_type", required=False)] = None,
+    since: query.Since = None,
+    until: query.Until = None,
+    object_type: ObjectType = None,
     object_id: Annotated[int | None, Parameter(query="object_id", required=False)] = None,
-    actor: Annotated[str | None, Parameter(query="actor", required=False)] = None,
-    limit: Annotated[int | None, Parameter(query="limit", required=False)] = None,
-    cursor: Annotated[str | None, Parameter(query="cursor", required=False)] = None,
+    actor: Actor = None,
+    limit: query.Limit = None,
+    cursor: query.Cursor = None,
 ) -> Response[dict[str, Any]]:
     params = list_params(request, settings, ignore=("since", "until"))
-    statement = visible_to(_window(sa.select(ChangeRecord), since, until), principal_of(request))
+    window = _window(
+        sa.select(ChangeRecord), query.moment(since, "since"), query.moment(until, "until")
+    )
+    statement = visible_to(window, principal_of(request))
     async with db.session() as session:
         page = await paginate(
             session, statement, CHANGES, params, _public, max_limit=settings.page_size_max
@@ -121,10 +137,10 @@ async def site_history(
     db: Database,
     settings: Settings,
     code: str,
-    since: Since = None,
-    until: Until = None,
-    limit: Annotated[int | None, Parameter(query="limit", required=False)] = None,
-    cursor: Annotated[str | None, Parameter(query="cursor", required=False)] = None,
+    since: query.Since = None,
+    until: query.Until = None,
+    limit: query.Limit = None,
+    cursor: query.Cursor = None,
 ) -> Response[dict[str, Any]]:
     params = list_params(request, settings, ignore=("since", "until"))
     principal = principal_of(request)
@@ -143,7 +159,10 @@ async def site_history(
             )
         if site_id is None:
             raise NotFound(f"no site {code}")
-        statement = visible_to(_window(sa.select(ChangeRecord), since, until), principal)
+        window = _window(
+            sa.select(ChangeRecord), query.moment(since, "since"), query.moment(until, "until")
+        )
+        statement = visible_to(window, principal)
         statement = statement.where(col(ChangeRecord.site_id) == site_id)
         if principal.scope is not None and not await session.scalar(
             visible_to(sa.select(sa.func.count()).select_from(ChangeRecord), principal).where(

@@ -17,6 +17,7 @@ from litestar.openapi.spec import (
 )
 
 from fleet.access.idempotency import MAX_KEY_LENGTH
+from fleet.inventory.service import IF_MATCH_PATTERN
 
 TEXT = Schema(type=OpenAPIType.STRING)
 NUMBER = Schema(type=OpenAPIType.INTEGER, minimum=0)
@@ -69,6 +70,7 @@ def _declare_operation(method: str, op: Operation, versioned: bool, public: bool
     for parameter in op.parameters or []:
         if isinstance(parameter, Parameter) and parameter.name == "If-Match":
             parameter.required = True
+            parameter.schema = Schema(type=OpenAPIType.STRING, pattern=IF_MATCH_PATTERN)
     if method == "post":
         op.parameters = [*(op.parameters or []), IDEMPOTENCY_KEY]
 

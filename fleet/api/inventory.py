@@ -194,13 +194,8 @@ def _read_handler(resource: Resource) -> Any:
         _fields_param(resource),
     ]
     if resource.embeds:
-        params.append(
-            _names(
-                "embed",
-                resource.embeds,
-                f"Comma-separated lists to include: {', '.join(resource.embeds)}",
-            )
-        )
+        embeds = ", ".join(resource.embeds)
+        params.append(_names("embed", resource.embeds, f"Lists to include: {embeds}"))
     handler.__name__ = f"read_{resource.name}"
     return get(
         path,

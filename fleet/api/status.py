@@ -3,7 +3,7 @@ results, state-change events, availability, and probing a device now."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from sqlmodel import col
 
+from fleet.api import query
 from fleet.api import status_answers as answers
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
@@ -30,13 +31,6 @@ from fleet.probes.events import event_fields
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent, status_of
 from fleet.probes.status import UNKNOWN, result_row
 from fleet.settings import Settings
-
-Since = Annotated[
-    datetime | None, Parameter(query="since", required=False, description="From (ISO 8601)")
-]
-Until = Annotated[
-    datetime | None, Parameter(query="until", required=False, description="Until (ISO 8601)")
-]
 
 SiteStatus = sa.orm.aliased(ObjectStatus, name="site_status")
 SITES = ListSpec(
@@ -205,14 +199,15 @@ async def device_results(
     db: Database,
     settings: Settings,
     device_id: int,
-    since: Since = None,
+    since: query.Since = None,
 ) -> Response[dict[str, Any]]:
     params = list_params(request, settings, ignore=("since",))
+    since_at = query.moment(since, "since")
     async with db.session() as session:
         await service.read(session, DEVICE, device_id, principal_of(request).scope)
         statement = sa.select(ProbeResult).where(col(ProbeResult.device_id) == device_id)
-        if since is not None:
-            statement = statement.where(col(ProbeResult.at) >= since)
+        if since_at is not None:
+            statement = statement.where(col(ProbeResult.at) >= since_at)
         page = await paginate(
             session, statement, RESULTS, params, _result, max_limit=settings.page_size_max
         )
@@ -238,18 +233,19 @@ async def status_events(
     request: Request[Any, Any, Any],
     db: Database,
     settings: Settings,
-    since: Since = None,
-    until: Until = None,
+    since: query.Since = None,
+    until: query.Until = None,
     site: Annotated[
         str | None, Parameter(query="site", required=False, description="Site code")
     ] = None,
 ) -> Response[dict[str, Any]]:
     params = list_params(request, settings, ignore=("since", "until", "site"))
     statement = sa.select(StateEvent)
-    if since is not None:
-        statement = statement.where(col(StateEvent.at) >= since)
-    if until is not None:
-        statement = statement.where(col(StateEvent.at) < until)
+    since_at, until_at = query.moment(since, "since"), query.moment(until, "until")
+    if since_at is not None:
+        statement = statement.where(col(StateEvent.at) >= since_at)
+    if until_at is not None:
+        statement = statement.where(col(StateEvent.at) < until_at)
     scope = principal_of(request).scope
     if scope is not None:
         statement = statement.where(col(StateEvent.country_code).in_(sorted(scope)))
@@ -280,19 +276,19 @@ async def availability(
     db: Database,
     object_type: Annotated[Literal["site", "device", "link"], Parameter(query="object_type")],
     key: Annotated[str, Parameter(query="key", description="Site code, device id or link id")],
-    since: Since = None,
-    until: Until = None,
+    since: query.Since = None,
+    until: query.Until = None,
 ) -> availability_module.Availability:
-    until = until or utcnow()
-    since = since or until - timedelta(days=7)
-    if since.tzinfo is None or until.tzinfo is None:
-        raise InvalidInput("times need a time zone, e.g. 2026-11-01T00:00:00Z", field="since")
-    if since >= until:
+    until_at = query.moment(until, "until") or utcnow()
+    since_at = query.moment(since, "since") or until_at - timedelta(days=7)
+    if since_at >= until_at:
         raise InvalidInput("since must be before until", field="since")
     resource = {"site": SITE, "device": DEVICE, "link": LINK}[object_type]
     async with db.session() as session:
         obj = await service.read(session, resource, key, principal_of(request).scope)
-        return await availability_module.availability(session, object_type, obj["id"], since, until)
+        return await availability_module.availability(
+            session, object_type, obj["id"], since_at, until_at
+        )
 
 
 @post(

@@ -18,6 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from fleet.api import query
 from fleet.api.deps import principal_of
 from fleet.api.openapi import Problem, problem_responses
 from fleet.api.problems import PROBLEM_JSON
@@ -111,9 +112,7 @@ async def _opening(
     return head
 
 
-CountryFilter = Annotated[
-    str | None, Parameter(query="country", required=False, description="Only these country codes")
-]
+CountryFilter = query.Countries
 
 
 class StreamEvent(msgspec.Struct):

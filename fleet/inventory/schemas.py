@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    WithJsonSchema,
     create_model,
 )
 
@@ -45,6 +46,24 @@ def _ip_address(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+#: An IANA time zone; the document lists them all, so that a client can offer the choice.
+Timezone = Annotated[
+    str,
+    AfterValidator(_timezone),
+    WithJsonSchema({"type": "string", "enum": sorted(_TIMEZONES), "description": "IANA time zone"}),
+]
+IpAddress = Annotated[
+    str,
+    AfterValidator(_ip_address),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}],
+            "description": "IPv4 or IPv6 address",
+        }
+    ),
+]
 
 
 def _tags(value: list[str]) -> list[str]:
@@ -109,7 +128,7 @@ class SiteCreate(Strict):
     longitude: Annotated[StrictFloat, Field(ge=-180, le=180)]
     criticality: Annotated[StrictInt, Field(ge=1, le=5, description="1 (low) to 5 (vital)")] = 3
     lifecycle: SiteLifecycle = SiteLifecycle.active
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    timezone: Timezone = "UTC"
     contact: Annotated[str, Field(max_length=200)] | None = None
     tags: Annotated[list[Tag], Field(max_length=50), AfterValidator(_tags)] = Field(
         default_factory=list
@@ -147,7 +166,7 @@ class DeviceCreate(Strict):
     model: Slug = Field(description="Slug of the device model")
     asset_tag: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     hostname: Hostname | None = None
-    management_address: Annotated[str, AfterValidator(_ip_address)] | None = None
+    management_address: IpAddress | None = None
     firmware_version: Firmware | None = None
     installed_on: date | None = None
     warranty_until: date | None = None

@@ -10,6 +10,7 @@ creating an object in, or moving one into, a country outside it is forbidden.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +40,11 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+#: A strong entity tag as :func:`etag` writes it.
+ETAG_RE = re.compile(r'"[0-9]{1,19}"')
+IF_MATCH_PATTERN = r'^"[0-9]{1,19}"(, ?"[0-9]{1,19}")*$'
+
+
 def check_if_match(header: str | None, version: int) -> None:
     """Refuse a write unless ``If-Match`` names the version the server holds."""
     if header is None or not header.strip():
@@ -48,6 +54,8 @@ def check_if_match(header: str | None, version: int) -> None:
     tags = [t.strip() for t in header.split(",")]
     if tags == ["*"]:
         raise PreconditionRequired("If-Match: * is not accepted; send the ETag you last read")
+    if not all(ETAG_RE.fullmatch(tag) for tag in tags):
+        raise InvalidInput('If-Match takes the ETag you last read, e.g. "3"', field="If-Match")
     if etag(version) not in tags:
         raise PreconditionFailed(
             "the object changed since you read it; read it again and reapply your change",

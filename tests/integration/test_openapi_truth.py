@@ -207,3 +207,38 @@ def test_options_allows_every_method_of_the_route(
     answer = client.options(path)
     assert answer.status_code == 204
     assert answer.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize("value", ["196784", "0.5", "2026-11-01", "2026-11-01T00:00:00"])
+def test_a_time_is_rfc_3339_with_its_offset(client: TestClient[Any], value: str) -> None:
+    for path in ("/api/v1/changes", "/api/v1/status/events"):
+        answer = client.get(path, params={"since": value})
+        assert answer.status_code == 422, (path, value, answer.text)
+        assert answer.json()["errors"][0]["field"] == "since"
+    good = client.get("/api/v1/changes", params={"since": "2026-11-01T00:00:00+01:00"})
+    assert good.status_code == 200
+
+
+def test_a_malformed_if_match_is_refused_naming_it(client: TestClient[Any]) -> None:
+    factories.country(client)
+    for value in ("null", "3", 'W/"1"'):
+        answer = client.patch(
+            "/api/v1/countries/NE", json={"name": "Niger"}, headers={"If-Match": value}
+        )
+        assert answer.status_code == 422, (value, answer.text)
+        assert answer.json()["errors"][0]["field"] == "If-Match"
+    assert client.get("/api/v1/countries/NE").json()["version"] == 1
+
+
+def test_the_bodies_declare_what_the_server_validates(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    site = schemas["SiteCreate"]
+    assert site["additionalProperties"] is False
+    assert "Africa/Niamey" in site["properties"]["timezone"]["enum"]
+    assert site["properties"]["code"]["pattern"]
+    oids = schemas["DeviceModelCreate"]["properties"]["snmp_oids"]
+    assert oids["type"] == "object"
+    assert oids["propertyNames"]["pattern"]
+    address = str(schemas["DeviceCreate"]["properties"]["management_address"])
+    assert "ipv4" in address
+    assert "ipv6" in address
