@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from litestar import Request, post
 from litestar.openapi.spec import Discriminator, OpenAPI, Schema
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, StrictStr, TypeAdapter, ValidationError
 
 from fleet import context
 from fleet.access import idempotency
@@ -27,7 +27,7 @@ from fleet.database import Database
 from fleet.errors import FleetError, Forbidden, InvalidInput, PreconditionFailed
 from fleet.inventory import service
 from fleet.inventory.resources import BY_NAME
-from fleet.inventory.schemas import Strict
+from fleet.inventory.schemas import WHOLE, Strict
 from fleet.settings import Settings
 
 ObjectType = Literal["country", "site", "device_model", "device", "link"]
@@ -41,7 +41,7 @@ class BatchChange(Strict):
     )
     op: Literal["create", "update", "delete"]
     object: ObjectType
-    key: str | int | None = Field(
+    key: StrictStr | Annotated[int, WHOLE] | None = Field(
         default=None, description="The object's URL key (code, slug or id); for update/delete"
     )
     if_match: str | None = Field(

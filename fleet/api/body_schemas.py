@@ -67,7 +67,7 @@ def _schema(document: dict[str, Any]) -> Schema | Reference:
     """A JSON schema as Litestar's ``Schema`` objects; an unknown keyword is an error."""
     if "$ref" in document:
         return Reference(ref=document["$ref"], description=document.get("description"))
-    document = _keys_as_validated(document)
+    document = _stripped(_keys_as_validated(document))
     given: dict[str, Any] = {}
     for key, value in document.items():
         name = _ALIASES.get(key, key)
@@ -95,3 +95,11 @@ def _keys_as_validated(document: dict[str, Any]) -> dict[str, Any]:
     ((pattern, values),) = patterns.items()
     rest = {k: v for k, v in document.items() if k != "patternProperties"}
     return {**rest, "propertyNames": {"pattern": pattern}, "additionalProperties": values}
+
+
+def _stripped(document: dict[str, Any]) -> dict[str, Any]:
+    """The bodies' text is stripped of surrounding white space before its length is checked:
+    a text that must not be empty must hold more than white space."""
+    if document.get("type") != "string" or not document.get("minLength") or "pattern" in document:
+        return document
+    return {**document, "pattern": r"\S"}

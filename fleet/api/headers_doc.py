@@ -13,6 +13,7 @@ from litestar.openapi.spec import (
     Operation,
     Parameter,
     PathItem,
+    Reference,
     Schema,
 )
 
@@ -55,6 +56,7 @@ def _operations(item: PathItem) -> dict[str, Operation]:
 
 
 def _declare_operation(method: str, op: Operation, versioned: bool, public: bool) -> None:
+    _malformed_if_match(op)
     for code, response in (op.responses or {}).items():
         if not isinstance(response, OpenAPIResponse):
             continue
@@ -68,11 +70,47 @@ def _declare_operation(method: str, op: Operation, versioned: bool, public: bool
         if method == "post" and code.startswith("2"):
             _add(response, REPLAYED)
     for parameter in op.parameters or []:
+        if isinstance(parameter, Parameter) and parameter.param_in == ParamType.HEADER:
+            parameter.schema = _never_null(parameter.schema)
         if isinstance(parameter, Parameter) and parameter.name == "If-Match":
             parameter.required = True
             parameter.schema = Schema(type=OpenAPIType.STRING, pattern=IF_MATCH_PATTERN)
     if method == "post":
         op.parameters = [*(op.parameters or []), IDEMPOTENCY_KEY]
+
+
+def _never_null(schema: Schema | Reference | None) -> Schema | Reference | None:
+    """An absent header is absent, never ``null`` (the text ``null`` is a value): the other
+    branch of ``X | None``, with the constraints declared beside it."""
+    if not isinstance(schema, Schema) or not schema.one_of:
+        return schema
+    texts = [s for s in schema.one_of if isinstance(s, Schema) and s.type != OpenAPIType.NULL]
+    if len(texts) != 1:
+        return schema
+    kept = texts[0]
+    return Schema(
+        type=kept.type,
+        format=schema.format or kept.format,
+        enum=kept.enum,
+        min_length=schema.min_length if schema.min_length is not None else kept.min_length,
+        pattern=schema.pattern or kept.pattern,
+        max_length=schema.max_length if schema.max_length is not None else kept.max_length,
+        minimum=schema.minimum if schema.minimum is not None else kept.minimum,
+        maximum=schema.maximum if schema.maximum is not None else kept.maximum,
+        description=schema.description,
+    )
+
+
+def _malformed_if_match(op: Operation) -> None:
+    """An operation that reads If-Match answers 422 to one that is not a list of ETags."""
+    names = {p.name for p in op.parameters or [] if isinstance(p, Parameter)}
+    responses = op.responses or {}
+    stale = responses.get("412")
+    if "If-Match" in names and "422" not in responses and isinstance(stale, OpenAPIResponse):
+        responses["422"] = OpenAPIResponse(
+            description="Invalid input: an If-Match that is not a list of ETags",
+            content=stale.content,
+        )
 
 
 def declare_headers(openapi: OpenAPI) -> None:

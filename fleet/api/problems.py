@@ -79,12 +79,20 @@ def problem_type(exc: Exception) -> ProblemType:
     return INTERNAL
 
 
+def _header_name(parameter: str) -> str:
+    """The header a handler's parameter reads (``last_event_id`` -> ``Last-Event-ID``)."""
+    words = [w.upper() if w == "id" else w.capitalize() for w in parameter.split("_")]
+    return "-".join(words)
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     found = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
             continue
         field = str(item.get("key") or "")
+        if item.get("source") == "header" and field:
+            field = _header_name(field)
         found.append(
             {
                 "field": field or None,

@@ -15,7 +15,7 @@ from fleet.errors import InvalidInput
 #: The largest page the document promises; ``FLEET_PAGE_SIZE_MAX`` may lower it.
 MAX_LIMIT = 500
 TEXT = r"^[^\x00]+$"
-INTEGERS = r"^[0-9]{1,10}(,[0-9]{1,10})*$"
+INTEGERS = r"^[0-9]{1,9}(,[0-9]{1,9})*$"
 COUNTRIES = r"^[A-Z]{2}(,[A-Z]{2})*$"
 NAMES = r"^[a-z_]{1,40}(,[a-z_]{1,40})*$"
 CURSOR = r"^[A-Za-z0-9_-]{1,1000}$"

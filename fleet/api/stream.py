@@ -23,7 +23,7 @@ from fleet.api.deps import principal_of
 from fleet.api.openapi import Problem, problem_responses
 from fleet.api.problems import PROBLEM_JSON
 from fleet.errors import InvalidInput
-from fleet.models import fits_int32, utcnow
+from fleet.models import utcnow
 from fleet.probes.events import Client, StreamFull, StreamHub, frame, latest_event_id, replay
 from fleet.settings import Settings
 
@@ -64,14 +64,18 @@ async def _client_stream(
         hub.leave(client)
 
 
+LAST_EVENT_ID = re.compile(r"[0-9]{1,10}")
+MAX_EVENT_ID = 2**31 - 1
+
+
 def _start_id(last_event_id: str | None, after: int | None) -> int | None:
     """Where a client resumes: ``Last-Event-ID`` (sent by a reconnecting EventSource) wins over
     ``after`` (the id a page was rendered at)."""
     if last_event_id is not None and last_event_id.strip():
         raw = last_event_id.strip()
-        if not raw.isdigit() or not fits_int32(int(raw)):
+        if not LAST_EVENT_ID.fullmatch(raw):
             raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID")
-        return int(raw)
+        return min(int(raw), MAX_EVENT_ID)  # an id beyond every event: nothing was missed
     return after
 
 
@@ -166,6 +170,7 @@ async def status_stream(
             query="after",
             required=False,
             ge=0,
+            schema_extra={"minimum": 0},  # the framework leaves out a bound of 0
             le=2**31 - 1,
             description="Replay the events after this id (ignored when Last-Event-ID is sent)",
         ),
@@ -176,6 +181,7 @@ async def status_stream(
             query="timeout",
             required=False,
             ge=0,
+            schema_extra={"minimum": 0},
             le=86400,
             description="End the stream after this many seconds (at most "
             "FLEET_STREAM_MAX_SECONDS, the default); 0 sends what was missed and ends",
@@ -187,7 +193,7 @@ async def status_stream(
         Parameter(
             header="Last-Event-ID",
             required=False,
-            max_length=20,
+            pattern=rf"^{LAST_EVENT_ID.pattern}$",
             description="The id of the last event received",
         ),
     ] = None,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import Field, StrictInt
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -23,7 +23,7 @@ from fleet.api.openapi import problem_responses
 from fleet.api.representations import answer
 from fleet.database import Database
 from fleet.errors import NotFound
-from fleet.inventory import service
+from fleet.inventory import schemas, service
 from fleet.inventory.schemas import CountryCode, Strict
 from fleet.models import fits_int32
 from fleet.pagination import Filter, ListSpec, paginate
@@ -42,19 +42,20 @@ class TokenCreate(Strict):
         default=None, description="Limit the token to these countries (none: all)"
     )
     expires_at: datetime | None = Field(default=None, description="When the token stops working")
-    rate_limit_per_minute: Annotated[StrictInt, Field(ge=0, le=1_000_000)] | None = Field(
+    rate_limit_per_minute: Annotated[int, Field(ge=0, le=1_000_000), schemas.WHOLE] | None = Field(
         default=None, description="Requests a minute (none: the service default; 0: no limit)"
     )
 
 
 class TokenUpdate(Strict):
-    """Fields to change; absent fields stay as they are."""
+    """Fields to change; absent fields stay as they are. ``countries`` null means every country,
+    ``expires_at`` null never; ``role`` and ``enabled`` cannot be null."""
 
-    role: Role | None = None
+    role: Role = None  # type: ignore[assignment]  # absent keeps it; null is refused
     countries: list[CountryCode] | None = None
     expires_at: datetime | None = None
-    enabled: bool | None = None
-    rate_limit_per_minute: Annotated[StrictInt, Field(ge=0, le=1_000_000)] | None = None
+    enabled: bool = None  # type: ignore[assignment]  # absent keeps it; null is refused
+    rate_limit_per_minute: Annotated[int, Field(ge=0, le=1_000_000), schemas.WHOLE] | None = None
 
 
 TOKENS = ListSpec(

@@ -13,11 +13,11 @@ from zoneinfo import available_timezones
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
-    StrictInt,
     WithJsonSchema,
     create_model,
 )
@@ -35,6 +35,21 @@ from fleet.inventory.choices import (
 _TIMEZONES = frozenset(available_timezones()) | {"UTC"}
 
 
+def _whole(value: Any) -> Any:
+    """A whole number as JSON Schema has it (``2`` or ``2.0``), never ``"2"`` or ``true``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Input should be a valid integer, without a fractional part")
+        return int(value)
+    return value
+
+
+#: Goes last in an integer field's ``Annotated[int, Field(...), WHOLE]``, after the bounds.
+WHOLE = BeforeValidator(_whole)
+
+
 def _timezone(value: str) -> str:
     if value not in _TIMEZONES:
         raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Africa/Niamey)")
@@ -48,11 +63,15 @@ def _ip_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
 
 
-#: An IANA time zone; the document lists them all, so that a client can offer the choice.
+#: An IANA time zone (the server knows which exist; the document gives their shape).
 Timezone = Annotated[
     str,
+    Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$",
+        max_length=64,
+        description="IANA time zone, e.g. Africa/Niamey",
+    ),
     AfterValidator(_timezone),
-    WithJsonSchema({"type": "string", "enum": sorted(_TIMEZONES), "description": "IANA time zone"}),
 ]
 IpAddress = Annotated[
     str,
@@ -89,7 +108,7 @@ Hostname = Annotated[
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
     ),
 ]
-Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1), WHOLE]
 
 
 ProbeKind = Literal["snmp", "ssh", "http", "tcp"]
@@ -126,13 +145,15 @@ class SiteCreate(Strict):
     country: CountryCode = Field(description="Code of the site's country")
     latitude: Annotated[StrictFloat, Field(ge=-90, le=90)]
     longitude: Annotated[StrictFloat, Field(ge=-180, le=180)]
-    criticality: Annotated[StrictInt, Field(ge=1, le=5, description="1 (low) to 5 (vital)")] = 3
+    criticality: Annotated[int, Field(ge=1, le=5, description="1 (low) to 5 (vital)"), WHOLE] = 3
     lifecycle: SiteLifecycle = SiteLifecycle.active
     timezone: Timezone = "UTC"
     contact: Annotated[str, Field(max_length=200)] | None = None
-    tags: Annotated[list[Tag], Field(max_length=50), AfterValidator(_tags)] = Field(
-        default_factory=list
-    )
+    tags: Annotated[
+        list[Tag],
+        Field(max_length=50, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_tags),
+    ] = Field(default_factory=list)
     notes: Notes | None = None
 
 
@@ -175,19 +196,21 @@ class DeviceCreate(Strict):
         default=None, description="Device this one is reached through (same site)"
     )
     notes: Notes | None = None
-    probes: Annotated[list[ProbeKind], AfterValidator(_unique_probes)] = Field(
-        default_factory=list, description="Health probes to run: snmp, ssh, http, tcp"
-    )
+    probes: Annotated[
+        list[ProbeKind],
+        Field(json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_unique_probes),
+    ] = Field(default_factory=list, description="Health probes to run: snmp, ssh, http, tcp")
     snmp_profile: ProfileName | None = Field(default=None, description="Credential profile")
     ssh_profile: ProfileName | None = Field(default=None, description="Credential profile")
     http_profile: ProfileName | None = Field(default=None, description="Credential profile")
-    probe_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = Field(
+    probe_port: Annotated[int, Field(ge=1, le=65535), WHOLE] | None = Field(
         default=None, description="Port for the probes when not the protocol's own"
     )
-    ssh_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = Field(
+    ssh_port: Annotated[int, Field(ge=1, le=65535), WHOLE] | None = Field(
         default=None, description="Port of the SSH probe, when not probe_port or 22"
     )
-    probe_interval_s: Annotated[StrictInt, Field(ge=10, le=86_400)] | None = Field(
+    probe_interval_s: Annotated[int, Field(ge=10, le=86_400), WHOLE] | None = Field(
         default=None, description="Seconds between probes (default: the service's)"
     )
     ssh_host_key: Annotated[str, Field(min_length=1, max_length=4000)] | None = Field(
@@ -204,7 +227,7 @@ class LinkCreate(Strict):
     site: SiteCode
     medium: LinkMedium
     provider: Text
-    bandwidth_kbps: Annotated[StrictInt, Field(ge=1, le=100_000_000)] = Field(
+    bandwidth_kbps: Annotated[int, Field(ge=1, le=100_000_000), WHOLE] = Field(
         description="Committed bandwidth in kbit/s"
     )
     terminating_device_id: Id | None = Field(

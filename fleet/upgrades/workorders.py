@@ -93,12 +93,16 @@ class Transition(Strict):
     )
 
 
+Cost = Annotated[float, Field(ge=0, le=100_000_000)]
+
+
 class WorkOrderUpdate(Strict):
     """Planning fields; absent fields stay as they are."""
 
     assignee: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     due_on: date | None = None
-    estimated_cost: Annotated[float, Field(ge=0, le=100_000_000)] | None = None
+    # Absent keeps the cost; null is refused (a work order always has one, 0 when unknown).
+    estimated_cost: Cost = None  # type: ignore[assignment]
     programme: Annotated[str, Field(min_length=1, max_length=80)] | None = None
 
 

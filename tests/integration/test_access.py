@@ -189,3 +189,16 @@ def test_rate_limit(settings: Settings, client: TestClient[Any], db_url: str) ->
     assert answers[3].json()["type"] == "urn:fleet:problem:rate-limited"
     # The admin client of the suite is unlimited.
     assert "ratelimit-limit" not in client.get("/api/v1/countries").headers
+
+
+def test_a_token_patch_cannot_null_its_role_or_switch(client: TestClient[Any]) -> None:
+    made = client.post("/api/v1/tokens", json={"name": "ops-null", "role": "viewer"})
+    url = f"/api/v1/tokens/{made.json()['id']}"
+    before = client.get(url).json()
+    for field in ("enabled", "role"):
+        answer = client.patch(url, json={field: None}, headers={"If-Match": '"1"'})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == field
+    assert client.get(url).json() == before
+    everywhere = client.patch(url, json={"countries": None}, headers={"If-Match": '"1"'})
+    assert everywhere.status_code == 200, everywhere.text

@@ -180,6 +180,21 @@ def test_illegal_transitions_change_nothing(sample: TestClient[Any], db_url: str
     assert "legal moves: none" in final.json()["detail"]
 
 
+def test_a_null_cost_is_refused_and_changes_nothing(sample: TestClient[Any]) -> None:
+    sample.post("/api/v1/assessments", json={"site": "NE-BCS-01"})
+    order = sample.get("/api/v1/work-orders", params={"site": "NE-BCS-01"}).json()["items"][0]
+    url = f"/api/v1/work-orders/{order['id']}"
+    before = sample.get(url).json()
+    etag = {"If-Match": f'"{before["version"]}"'}
+    null = sample.patch(url, json={"estimated_cost": None, "assignee": "eng-1"}, headers=etag)
+    assert null.status_code == 422, null.text
+    assert null.json()["errors"][0]["field"] == "estimated_cost"
+    assert sample.get(url).json() == before
+    cleared = sample.patch(url, json={"assignee": None, "estimated_cost": 120.0}, headers=etag)
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["assignee"], cleared.json()["estimated_cost"]) == (None, 120.0)
+
+
 def test_plans_and_csv(sample: TestClient[Any]) -> None:
     sample.post("/api/v1/assessments", json={})
     plan = sample.get("/api/v1/plans", params={"top": 5}).json()
