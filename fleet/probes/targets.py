@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fleet.database import Database
-from fleet.inventory.credentials import Cipher
+from fleet.inventory.credentials import Cipher, is_waived
 from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
 from fleet.probes.models import MaintenanceWindow
 from fleet.probes.types import (
@@ -113,9 +113,12 @@ def _probes_of(device: Device, model: DeviceModel, secrets: _Secrets) -> DeviceP
     snmp = None
     if "snmp" in device.probes:
         profile = secrets.profile(device.snmp_profile_id)
-        snmp = _snmp(profile, secrets.of(profile), model.snmp_oids)
-        if snmp is None:
-            problems.append("snmp: no SNMP credential profile")
+        if profile is not None and not is_waived(profile):
+            problems.append(f"snmp: profile {profile.name} uses legacy protocols without a waiver")
+        else:
+            snmp = _snmp(profile, secrets.of(profile), model.snmp_oids)
+            if snmp is None:
+                problems.append("snmp: no SNMP credential profile")
     ssh = None
     if "ssh" in device.probes:
         ssh = _ssh(device, model, secrets)
