@@ -26,6 +26,7 @@ from fleet.api.status import SITES, _scoped_sites, _site_headline
 from fleet.api.stream import latest_event_id
 from fleet.database import Database
 from fleet.errors import NotFound
+from fleet.inventory import credentials
 from fleet.inventory.choices import SiteKind
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.pagination import ListParams, apply
@@ -51,7 +52,11 @@ async def _site_rows(
     )
     async with db.session() as session:
         rows = (await session.execute(statement)).all()
-    return [_site_headline(row) for row in rows]
+        waived = Counter(w["site_id"] for w in (await credentials.waived_devices(session)).values())
+    sites = [_site_headline(row) for row in rows]
+    for site in sites:
+        site["waivers"] = waived.get(site["id"], 0)
+    return sites
 
 
 async def _country_names(request: Request[Any, Any, Any], db: Database) -> dict[str, str]:
@@ -119,8 +124,7 @@ def _common(filters: dict[str, str], countries: dict[str, str], last_id: int) ->
 
 
 async def _site_detail(session: AsyncSession, site: dict[str, Any]) -> dict[str, Any]:
-    """What a site's page shows besides its headline: devices and links with their status, open
-    gaps with their work orders, and the latest probe results."""
+    """A site's page besides its headline: devices (with waivers), links, gaps, results."""
     country_name = await session.scalar(
         sa.select(col(Country.name)).where(col(Country.code) == site["country"])
     )
@@ -154,6 +158,7 @@ async def _site_detail(session: AsyncSession, site: dict[str, Any]) -> dict[str,
         )
     ).all()
     serials = {d.id: d.serial for d, _, _ in devices}
+    waivers = await credentials.waived_devices(session, site["id"])
     results = (
         await session.scalars(
             sa.select(ProbeResult)
@@ -171,6 +176,7 @@ async def _site_detail(session: AsyncSession, site: dict[str, Any]) -> dict[str,
                 "kind": kind,
                 "model": model,
                 "status": statuses.get(("device", d.id or 0)),
+                "waiver": waivers.get(d.id or 0),
             }
             for d, kind, model in devices
         ],

@@ -19,7 +19,7 @@ from fleet.api.openapi import problem_responses
 from fleet.api.representations import answer
 from fleet.database import Database
 from fleet.errors import InvalidInput, NotFound
-from fleet.inventory import service
+from fleet.inventory import credentials, service
 from fleet.inventory.choices import SiteKind
 from fleet.inventory.models import Country, Device, Link, Site
 from fleet.inventory.resources import DEVICE, LINK, SITE
@@ -132,10 +132,19 @@ def _status_of(row: ObjectStatus | None) -> dict[str, Any]:
     return {name: getattr(row, name) for name in answers.STATUS_FIELDS}
 
 
+def _waiver(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A device's SNMPv3 legacy waiver as the status shows it: its profile and reason."""
+    if found is None:
+        return None
+    return {"profile": found["profile"], "reason": found["reason"]}
+
+
 @get(
     "/sites/{code:str}/status",
     summary="One site's status",
-    description="The site's headline with every device and link and their states.",
+    description="The site's headline with every device and link and their states; "
+    "`policy_waiver` names the credential profile and reason of a device probed with SNMPv3 "
+    "protocols the policy refuses (noAuth, MD5, DES) under a waiver, else null.",
     operation_id="site_status",
     tags=["status"],
     opt={"permission": "status:read"},
@@ -166,9 +175,11 @@ async def site_status(request: Request[Any, Any, Any], db: Database, code: str) 
                 sa.select(Link).where(col(Link.site_id) == headline["id"]).order_by(col(Link.id))
             )
         ).all()
+        waivers = await credentials.waived_devices(session, headline["id"])
     headline["devices"] = [
         {name: getattr(d, name) for name in answers.DEVICE_FIELDS}
         | _status_of(statuses.get(("device", d.id or 0)))
+        | {"policy_waiver": _waiver(waivers.get(d.id or 0))}
         for d in devices
     ]
     headline["links"] = [

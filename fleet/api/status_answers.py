@@ -48,7 +48,15 @@ SiteHeadline = columns(
 SiteHeadlinePage = items_of("SiteHeadlinePage", "A page of site headlines.", SiteHeadline)
 _object_status = typed(ObjectStatus, STATUS_FIELDS) | _status
 DeviceStatus = columns(
-    "DeviceStatus", "A device of the site and its state.", Device, DEVICE_FIELDS, **_object_status
+    "DeviceStatus",
+    "A device of the site and its state.",
+    Device,
+    DEVICE_FIELDS,
+    **_object_status,
+    policy_waiver=(
+        dict[str, str] | None,
+        Field(description="The SNMPv3 legacy waiver it probes under: profile and reason"),
+    ),
 )
 LinkStatus = columns(
     "LinkStatus", "A link of the site and its state.", Link, LINK_FIELDS, **_object_status

@@ -21,9 +21,22 @@ from fleet.inventory.schemas import Strict
 from fleet.models import utcnow
 
 CredentialKind = Literal["snmp_v2c", "snmp_v3", "ssh", "http"]
-AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
-PrivProtocol = Literal["AES", "AES192", "AES256"]
+AuthProtocol = Literal["SHA", "SHA224", "SHA256", "SHA384", "SHA512", "MD5"]
+PrivProtocol = Literal["AES", "AES192", "AES256", "DES"]
 Key = Annotated[SecretStr, Field(min_length=8, max_length=200)]
+# Refused by policy unless the profile carries a waiver: MD5, DES, and SNMPv3 without
+# authentication or privacy. (3DES is not offered: the SNMP drivers do not speak it.)
+LEGACY_AUTH = frozenset({"MD5"})
+LEGACY_PRIV = frozenset({"DES"})
+WaiverReason = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=500,
+        description="Why this profile may use SNMPv3 protocols the policy refuses (noAuth, "
+        "authNoPriv, MD5, DES); every change of it is in the change log",
+    ),
+]
 
 
 class NoKey(Exception):
@@ -92,6 +105,7 @@ class CredentialProfileCreate(Strict):
     auth_protocol: AuthProtocol | None = None
     priv_protocol: PrivProtocol | None = None
     verify_tls: bool = True
+    legacy_waiver_reason: WaiverReason | None = None
     secret: CredentialSecret
 
 
@@ -102,7 +116,52 @@ class CredentialProfileUpdate(Strict):
     auth_protocol: AuthProtocol | None = None
     priv_protocol: PrivProtocol | None = None
     verify_tls: bool | None = None
+    legacy_waiver_reason: WaiverReason | None = None
     secret: CredentialSecret | None = None
+
+
+def legacy_protocols(kind: str, auth_protocol: str | None, priv_protocol: str | None) -> list[str]:
+    """What of an SNMPv3 profile the policy refuses without a waiver, e.g. ``["MD5", "DES"]``."""
+    if kind != "snmp_v3":
+        return []
+    found = [p for p in (auth_protocol, priv_protocol) if p in LEGACY_AUTH | LEGACY_PRIV]
+    if auth_protocol is None:
+        found.append("noAuth")
+    elif priv_protocol is None:
+        found.append("noPriv")
+    return found
+
+
+def is_waived(profile: CredentialProfile) -> bool:
+    """Whether a profile's legacy protocols are allowed: it names none, or it has a waiver."""
+    return bool(profile.legacy_waiver_reason) or not legacy_protocols(
+        profile.kind, profile.auth_protocol, profile.priv_protocol
+    )
+
+
+def check_policy(
+    kind: str, auth_protocol: str | None, priv_protocol: str | None, waiver: str | None
+) -> None:
+    """Refuse the SNMPv3 protocols of the policy (noAuth, noPriv, MD5, DES) unless waived."""
+    if waiver:
+        if kind == "snmp_v3" and auth_protocol is None and priv_protocol is not None:
+            raise InvalidInput("SNMPv3 privacy needs authentication", field="auth_protocol")
+        return
+    if kind != "snmp_v3":
+        return
+    refused = legacy_protocols(kind, auth_protocol, priv_protocol)
+    if not refused:
+        return
+    field = "priv_protocol" if refused[0] in LEGACY_PRIV | {"noPriv"} else "auth_protocol"
+    if auth_protocol is None:
+        message = "SNMPv3 here is authPriv: name SHA-1 or SHA-2"
+    elif priv_protocol is None:
+        message = "SNMPv3 here is authPriv: name AES"
+    else:
+        message = f"{refused[0]} is refused by policy"
+    raise InvalidInput(
+        f"{message} (or give legacy_waiver_reason to allow {', '.join(refused)})", field=field
+    )
 
 
 def check_complete(
@@ -123,13 +182,10 @@ def check_complete(
         need("community" in present, "secret.community", "an SNMP v2c profile needs a community")
     elif kind == "snmp_v3":
         need(username is not None, "username", "an SNMPv3 profile needs a user")
-        need(
-            auth_protocol is not None,
-            "auth_protocol",
-            "SNMPv3 here is authPriv: name SHA-1 or SHA-2",
-        )
-        need(priv_protocol is not None, "priv_protocol", "SNMPv3 here is authPriv: name AES")
-        need({"auth_key", "priv_key"} <= present, "secret", "SNMPv3 needs auth_key and priv_key")
+        if auth_protocol is not None:
+            need("auth_key" in present, "secret", "SNMPv3 authentication needs auth_key")
+        if priv_protocol is not None:
+            need("priv_key" in present, "secret", "SNMPv3 privacy needs priv_key")
     elif kind == "ssh":
         need(username is not None, "username", "an SSH profile needs a user")
         need(bool({"password", "private_key"} & present), "secret", "SSH needs a password or a key")
@@ -144,6 +200,7 @@ FIELDS = (
     "auth_protocol",
     "priv_protocol",
     "verify_tls",
+    "legacy_waiver_reason",
     "version",
     "created_at",
     "updated_at",
@@ -178,6 +235,7 @@ async def create(
         sa.select(col(CredentialProfile.id)).where(col(CredentialProfile.name) == data.name)
     ):
         raise Conflict(f"a credential profile named {data.name!r} already exists", field="name")
+    check_policy(data.kind, data.auth_protocol, data.priv_protocol, data.legacy_waiver_reason)
     check_complete(data.kind, data.username, data.auth_protocol, data.priv_protocol, data.secret)
     if not cipher.ready:
         raise InvalidInput(
@@ -190,12 +248,26 @@ async def create(
         auth_protocol=data.auth_protocol,
         priv_protocol=data.priv_protocol,
         verify_tls=data.verify_tls,
+        legacy_waiver_reason=data.legacy_waiver_reason,
         secret=cipher.encrypt(data.secret.plain()),
     )
     session.add(profile)
     await session.flush()
     changelog.log(session, ChangeAction.create, profile, None, public(profile), extra=_secret(None))
     return profile
+
+
+def _check_waiver(profile: CredentialProfile, cleared: bool) -> None:
+    """The changed profile keeps to the policy; a waiver its protocols need stays."""
+    refused = legacy_protocols(profile.kind, profile.auth_protocol, profile.priv_protocol)
+    if cleared and refused and not profile.legacy_waiver_reason:
+        raise InvalidInput(
+            f"the waiver cannot be cleared while the profile uses {', '.join(refused)}",
+            field="legacy_waiver_reason",
+        )
+    check_policy(
+        profile.kind, profile.auth_protocol, profile.priv_protocol, profile.legacy_waiver_reason
+    )
 
 
 async def update(
@@ -207,6 +279,7 @@ async def update(
         if value is None and name == "verify_tls":
             raise InvalidInput("verify_tls is true or false", field="verify_tls")
         setattr(profile, name, value)
+    _check_waiver(profile, cleared="legacy_waiver_reason" in values)
     secret_changed = data.secret is not None
     secret = data.secret.plain() if data.secret is not None else None
     if secret is not None and not cipher.ready:
@@ -282,3 +355,27 @@ async def rotate_all(session: AsyncSession, cipher: Cipher) -> int:
         profile.secret = cipher.rotate(profile.secret)
     await session.flush()
     return len(profiles)
+
+
+async def waived_devices(
+    session: AsyncSession, site_id: int | None = None
+) -> dict[int, dict[str, Any]]:
+    """Devices probed with an SNMP profile under a legacy waiver (of one site, or all):
+    device id -> ``{"site_id", "profile", "reason"}``."""
+    statement = (
+        sa.select(
+            col(Device.id),
+            col(Device.site_id),
+            col(CredentialProfile.name),
+            col(CredentialProfile.legacy_waiver_reason),
+        )
+        .join(CredentialProfile, col(Device.snmp_profile_id) == col(CredentialProfile.id))
+        .where(col(CredentialProfile.legacy_waiver_reason).is_not(None))
+    )
+    if site_id is not None:
+        statement = statement.where(col(Device.site_id) == site_id)
+    return {
+        device_id: {"site_id": site, "profile": name, "reason": reason}
+        for device_id, site, name, reason in await session.execute(statement)
+        if device_id is not None
+    }

@@ -61,10 +61,13 @@ class DeviceModel(Versioned, table=True):
     recommended_firmware: str | None = Field(default=None, max_length=64)
     minimum_firmware: str | None = Field(default=None, max_length=64)
     # How the model is probed (vendor quirks as data): extra SNMP OIDs by name, the netmiko
-    # platform for SSH, the path of the HTTP health endpoint.
+    # platform for SSH, the scheme, port, path and expected status of the HTTP health endpoint.
     snmp_oids: dict[str, str] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
     ssh_platform: str | None = Field(default=None, max_length=40)
     http_path: str | None = Field(default=None, max_length=200)
+    http_scheme: str | None = Field(default=None, max_length=8)
+    http_port: int | None = Field(default=None)
+    http_expected_status: int | None = Field(default=None)
 
 
 class Device(Versioned, table=True):
@@ -121,6 +124,11 @@ class Device(Versioned, table=True):
     ssh_port: int | None = Field(default=None)
     probe_interval_s: int | None = Field(default=None)
     ssh_host_key: str | None = Field(default=None, sa_type=sa.Text)
+    # The HTTP health endpoint where it differs from the model's (None: the model's).
+    http_scheme: str | None = Field(default=None, max_length=8)
+    http_port: int | None = Field(default=None)
+    http_path: str | None = Field(default=None, max_length=200)
+    http_expected_status: int | None = Field(default=None)
 
 
 class CredentialProfile(Versioned, table=True):
@@ -137,6 +145,8 @@ class CredentialProfile(Versioned, table=True):
     auth_protocol: str | None = Field(default=None, max_length=16)
     priv_protocol: str | None = Field(default=None, max_length=16)
     verify_tls: bool = Field(default=True, nullable=False)
+    # Why this profile may use SNMPv3 protocols the policy refuses (noAuth, MD5, DES).
+    legacy_waiver_reason: str | None = Field(default=None, max_length=500)
     secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
 
 

@@ -116,6 +116,10 @@ SshPlatform = Literal["cisco_ios", "cisco_xe", "cisco_nxos", "arista_eos", "juni
 ProfileName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")]
 OidName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
 Oid = Annotated[str, Field(pattern=r"^[0-2](\.[0-9]{1,10}){1,40}$")]
+HttpScheme = Literal["http", "https"]
+HttpPort = Annotated[int, Field(ge=1, le=65535), WHOLE]
+HttpPath = Annotated[str, Field(pattern=r"^/[!-~]{0,199}$", description="Starts with /")]
+HttpStatus = Annotated[int, Field(ge=100, le=599), WHOLE]
 
 
 def _unique_probes(value: list[str]) -> list[str]:
@@ -174,8 +178,17 @@ class DeviceModelCreate(Strict):
     ssh_platform: SshPlatform | None = Field(
         default=None, description="netmiko platform for the SSH probe"
     )
-    http_path: Annotated[str, Field(pattern=r"^/[!-~]{0,199}$")] | None = Field(
-        default=None, description="Path of the HTTP health endpoint"
+    http_path: HttpPath | None = Field(
+        default=None, description="Path of the HTTP health endpoint (default /health)"
+    )
+    http_scheme: HttpScheme | None = Field(
+        default=None, description="Scheme of the HTTP health endpoint: http or https (default)"
+    )
+    http_port: HttpPort | None = Field(
+        default=None, description="Port of the HTTP health endpoint (default 443, 80 for http)"
+    )
+    http_expected_status: HttpStatus | None = Field(
+        default=None, description="Status the health endpoint answers when well (default any 2xx)"
     )
 
 
@@ -215,6 +228,18 @@ class DeviceCreate(Strict):
     )
     ssh_host_key: Annotated[str, Field(min_length=1, max_length=4000)] | None = Field(
         default=None, description="Pinned SSH host key; set on first contact, clear to re-pin"
+    )
+    http_scheme: HttpScheme | None = Field(
+        default=None, description="Scheme of the HTTP probe when not the model's: http or https"
+    )
+    http_port: HttpPort | None = Field(
+        default=None, description="Port of the HTTP probe, before probe_port and the model's"
+    )
+    http_path: HttpPath | None = Field(
+        default=None, description="Path of the HTTP health endpoint when not the model's"
+    )
+    http_expected_status: HttpStatus | None = Field(
+        default=None, description="Status the health endpoint answers when well, if not the model's"
     )
 
 

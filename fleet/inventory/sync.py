@@ -86,6 +86,10 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
         "probe_port",
         "ssh_port",
         "probe_interval_s",
+        "http_scheme",
+        "http_port",
+        "http_path",
+        "http_expected_status",
     ),
     "link": (
         "circuit_id",

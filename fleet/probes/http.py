@@ -4,15 +4,19 @@ One ``AsyncClient`` per TLS-verification mode and event loop, shared by every pr
 pools connections; a client may not cross event loops). TLS is verified unless the target's
 ``HttpOptions.verify_tls`` is false; the reading records which (``values["tls_verify"]``).
 
-2xx -> ok (JSON body fields such as firmware/version/status/uptime are read when present),
-401/403 -> auth_failed, other statuses -> error with the status, connection refused ->
-refused, timeout -> timeout, a body that is not JSON where JSON is expected -> parse_error.
+The expected status (``HttpOptions.expected_status``, any 2xx when unset) -> ok (JSON body
+fields such as firmware/version/status/uptime are read from a 2xx body), 401/403 ->
+auth_failed, other statuses -> error ("expected status 200, got 503"), connection refused ->
+refused ("connection refused"), a failed TLS handshake -> error ("TLS handshake failed: wrong
+version number"), timeout -> timeout, a body that is not JSON where JSON is expected ->
+parse_error. Reasons name what went wrong, the same run after run, not a library's wording.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 import weakref
 from typing import Any
@@ -124,22 +128,9 @@ class HttpProbe:
             )
         except httpx.TimeoutException:
             return failed(self.kind, target, ProbeStatus.TIMEOUT, "HTTP timeout", started_at, t0)
-        except httpx.ConnectError as exc:
-            text = str(exc)
-            if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
-                return failed(
-                    self.kind,
-                    target,
-                    ProbeStatus.ERROR,
-                    f"TLS verification failed: {text}",
-                    started_at,
-                    t0,
-                )
-            return failed(
-                self.kind, target, ProbeStatus.REFUSED, f"connect failed: {text}", started_at, t0
-            )
         except httpx.HTTPError as exc:
-            return failed(self.kind, target, ProbeStatus.ERROR, short_reason(exc), started_at, t0)
+            status, reason = failure_reason(exc, opts.scheme)
+            return failed(self.kind, target, status, reason, started_at, t0)
 
         code = response.status_code
         reading = Reading(
@@ -166,16 +157,64 @@ def _request_auth(opts: HttpOptions) -> tuple[dict[str, str], httpx.BasicAuth | 
     return headers, None
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, outermost first (httpx wraps httpcore wraps OSError)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _ssl_text(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"certificate verify failed: {exc.verify_message}"
+    if exc.reason:
+        return str(exc.reason).replace("_", " ").lower()
+    return type(exc).__name__
+
+
+def failure_reason(exc: httpx.HTTPError, scheme: str) -> tuple[ProbeStatus, str]:
+    """A failed request's status and a reason that is the same each time the peer fails the
+    same way: what went wrong, not the wording of whichever layer saw it first."""
+    chain = _causes(exc)
+    for cause in chain:
+        if isinstance(cause, ssl.SSLError):
+            return ProbeStatus.ERROR, f"TLS handshake failed: {_ssl_text(cause)}"
+    for cause in chain:
+        if isinstance(cause, ConnectionRefusedError):
+            return ProbeStatus.REFUSED, "connection refused"
+    closed = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+    closed_early = any(isinstance(c, closed) for c in chain) or isinstance(
+        exc, httpx.RemoteProtocolError
+    )
+    if isinstance(exc, httpx.ConnectError):
+        if scheme == "https" and closed_early:
+            return ProbeStatus.ERROR, "TLS handshake failed: connection closed by the peer"
+        for cause in chain:
+            if isinstance(cause, OSError) and cause.strerror:
+                return ProbeStatus.REFUSED, f"connect failed: {cause.strerror.lower()}"
+        return ProbeStatus.REFUSED, "connect failed"
+    if closed_early:
+        return ProbeStatus.ERROR, "connection closed by the peer before an answer"
+    return ProbeStatus.ERROR, short_reason(exc)
+
+
 def _judge(response: httpx.Response, opts: HttpOptions, reading: Reading) -> None:
     """The reading's status from the answer: its code, then (when JSON is expected) its body."""
     code = response.status_code
-    if code in (401, 403):
+    expected = opts.expected_status
+    if code != expected and code in (401, 403):
         reading.status = ProbeStatus.AUTH_FAILED
         reading.reason = f"HTTP {code}"
-    elif not 200 <= code < 300:
+    elif expected is not None and code != expected:
         reading.status = ProbeStatus.ERROR
-        reading.reason = f"HTTP {code} {response.reason_phrase}".strip()
-    elif opts.expect_json:
+        reading.reason = f"expected status {expected}, got {code}"
+    elif expected is None and not 200 <= code < 300:
+        reading.status = ProbeStatus.ERROR
+        reading.reason = f"expected a 2xx status, got {code}"
+    elif opts.expect_json and 200 <= code < 300 and code != 204:
         try:
             body = json.loads(response.content) if response.content else None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from fleet.database import Database
 from fleet.inventory.choices import DeviceLifecycle
-from fleet.inventory.credentials import Cipher
+from fleet.inventory.credentials import Cipher, is_waived
 from fleet.inventory.models import CredentialProfile, Device, DeviceModel, Link, Site
 from fleet.probes.models import MaintenanceWindow
 from fleet.probes.types import (
@@ -114,15 +114,18 @@ def _probes_of(device: Device, model: DeviceModel, secrets: _Secrets) -> DeviceP
     snmp = None
     if "snmp" in device.probes:
         profile = secrets.profile(device.snmp_profile_id)
-        snmp = _snmp(profile, secrets.of(profile), model.snmp_oids)
-        if snmp is None:
-            problems.append("snmp: no SNMP credential profile")
+        if profile is not None and not is_waived(profile):
+            problems.append(f"snmp: profile {profile.name} uses legacy protocols without a waiver")
+        else:
+            snmp = _snmp(profile, secrets.of(profile), model.snmp_oids)
+            if snmp is None:
+                problems.append("snmp: no SNMP credential profile")
     ssh = None
     if "ssh" in device.probes:
         ssh = _ssh(device, model, secrets)
         if ssh is None:
             problems.append("ssh: needs an SSH credential profile and the model's ssh_platform")
-    http = _http(model, secrets, device.http_profile_id) if "http" in device.probes else None
+    http = _http(device, model, secrets) if "http" in device.probes else None
     kinds = tuple(
         k
         for k in device.probes
@@ -139,7 +142,7 @@ def _probes_of(device: Device, model: DeviceModel, secrets: _Secrets) -> DeviceP
             device_id=device.id,
             address=device.management_address or "",
             port=device.probe_port,
-            ports={"ssh": device.ssh_port} if device.ssh_port else {},
+            ports=_ports(device, model),
             snmp=snmp,
             ssh=ssh,
             http=http,
@@ -162,11 +165,28 @@ def _ssh(device: Device, model: DeviceModel, secrets: _Secrets) -> SshOptions | 
     )
 
 
-def _http(model: DeviceModel, secrets: _Secrets, profile_id: int | None) -> HttpOptions:
-    profile = secrets.profile(profile_id)
+def _ports(device: Device, model: DeviceModel) -> dict[str, int]:
+    """Ports by kind ahead of ``probe_port``: the device's SSH port; for HTTP the device's port,
+    else (without a ``probe_port``) the model's."""
+    ports: dict[str, int] = {}
+    if device.ssh_port:
+        ports["ssh"] = device.ssh_port
+    http_port = device.http_port or (None if device.probe_port else model.http_port)
+    if http_port:
+        ports["http"] = http_port
+    return ports
+
+
+def _http(device: Device, model: DeviceModel, secrets: _Secrets) -> HttpOptions:
+    """The HTTP options: each of scheme, path and expected status from the device, else the
+    model, else the default (https, /health, any 2xx)."""
+    profile = secrets.profile(device.http_profile_id)
     secret = secrets.of(profile)
+    scheme = device.http_scheme or model.http_scheme or "https"
     return HttpOptions(
-        path=model.http_path or "/health",
+        path=device.http_path or model.http_path or "/health",
+        scheme="http" if scheme == "http" else "https",
+        expected_status=device.http_expected_status or model.http_expected_status,
         verify_tls=profile.verify_tls if profile else True,
         credentials=HttpCredentials(
             bearer_token=secret.get("token"),

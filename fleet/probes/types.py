@@ -117,6 +117,7 @@ class HttpOptions:
     verify_tls: bool = True
     credentials: HttpCredentials | None = None
     expect_json: bool = True
+    expected_status: int | None = None  # None: any 2xx
 
 
 DEFAULT_PORTS: dict[str, int] = {"snmp": 161, "ssh": 22, "http": 443, "tcp": 22}

@@ -270,3 +270,58 @@ def test_broken_config_writes_nothing(db_url: str, tmp_path: Path) -> None:
     with pytest.raises(configs.ConfigError):
         plan(db_url, folder, apply=True)
     assert counts(db_url)["change"] == 0
+
+
+def test_http_probe_options_in_site_configs(db_url: str, tmp_path: Path) -> None:
+    """A model's and a device's HTTP options come in from the files, and come back unchanged."""
+    folder = _copy(tmp_path)
+    models = folder / "device_models.yaml"
+
+    def plain_http(data: list[dict[str, Any]]) -> None:
+        data[0].update(http_scheme="http", http_port=8080, http_expected_status=204)
+
+    _edit(models, plain_http)
+    slug = yaml.safe_load(models.read_text())[0]["slug"]
+    site_file = sorted((folder / "sites").glob("*.yaml"))[0]
+    serial = yaml.safe_load(site_file.read_text())["devices"][0]["serial"]
+
+    def override(data: dict[str, Any]) -> None:
+        data["devices"][0].update(http_scheme="https", http_path="/api/health", http_port=8443)
+
+    _edit(site_file, override)
+    plan(db_url, folder, apply=True)
+    assert plan(db_url, folder).empty  # applied as written: nothing left to change
+
+    async def stored() -> tuple[Any, ...]:
+        db = Database(db_url)
+        try:
+            async with db.session() as session:
+                model = await session.scalar(sa.select(DeviceModel).where(DeviceModel.slug == slug))
+                device = await session.scalar(sa.select(Device).where(Device.serial == serial))
+                assert model is not None
+                assert device is not None
+                return (
+                    model.http_scheme,
+                    model.http_port,
+                    model.http_expected_status,
+                    device.http_scheme,
+                    device.http_path,
+                    device.http_port,
+                )
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(stored()) == ("http", 8080, 204, "https", "/api/health", 8443)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("http_scheme", "gopher"), ("http_port", 70000), ("http_path", "x")]
+)
+def test_bad_http_option_in_site_configs_names_the_field(
+    tmp_path: Path, field: str, value: Any
+) -> None:
+    folder = _copy(tmp_path)
+    _edit(folder / "device_models.yaml", lambda data: data[0].update({field: value}))
+    with pytest.raises(configs.ConfigError) as caught:
+        configs.load(folder)
+    assert any(field in p.reason for p in caught.value.problems), str(caught.value)

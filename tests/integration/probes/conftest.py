@@ -31,6 +31,8 @@ V3_USERS: dict[str, tuple[str, str, str, str]] = {
     "fleet-sha": ("SHA", "fleet-auth-key-1", "AES", "fleet-priv-key-1"),
     "fleet-sha256": ("SHA256", "fleet-auth-key-2", "AES", "fleet-priv-key-2"),
     "fleet-sha512": ("SHA512", "fleet-auth-key-3", "AES256BLMT", "fleet-priv-key-3"),
+    # legacy kit: refused by policy unless the credential profile carries a waiver
+    "fleet-md5": ("MD5", "fleet-auth-key-4", "DES", "fleet-priv-key-4"),
 }
 V3_CONTEXT = "core-sw-2"
 

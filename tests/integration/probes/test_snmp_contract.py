@@ -91,7 +91,7 @@ def v3(
         user=user,
         auth_protocol=auth,  # type: ignore[arg-type]
         auth_key=auth_key or good_auth,
-        priv_protocol={"AES": "AES", "AES256BLMT": "AES256"}[priv],  # type: ignore[arg-type]
+        priv_protocol={"AES": "AES", "AES256BLMT": "AES256", "DES": "DES"}[priv],  # type: ignore[arg-type]
         priv_key=priv_key or good_priv,
         context=context,
     )
@@ -161,7 +161,7 @@ async def test_uptime_ticks(driver: str, snmp_agent: SnmpAgent) -> None:
     assert second.uptime_seconds > first.uptime_seconds
 
 
-@pytest.mark.parametrize("user", ["fleet-sha", "fleet-sha256", "fleet-sha512"])
+@pytest.mark.parametrize("user", ["fleet-sha", "fleet-sha256", "fleet-sha512", "fleet-md5"])
 async def test_v3_auth_priv_ok(driver: str, user: str, snmp_agent: SnmpAgent) -> None:
     reading = await run_probe(probe_of(driver), target(snmp_agent, v3(snmp_agent, user)), timeout=5)
     assert reading.status is ProbeStatus.OK, reading.reason

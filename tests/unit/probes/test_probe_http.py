@@ -80,7 +80,7 @@ async def test_server_error_is_error_with_status(probe: HttpProbe) -> None:
     reading = await run_probe(probe, target(), timeout=2, retries=1)
     assert reading.status is ProbeStatus.ERROR
     assert reading.http_status == 500
-    assert reading.reason == "HTTP 500 Internal Server Error"
+    assert reading.reason == "expected a 2xx status, got 500"
     assert route.call_count == 2  # retried once
 
 
