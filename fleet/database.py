@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -42,6 +43,12 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLite's single writer lock held by another past the busy timeout (a long sync, for
+    one): the write may be tried again later."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def is_sqlite(url: str) -> bool:
