@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -44,12 +45,21 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def is_busy(exc: BaseException) -> bool:
+    """SQLite's single writer lock held by another past the busy timeout (a long sync, for
+    one): the write may be tried again later."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine for ``url`` with the settings each backend needs."""
+def create_engine(
+    url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any
+) -> AsyncEngine:
+    """Create the async engine for ``url`` with the settings each backend needs; on SQLite a
+    write waits ``busy_timeout_ms`` for another's lock before "database is locked"."""
     kwargs.setdefault("json_serializer", json_text)
     if not is_sqlite(url):
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
@@ -63,7 +73,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -76,6 +86,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 class Database:
     """Owns the engine; hands out read sessions and write sessions."""
+
+    @classmethod
+    def of(cls, url: str, busy_timeout_s: float) -> Database:
+        """The database at ``url`` whose SQLite writes wait ``busy_timeout_s`` for a lock."""
+        return cls(url, busy_timeout_ms=round(busy_timeout_s * 1000))
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url

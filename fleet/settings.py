@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests a token may make per minute unless the token sets its own; 0: off.",
     )
+    sqlite_busy_timeout_s: float = Field(
+        default=30,
+        gt=0,
+        description="On SQLite, how long a write waits for another's lock before it gives up "
+        "(the API then answers 503 with Retry-After).",
+    )
     idempotency_ttl_hours: float = Field(
         default=24, gt=0, description="How long an Idempotency-Key's first response is replayed."
     )

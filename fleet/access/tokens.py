@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -16,7 +17,7 @@ from fleet import changelog
 from fleet.access.models import ApiToken
 from fleet.access.roles import Role
 from fleet.changelog import ChangeAction
-from fleet.database import Database
+from fleet.database import Database, is_busy
 from fleet.errors import Conflict, InvalidInput
 from fleet.models import utcnow
 
@@ -117,13 +118,21 @@ async def delete(session: AsyncSession, token: ApiToken) -> None:
     await session.flush()
 
 
-async def touch(db: Database, token_id: int, when: datetime) -> None:
-    """Set a token's last use (outside the change log: it is not a change of the token)."""
-    async with db.session(write=True) as session:
-        await session.execute(
-            sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=when)
-        )
-        await session.commit()
+async def touch(db: Database, token_id: int, when: datetime) -> bool:
+    """Set a token's last use (outside the change log: it is not a change of the token).
+    Bookkeeping, not the request's work: when another write holds SQLite's lock past the busy
+    timeout, nothing is recorded (False) rather than the request failing."""
+    try:
+        async with db.session(write=True) as session:
+            await session.execute(
+                sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=when)
+            )
+            await session.commit()
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        return False
+    return True
 
 
 class Refused(Exception):

@@ -153,7 +153,7 @@ def _lifespan(
 def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
     """Build the API for ``settings``; pass ``database`` to share an engine (tests, CLI)."""
     configure(settings.log_format, settings.log_level)
-    db = database or Database(settings.database_url)
+    db = database or Database.of(settings.database_url, settings.sqlite_busy_timeout_s)
     keys = settings.credential_keys.get_secret_value() if settings.credential_keys else None
     cipher = Cipher(keys)
 

@@ -88,7 +88,8 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
         if now - self._last_used.get(token_id, -math.inf) < LAST_USED_EVERY_S:
             return
         self._last_used[token_id] = now
-        await tokens.touch(db, token_id, utcnow())
+        if not await tokens.touch(db, token_id, utcnow()):
+            self._last_used.pop(token_id, None)  # the database was busy: a later request records it
 
 
 def permission_guard(

@@ -16,11 +16,11 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import MethodNotAllowedException
-from sqlalchemy.exc import OperationalError
 
 from fleet import errors
 from fleet.api.auth import RateLimitExceeded
 from fleet.api.middleware import request_id_of
+from fleet.database import is_busy
 from fleet.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,9 +62,7 @@ BUSY = ProblemType(503, "busy", "Database busy")
 BUSY_RETRY_AFTER_S = 2
 
 
-def _database_busy(exc: Exception) -> bool:
-    """SQLite's single writer lock held past the busy timeout (a long sync, for one)."""
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+_database_busy = is_busy
 
 
 def problem_type(exc: Exception) -> ProblemType:

@@ -27,7 +27,7 @@ async def database(settings: Settings, *, migrated: bool = False) -> AsyncIterat
     migrations first when FLEET_MIGRATE_ON_START is on."""
     if migrated and settings.migrate_on_start:
         await migrate.upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database.of(settings.database_url, settings.sqlite_busy_timeout_s)
     try:
         yield db
     finally:

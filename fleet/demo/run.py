@@ -69,7 +69,7 @@ async def _prepare(
     ``snmp_port``, routers' SSH on ``ssh_port``); return the plan of the show and an admin
     token."""
     await migrate.upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database.of(settings.database_url, settings.sqlite_busy_timeout_s)
     try:
         async with db.session(write=True) as session:
             secret = await _load_sample(session, settings)
