@@ -12,6 +12,8 @@ from pydantic import BaseModel
 from fleet.inventory.schemas import Strict
 
 REF = "#/components/schemas/{model}"
+ANY_TEXT = r"^[^\u0000]*$"
+NOT_EMPTY = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 _ALIASES = Schema().field_aliases()
 _ONE = {"items", "additionalProperties", "propertyNames", "not", "contains", "if", "then", "else"}
 _MANY = {"anyOf", "allOf", "oneOf", "prefixItems"}
@@ -98,8 +100,10 @@ def _keys_as_validated(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stripped(document: dict[str, Any]) -> dict[str, Any]:
-    """The bodies' text is stripped of surrounding white space before its length is checked:
-    a text that must not be empty must hold more than white space."""
-    if document.get("type") != "string" or not document.get("minLength") or "pattern" in document:
+    """Free text as the bodies take it: never a NUL (refused in every body), and, since text is
+    stripped of surrounding white space before its length is checked, more than white space
+    where it must not be empty."""
+    if document.get("type") != "string" or {"pattern", "format", "enum"} & set(document):
         return document
-    return {**document, "pattern": r"\S"}
+    text = NOT_EMPTY if document.get("minLength") else ANY_TEXT
+    return {**document, "pattern": text}
