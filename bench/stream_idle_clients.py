@@ -22,26 +22,14 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
+from served import Server
 
-ROOT = Path(__file__).resolve().parents[1]
 LIMIT_RATIO = 1.5
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cpu_seconds(pid: int) -> float:
@@ -49,65 +37,6 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-class Server:
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "FLEET_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'fleet.db'}",
-            "FLEET_SITE_CONFIGS": str(ROOT / "site_configs"),
-            "FLEET_LOG_FORMAT": "json",
-            "FLEET_LOG_LEVEL": "WARNING",
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fleet.cli",
-                "serve",
-                "--no-scheduler",
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            cwd=folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self.token = self._wait()
-
-    def _read(self) -> None:
-        if self.process.stdout is not None:
-            self.output.extend(iter(self.process.stdout.readline, ""))
-
-    def _wait(self) -> str:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit("fleet serve exited:\n" + "".join(self.output))
-            try:
-                if httpx.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit("fleet serve did not answer within 90 s")
-        return next(line.split("=", 1)[1].strip() for line in self.output if "FLEET_TOKEN=" in line)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 async def timed(client: httpx.AsyncClient, requests: int) -> list[float]:
@@ -231,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         print("starting fleet serve with the sample fleet ...")
-        server = Server(Path(folder))
+        server = Server(f"sqlite+aiosqlite:///{Path(folder) / 'fleet.db'}", Path(folder))
         try:
             ratio = asyncio.run(
                 measure(server, args.clients, args.requests, args.rounds, args.idle)
