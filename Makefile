@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make test` runs the suite in this many processes (each with its own databases and ports).
+TEST_WORKERS ?= 2
 # The border site's link drops 15 s in, so the whole show is on the board within 2 min.
 RUN_OPTIONS ?= --cut-after 15
 
@@ -44,7 +46,7 @@ test: install-test lint typecheck
 	scripts/ensure-postgres
 	scripts/ensure-chromium
 	scripts/ensure-promtool
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: install-test
 	$(BIN)/pytest -x -q -m "not postgres and not e2e"

@@ -10,11 +10,13 @@ the first answers are replayed, marked ``replayed``.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Annotated, Any, Literal, get_args
 
 from litestar import Request, post
-from litestar.openapi.spec import Discriminator, OpenAPI, Schema
+from litestar.openapi.spec import Discriminator, OpenAPI, Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from pydantic import BaseModel, Field, StrictStr, TypeAdapter, ValidationError
 
 from fleet import context
@@ -23,6 +25,7 @@ from fleet.access.roles import allowed
 from fleet.api.deps import principal_of
 from fleet.api.openapi import FieldError, Problem, problem_responses
 from fleet.api.problems import problem_body
+from fleet.api.representations import representation
 from fleet.database import Database
 from fleet.errors import FleetError, Forbidden, InvalidInput, PreconditionFailed
 from fleet.inventory import service
@@ -31,6 +34,7 @@ from fleet.inventory.schemas import WHOLE, Strict
 from fleet.settings import Settings
 
 ObjectType = Literal["country", "site", "device_model", "device", "link"]
+BATCH_OBJECT = "BatchObject"
 
 
 class BatchChange(Strict):
@@ -61,14 +65,15 @@ class _Result(BaseModel):
     replayed: bool = Field(default=False, description="The stored answer of an earlier send")
 
 
+OBJECT_DOC = "The object as the single API shows it, and its `object_type`"
+
+
 class Applied(_Result):
     """The change is made."""
 
     status: Literal["applied"]
     etag: str | None = Field(default=None, description="The object's new ETag (null: deleted)")
-    object: dict[str, Any] | None = Field(
-        default=None, description="The object as the single API shows it (null: deleted)"
-    )
+    object: dict[str, Any] | None = Field(default=None, description=f"{OBJECT_DOC} (null: deleted)")
 
 
 class Conflict(_Result):
@@ -76,7 +81,13 @@ class Conflict(_Result):
 
     status: Literal["conflict"]
     current_etag: str
-    current: dict[str, Any]
+    current: dict[str, Any] = Field(description=OBJECT_DOC)
+
+
+def _tagged(obj: dict[str, Any], object_type: str) -> dict[str, Any]:
+    """An object as a batch answers it: tagged with its type, so that a client knows which
+    of the objects it holds."""
+    return {"object_type": object_type} | obj
 
 
 class Invalid(_Result):
@@ -150,7 +161,7 @@ async def _apply(
             id=change.id,
             status="conflict",
             current_etag=service.etag(current["version"]),
-            current=current,
+            current=_tagged(current, change.object),
         )
     except Forbidden as exc:
         return Refused(id=change.id, status="forbidden", problem=_problem(exc))
@@ -163,8 +174,10 @@ async def _apply(
         return Invalid(id=change.id, status="invalid", problem=problem)
     except FleetError as exc:
         return Invalid(id=change.id, status="invalid", problem=_problem(exc))
-    etag = service.etag(obj["version"]) if obj is not None else None
-    return Applied(id=change.id, status="applied", etag=etag, object=obj)
+    if obj is None:
+        return Applied(id=change.id, status="applied")
+    etag = service.etag(obj["version"])
+    return Applied(id=change.id, status="applied", etag=etag, object=_tagged(obj, change.object))
 
 
 @post(
@@ -212,11 +225,13 @@ async def apply_batch(
 
 def declare_results(openapi: OpenAPI) -> None:
     """Name ``status`` as the tag of a batch result in ``openapi`` (in place): Litestar writes
-    the union as a plain ``oneOf``."""
+    the union as a plain ``oneOf``; and type the objects the results carry (see
+    :func:`_declare_objects`)."""
     schemas = openapi.components.schemas if openapi.components else None
     answer = (schemas or {}).get(BatchAnswer.__name__)
-    if not isinstance(answer, Schema) or not answer.properties:
+    if schemas is None or not isinstance(answer, Schema) or not answer.properties:
         return
+    _declare_objects(schemas)
     results = answer.properties["results"]
     if isinstance(results, Schema) and isinstance(results.items, Schema):
         results.items.discriminator = Discriminator(
@@ -228,3 +243,40 @@ def declare_results(openapi: OpenAPI) -> None:
                 for model in RESULTS
             },
         )
+
+
+def _declare_objects(schemas: dict[str, Any]) -> None:
+    """Declare a batch's objects as what they are: each object type's representation (the
+    component its own routes answer) and its ``object_type``, one of them by that tag."""
+    mapping: dict[str, str] = {}
+    for object_type in get_args(ObjectType):
+        shown = representation(BY_NAME[object_type]).__name__
+        name = f"Batch{shown}"
+        shown_schema = schemas[shown]
+        # a copy, not an allOf of the representation: generators name the models of its
+        # inline parts after the schema that holds them, and would meet each name twice
+        schemas[name] = dataclasses.replace(
+            shown_schema,
+            title=name,
+            description=f"{shown} as a batch answers it.",
+            properties={
+                "object_type": Schema(type=OpenAPIType.STRING, const=object_type),
+                **(shown_schema.properties or {}),
+            },
+            required=["object_type", *(shown_schema.required or [])],
+        )
+        mapping[object_type] = f"#/components/schemas/{name}"
+    schemas[BATCH_OBJECT] = Schema(
+        description="An object of a batch's answer, by its `object_type`.",
+        one_of=[Reference(ref=ref) for ref in mapping.values()],
+        discriminator=Discriminator(property_name="object_type", mapping=mapping),
+    )
+    tagged = Reference(ref=f"#/components/schemas/{BATCH_OBJECT}")
+    applied, conflict = schemas[Applied.__name__], schemas[Conflict.__name__]
+    applied.properties["object"] = Schema(
+        one_of=[tagged, Schema(type=OpenAPIType.NULL)],
+        description=Applied.model_fields["object"].description,
+    )
+    conflict.properties["current"] = Schema(
+        all_of=[tagged], description=Conflict.model_fields["current"].description
+    )

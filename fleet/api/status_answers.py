@@ -3,16 +3,21 @@ routes of :mod:`fleet.api.status` build their answers from the same field lists.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from fleet.api.representations import columns, items_of, typed
+from fleet.inventory.choices import LinkMedium, LinkRole
 from fleet.inventory.models import Device, Link, Site
 from fleet.probes.availability import Availability
+from fleet.probes.choices import DEVICE_STATES, LINK_STATES, SITE_STATES, State
 from fleet.probes.events import EVENT_FIELDS
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.types import ProbeStatus
 
 #: A site's columns in its headline (then its country, status, link in use and devices).
 SITE_FIELDS = ("id", "code", "name", "kind", "latitude", "longitude", "criticality")
@@ -22,19 +27,34 @@ DEVICE_FIELDS = ("id", "serial", "hostname", "lifecycle", "probes", "parent_id")
 LINK_FIELDS = ("id", "circuit_id", "medium", "role", "lifecycle", "terminating_device_id")
 RESULT_FIELDS = ("id", "device_id", "kind", "at", "status", "duration_ms", "reason", "data")
 
+
+def one_of(values: Iterable[StrEnum]) -> Any:
+    """The type of a field holding one of ``values`` (an ``enum`` in the document)."""
+    return Literal[tuple(value.value for value in values)]
+
+
 SINCE = (datetime | None, Field(description="In this state since (null: never probed)"))
-_status: dict[str, Any] = {
-    "state": (str, Field(description="up, degraded, down, unreachable, maintenance, unknown")),
-    "since": SINCE,
-}
+
+
+class LinkInUse(BaseModel):
+    """The link carrying a site's traffic."""
+
+    circuit_id: str
+    role: LinkRole
+    medium: LinkMedium
+
+
+def _status(states: Iterable[State]) -> dict[str, Any]:
+    return {"state": (one_of(states), Field(description="What fleet shows")), "since": SINCE}
+
+
 _headline: dict[str, Any] = {
     "country": (str, Field(description="The site's country code")),
-    "state": (str, Field(description="connected, degraded, disconnected, maintenance, unknown")),
-    "since": SINCE,
+    **_status(SITE_STATES),
     "reason": str | None,
     "link_in_use": (
-        dict[str, Any] | None,
-        Field(description="The link carrying the site's traffic: role, medium, circuit_id"),
+        LinkInUse | None,
+        Field(description="The link carrying the site's traffic (null: none is up)"),
     ),
 }
 SiteHeadline = columns(
@@ -46,20 +66,24 @@ SiteHeadline = columns(
     devices=(dict[str, int], Field(description="Devices by state")),
 )
 SiteHeadlinePage = items_of("SiteHeadlinePage", "A page of site headlines.", SiteHeadline)
-_object_status = typed(ObjectStatus, STATUS_FIELDS) | _status
+_object_status = typed(ObjectStatus, STATUS_FIELDS)
 DeviceStatus = columns(
     "DeviceStatus",
     "A device of the site and its state.",
     Device,
     DEVICE_FIELDS,
-    **_object_status,
+    **_object_status | _status(DEVICE_STATES),
     policy_waiver=(
         dict[str, str] | None,
         Field(description="The SNMPv3 legacy waiver it probes under: profile and reason"),
     ),
 )
 LinkStatus = columns(
-    "LinkStatus", "A link of the site and its state.", Link, LINK_FIELDS, **_object_status
+    "LinkStatus",
+    "A link of the site and its state.",
+    Link,
+    LINK_FIELDS,
+    **_object_status | _status(LINK_STATES),
 )
 SiteStatus = columns(
     "SiteStatus",
@@ -70,7 +94,13 @@ SiteStatus = columns(
     devices=list[DeviceStatus],  # type: ignore[valid-type]
     links=list[LinkStatus],  # type: ignore[valid-type]
 )
-Result = columns("ProbeResult", "One probe of one device.", ProbeResult, RESULT_FIELDS)
+Result = columns(
+    "ProbeResult",
+    "One probe of one device.",
+    ProbeResult,
+    RESULT_FIELDS,
+    status=(one_of(ProbeStatus), Field(description="How the probe ended")),
+)
 ResultPage = items_of("ProbeResultPage", "A page of probe results, newest first.", Result)
 Probed = columns(
     "ProbeReadings",
@@ -84,6 +114,8 @@ Event = columns(
     StateEvent,
     EVENT_FIELDS,
     country=(str, Field(description="The object's country code")),
+    old_state=one_of(State),
+    new_state=one_of(State),
 )
 EventPage = items_of("StateEventPage", "A page of state events, newest first.", Event)
 AvailabilityAnswer = Availability

@@ -200,9 +200,12 @@ def _batch(client: Any, models: Any, device: Any, etag: str) -> None:
     applied, conflict, refused = answer.results
     assert isinstance(applied, models.Applied)
     assert applied.etag == f'"{device.version + 2}"'
+    assert isinstance(applied.object_, models.BatchDevice)  # typed by its object_type
+    assert (applied.object_.serial, applied.object_.notes) == (device.serial, "batched")
     assert isinstance(conflict, models.Conflict)
     assert conflict.current_etag == applied.etag
-    assert conflict.current["notes"] == "batched"
+    assert isinstance(conflict.current, models.BatchDevice)
+    assert conflict.current.notes == "batched"
     assert isinstance(refused, models.Invalid)
     assert isinstance(refused.problem, models.Problem)
     assert refused.problem.status == 422

@@ -164,8 +164,10 @@ def test_batch_of_fifty_with_five_stale(
     assert all(
         r["current_etag"] == '"2"' and r["current"]["notes"] == "office edit" for r in conflicts
     )
+    assert {r["current"]["object_type"] for r in conflicts} == {"device"}
     applied = [r for r in first["results"] if r["status"] == "applied"]
     assert all(r["etag"] == '"2"' and r["object"]["firmware_version"] == "2.0.0" for r in applied)
+    assert {r["object"]["object_type"] for r in applied} == {"device"}
     # Sent again: every answer is the first one, replayed, and nothing is applied twice.
     assert all(r["replayed"] for r in again["results"])
     assert [r["status"] for r in again["results"]] == [r["status"] for r in first["results"]]
