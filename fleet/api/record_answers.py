@@ -3,7 +3,9 @@ OpenAPI document declares them, made from the tables and the field lists their r
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from fleet import changelog
 from fleet.access import audit, tokens
@@ -13,6 +15,14 @@ from fleet.changelog import ChangeRecord
 from fleet.inventory import credentials
 from fleet.inventory.models import CredentialProfile
 
+
+class FieldChange(BaseModel):
+    """One field of an object, before and after a change (null: not there)."""
+
+    before: Any = Field(description="The value before (any JSON value)")
+    after: Any = Field(description="The value after (any JSON value)")
+
+
 Change = columns(
     "Change",
     "One create, update or delete of one object: who, when, from which request, and the fields "
@@ -20,6 +30,7 @@ Change = columns(
     ChangeRecord,
     (*changelog.FIELDS, "changes"),
     country=(str | None, Field(description="The object's country code")),
+    changes=(dict[str, FieldChange], Field(description="The fields that moved, by name")),
 )
 ChangePage = items_of("ChangePage", "A page of changes, newest first.", Change)
 Token = columns("Token", "An API token (never its secret nor its hash).", ApiToken, tokens.FIELDS)

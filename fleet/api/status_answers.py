@@ -17,7 +17,7 @@ from fleet.probes.availability import Availability
 from fleet.probes.choices import DEVICE_STATES, LINK_STATES, SITE_STATES, State
 from fleet.probes.events import EVENT_FIELDS
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
-from fleet.probes.types import ProbeStatus
+from fleet.probes.types import InterfaceReading, ProbeStatus
 
 #: A site's columns in its headline (then its country, status, link in use and devices).
 SITE_FIELDS = ("id", "code", "name", "kind", "latitude", "longitude", "criticality")
@@ -94,12 +94,27 @@ SiteStatus = columns(
     devices=list[DeviceStatus],  # type: ignore[valid-type]
     links=list[LinkStatus],  # type: ignore[valid-type]
 )
+
+
+class ProbeData(BaseModel):
+    """What a probe read, each part only when it read it (see ``fleet.probes.store``)."""
+
+    uptime_seconds: float | None = None
+    firmware_version: str | None = None
+    sys_descr: str | None = None
+    interfaces: list[InterfaceReading] | None = Field(default=None, description="At most 16")
+    # str | float, not Value: an integer is a number too, and `oneOf` would refuse it
+    values: dict[str, str | float] | None = Field(default=None, description="At most 32")
+    http_status: int | None = None
+
+
 Result = columns(
     "ProbeResult",
     "One probe of one device.",
     ProbeResult,
     RESULT_FIELDS,
     status=(one_of(ProbeStatus), Field(description="How the probe ended")),
+    data=(ProbeData | None, Field(description="What it read (null: nothing)")),
 )
 ResultPage = items_of("ProbeResultPage", "A page of probe results, newest first.", Result)
 Probed = columns(

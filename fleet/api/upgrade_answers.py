@@ -14,6 +14,7 @@ from fleet.upgrades.assess import Summary
 from fleet.upgrades.choices import WorkOrderState
 from fleet.upgrades.evaluation import BeforeAfter
 from fleet.upgrades.models import Gap, JournalEntry, SiteProfile, WorkOrder
+from fleet.upgrades.rules import Rule
 from fleet.upgrades.service import GAP_FIELDS, PLAN_GROUPS, PlanRow, PlanTotal
 
 SITE = (str, Field(description="The site's code"))
@@ -54,7 +55,11 @@ Journal = items_of(
     "Journal", "A work order's journal, oldest first.", JournalEntryAnswer, paged=False
 )
 ProfileAnswer = columns(
-    "SiteProfile", "What a kind of site must have.", SiteProfile, profiles.FIELDS
+    "SiteProfile",
+    "What a kind of site must have.",
+    SiteProfile,
+    profiles.FIELDS,
+    rules=(list[Rule], Field(description="Its rules, each by its `type`")),
 )
 ProfilePage = items_of("SiteProfilePage", "Every site profile (one page).", ProfileAnswer)
 AssessmentSummary = columns(

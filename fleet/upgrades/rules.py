@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from fleet.inventory.choices import DeviceKind, DeviceLifecycle, LinkMedium, SiteKind
 from fleet.inventory.schemas import Strict
@@ -68,6 +68,8 @@ class EndOfSupport(RuleBase):
 
 class Availability(RuleBase):
     """The site's connectivity availability over the last ``days`` at or above ``target``."""
+
+    model_config = ConfigDict(title="AvailabilityRule")  # apart from the availability answer
 
     type: Literal["availability"]
     days: Annotated[int, Field(ge=1, le=365)] = 30
