@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from bench.lossy import count_created, site_bodies
-from tests.e2e.processes import free_port
+from fleet.database import Database
+from fleet.probes.models import StateEvent
 from tests.e2e.several import Api, fresh_postgres, two_apis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -147,30 +148,56 @@ def _read_stream(
                 return
 
 
-def test_a_state_change_through_one_process_is_on_the_others_stream(pair: Pair) -> None:
-    a, b, token, _ = pair
-    found: list[dict[str, Any]] = []
-    ready = threading.Event()
-    reader = threading.Thread(target=_read_stream, args=(b.base, token, found, ready), daemon=True)
-    reader.start()
-    assert ready.wait(15), "no hello on B's stream"
-    device = httpx.get(f"{a.base}/api/v1/devices?limit=1", headers=_auth(token)).json()["items"][0]
-    path = f"{a.base}/api/v1/devices/{device['id']}"
-    tag = httpx.get(path, headers=_auth(token)).headers["ETag"]
-    closed = {"probes": ["tcp"], "management_address": "127.0.0.1", "probe_port": free_port()}
-    changed = httpx.patch(path, json=closed, headers={**_auth(token), "If-Match": tag})
-    assert changed.status_code == 200, changed.text
-    probed = httpx.post(f"{path}/probe", headers=_auth(token), timeout=60)
-    assert probed.status_code == 200, probed.text
-    reader.join(25)
-    assert found, "B's stream carried no state event"
-    assert found[0]["object_type"] in ("device", "site", "link"), found[0]
+async def _record_state_change(url: str, site: dict[str, Any]) -> None:
+    """A change of state as a worker's status store writes it (API processes without a
+    scheduler only read them)."""
+    db = Database(url)
+    try:
+        async with db.session(write=True) as session:
+            session.add(
+                StateEvent(
+                    object_type="site",
+                    object_id=site["id"],
+                    object_key=site["code"],
+                    site_id=site["id"],
+                    country_code=site["country"],
+                    old_state="unknown",
+                    new_state="disconnected",
+                    cause="written by another process",
+                )
+            )
+            await session.commit()
+    finally:
+        await db.dispose()
+
+
+def test_a_state_change_written_elsewhere_is_on_both_streams(pair: Pair) -> None:
+    a, b, token, url = pair
+    readers = []
+    for api in (a, b):
+        found: list[dict[str, Any]] = []
+        ready = threading.Event()
+        thread = threading.Thread(
+            target=_read_stream, args=(api.base, token, found, ready), daemon=True
+        )
+        thread.start()
+        assert ready.wait(15), f"no hello on {api.base}'s stream"
+        readers.append((thread, found))
+    site = httpx.get(f"{a.base}/api/v1/sites?limit=1", headers=_auth(token)).json()["items"][0]
+    asyncio.run(_record_state_change(url, site))
+    for thread, found in readers:
+        thread.join(20)
+        assert found, "a stream carried no state event"
+        assert found[0]["object_key"] == site["code"], found[0]
 
 
 def test_the_pair_started_together_on_an_empty_database(pair: Pair, tmp_path: Path) -> None:
     """Both migrated it at once without failing, and the sample was loaded once."""
     a, b, token, _ = pair
     sites = [
-        httpx.get(f"{api.base}/api/v1/sites?limit=1", headers=_auth(token)).json() for api in (a, b)
+        httpx.get(f"{api.base}/api/v1/sites?limit=200", headers=_auth(token)).json()["items"]
+        for api in (a, b)
     ]
-    assert sites[0]["total"] == sites[1]["total"] > 0, sites
+    codes = [site["code"] for site in sites[0]]
+    assert codes == [site["code"] for site in sites[1]]
+    assert len(codes) == len(set(codes)) > 0
