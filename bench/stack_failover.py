@@ -141,18 +141,34 @@ def token_from_logs(deadline: float) -> str:
     raise SystemExit("no API printed the first admin token")
 
 
-def probes_per_device(token: str, since: datetime, interval: float, window: float) -> Counter[int]:
-    """Results per device since ``since``, as probes per interval (over ``window`` seconds)."""
+def give_probes(token: str, count: int) -> list[int]:
+    """The sample's devices have no probes: give the first ``count`` a TCP probe of a closed
+    port on 127.0.0.1 (each round records a failed result: what is counted is the rounds)."""
     auth = {"Authorization": f"Bearer {token}"}
+    ids = []
+    with httpx.Client(base_url=APIS["api-1"], headers=auth, timeout=30) as client:
+        for device in client.get(f"/api/v1/devices?limit={count}").json()["items"]:
+            path = f"/api/v1/devices/{device['id']}"
+            tag = client.get(path).headers["ETag"]
+            body = {"probes": ["tcp"], "management_address": "127.0.0.1", "probe_port": 9}
+            changed = client.patch(path, json=body, headers={"If-Match": tag})
+            if changed.status_code != 200:
+                raise SystemExit(f"PATCH {path}: {changed.status_code} {changed.text}")
+            ids.append(device["id"])
+    return ids
+
+
+def probes_per_device(token: str, ids: list[int], since: datetime) -> Counter[int]:
+    """Results per device since ``since``, read through api-2."""
+    auth = {"Authorization": f"Bearer {token}"}
+    counts: Counter[int] = Counter()
+    stamp = since.isoformat().replace("+00:00", "Z")
     with httpx.Client(base_url=APIS["api-2"], headers=auth, timeout=30) as client:
-        devices = client.get("/api/v1/devices?limit=500").json()["items"]
-        counts: Counter[int] = Counter()
-        stamp = since.isoformat().replace("+00:00", "Z")
-        for device in devices:
+        for device_id in ids:
             page = client.get(
-                f"/api/v1/devices/{device['id']}/results", params={"since": stamp, "limit": 500}
+                f"/api/v1/devices/{device_id}/results", params={"since": stamp, "limit": 500}
             ).json()
-            counts[device["id"]] = len(page["items"])
+            counts[device_id] = len(page["items"])
     return counts
 
 
@@ -170,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--interval", type=float, default=10.0, help="FLEET_PROBE_INTERVAL_S")
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured each time")
+    parser.add_argument("--devices", type=int, default=30, help="devices given a probe")
     options = parser.parse_args()
     if not shutil.which("podman"):
         raise SystemExit("podman is needed (apt-get install podman runc debootstrap)")
@@ -214,19 +231,20 @@ def main() -> None:
         assert read.status_code == 200, read.text
         assert read.headers["ETag"] == made.headers["ETag"]
         print("created through api-1, read through api-2: same object, same ETag")
-        time.sleep(options.interval)  # the workers' first rounds
+        probed = give_probes(token, options.devices)
+        time.sleep(options.interval + 5)  # the workers' schedules, then their first rounds
         since = datetime.now(UTC)
         time.sleep(options.window)
         report(
             "two workers",
-            probes_per_device(token, since, options.interval, options.window),
+            probes_per_device(token, probed, since),
             options.interval,
             options.window,
         )
         podman("kill", "-s", "KILL", PREFIX + "worker-1")
         since = datetime.now(UTC)
         time.sleep(options.window)
-        after = probes_per_device(token, since, options.interval, options.window)
+        after = probes_per_device(token, probed, since)
         report("worker-1 killed", after, options.interval, options.window)
         status = httpx.get(f"{APIS['api-1']}/api/v1/status/sites", headers=auth, timeout=30)
         print(
