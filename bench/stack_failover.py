@@ -141,16 +141,22 @@ def token_from_logs(deadline: float) -> str:
     raise SystemExit("no API printed the first admin token")
 
 
-def give_probes(token: str, count: int) -> list[int]:
+def give_probes(token: str, count: int, interval: float) -> list[int]:
     """The sample's devices have no probes: give the first ``count`` a TCP probe of a closed
-    port on 127.0.0.1 (each round records a failed result: what is counted is the rounds)."""
+        port on 127.0.0.1, every ``interval`` seconds (some sample devices have a longer interval of
+    their own); each round records a failed result: what is counted is the rounds."""
     auth = {"Authorization": f"Bearer {token}"}
     ids = []
     with httpx.Client(base_url=APIS["api-1"], headers=auth, timeout=30) as client:
         for device in client.get(f"/api/v1/devices?limit={count}").json()["items"]:
             path = f"/api/v1/devices/{device['id']}"
             tag = client.get(path).headers["ETag"]
-            body = {"probes": ["tcp"], "management_address": "127.0.0.1", "probe_port": 9}
+            body = {
+                "probes": ["tcp"],
+                "management_address": "127.0.0.1",
+                "probe_port": 9,
+                "probe_interval_s": round(interval),
+            }
             changed = client.patch(path, json=body, headers={"If-Match": tag})
             if changed.status_code != 200:
                 raise SystemExit(f"PATCH {path}: {changed.status_code} {changed.text}")
@@ -231,7 +237,7 @@ def main() -> None:
         assert read.status_code == 200, read.text
         assert read.headers["ETag"] == made.headers["ETag"]
         print("created through api-1, read through api-2: same object, same ETag")
-        probed = give_probes(token, options.devices)
+        probed = give_probes(token, options.devices, options.interval)
         time.sleep(options.interval + 5)  # the workers' schedules, then their first rounds
         since = datetime.now(UTC)
         time.sleep(options.window)
