@@ -148,7 +148,8 @@ def give_probes(token: str, count: int, interval: float) -> list[int]:
     auth = {"Authorization": f"Bearer {token}"}
     ids = []
     with httpx.Client(base_url=APIS["api-1"], headers=auth, timeout=30) as client:
-        for device in client.get(f"/api/v1/devices?limit={count}").json()["items"]:
+        devices = client.get("/api/v1/devices?limit=500").json()["items"]
+        for device in [d for d in devices if d["lifecycle"] == "active"][:count]:
             path = f"/api/v1/devices/{device['id']}"
             tag = client.get(path).headers["ETag"]
             body = {
