@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +23,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+
+from fleet.presence import Presence
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -84,6 +87,20 @@ def create_engine(
     return engine
 
 
+class WriteSession(Session):
+    """The synchronous session under every write session: a listener of its ``before_commit``
+    adds to each write's own transaction (``fleet.access.idempotency`` marks a request's work
+    as applied there)."""
+
+
+async def advisory_xact_lock(session: AsyncSession, name: str) -> None:
+    """On PostgreSQL, wait for the advisory lock ``name``, held until the session's transaction
+    ends: start-up steps of several processes on one database take turns. On SQLite a write
+    session already holds the database's one write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
 class Database:
     """Owns the engine; hands out read sessions and write sessions."""
 
@@ -98,8 +115,11 @@ class Database:
         self.sqlite = is_sqlite(url)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(
-            self.engine.execution_options(fleet_write=True), expire_on_commit=False
+            self.engine.execution_options(fleet_write=True),
+            expire_on_commit=False,
+            sync_session_class=WriteSession,
         )
+        self.presence = Presence(self.engine)
 
     @asynccontextmanager
     async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -107,5 +127,11 @@ class Database:
         async with factory() as session:
             yield session
 
+    async def presence_key(self) -> int | None:
+        """This process's presence key on PostgreSQL (see ``fleet.presence``); None on SQLite,
+        where one process serves the database."""
+        return None if self.sqlite else await self.presence.held()
+
     async def dispose(self) -> None:
+        await self.presence.close()
         await self.engine.dispose()

@@ -46,6 +46,7 @@ TABLES = (
     "api_token",
     "audit_event",
     "idempotency_record",
+    "rate_window",
     "credential_profile",
     "object_status",
     "state_event",

@@ -3,26 +3,48 @@
 A key is claimed by inserting a ``running`` record (the unique (token, key) index makes the claim
 atomic on both databases); the response is then stored with it. A retry with the same request
 gets the stored response; with another request, a clear error; while the first still runs, a
-conflict. A claim whose request died without an answer is taken over after ``STALE_AFTER``.
+conflict.
+
+The request's own write marks the record ``applied`` in the same transaction (a listener of
+``fleet.database.WriteSession``), so a claim whose process died is told apart: one never applied
+is taken over and run again, one applied whose answer was lost is never run twice (a conflict
+says so). On PostgreSQL a claim names its owner's presence key and is taken over as soon as
+that process is gone (several API processes share the database); on SQLite, after
+``STALE_AFTER``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from fleet.access.models import IdempotencyRecord
-from fleet.database import Database
+from fleet.database import Database, WriteSession
 from fleet.errors import Conflict, InvalidInput
 from fleet.models import utcnow
+from fleet.presence import is_gone
 
 STALE_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
+STILL_RUNNING = "a request with this Idempotency-Key is still running; retry later"
+ANSWER_LOST = (
+    "the request with this Idempotency-Key was carried out, but the process serving it stopped "
+    "before it answered: read the object instead of retrying"
+)
+
+#: The claim whose request runs in this context: its writes mark it applied.
+_running: ContextVar[tuple[int, str] | None] = ContextVar("fleet_idempotency", default=None)
 
 
 @dataclass(frozen=True)
@@ -48,11 +70,47 @@ def check_key(key: str) -> None:
         )
 
 
+@contextmanager
+def running(token_id: int, key: str) -> Iterator[None]:
+    """The claimed request runs inside: each of its committed writes marks the claim applied."""
+    reset = _running.set((token_id, key))
+    try:
+        yield
+    finally:
+        _running.reset(reset)
+
+
+@event.listens_for(WriteSession, "before_commit")
+def _mark_applied(session: Session) -> None:
+    claimed = _running.get()
+    if claimed is None:
+        return
+    token_id, key = claimed
+    session.execute(
+        sa.update(IdempotencyRecord)
+        .where(
+            col(IdempotencyRecord.token_id) == token_id,
+            col(IdempotencyRecord.key) == key,
+            col(IdempotencyRecord.state) == "running",
+        )
+        .values(state="applied")
+    )
+
+
+async def _abandoned(session: AsyncSession, record: IdempotencyRecord, now: datetime) -> bool:
+    """Whether the request that claimed ``record`` ended without an answer: its process is gone
+    (PostgreSQL), or it is older than STALE_AFTER."""
+    if record.owner is not None and session.get_bind().dialect.name == "postgresql":
+        return await is_gone(session, record.owner)
+    return record.created_at < now - STALE_AFTER
+
+
 async def claim(
     db: Database, token_id: int, key: str, digest: str, ttl: timedelta
 ) -> Stored | None:
     """Claim ``key`` for a new request (None), or return the stored first response."""
     now = utcnow()
+    owner = await db.presence_key()
     for _ in range(3):
         async with db.session(write=True) as session:
             existing = await session.scalar(
@@ -61,8 +119,7 @@ async def claim(
                 )
             )
             if existing is not None:
-                stale = existing.state == "running" and existing.created_at < now - STALE_AFTER
-                if existing.expires_at <= now or stale:
+                if existing.expires_at <= now:
                     await session.delete(existing)
                     await session.commit()
                     continue
@@ -71,10 +128,14 @@ async def claim(
                         "this Idempotency-Key was used for a different request; use a new key",
                         field="Idempotency-Key",
                     )
-                if existing.state == "running":
-                    raise Conflict(
-                        "a request with this Idempotency-Key is still running; retry later"
-                    )
+                if existing.state != "done":
+                    if not await _abandoned(session, existing, now):
+                        raise Conflict(STILL_RUNNING)
+                    if existing.state == "applied":
+                        raise Conflict(ANSWER_LOST)
+                    await session.delete(existing)  # never applied: run it again
+                    await session.commit()
+                    continue
                 assert existing.status is not None
                 return Stored(existing.status, existing.headers or [], existing.body or b"")
             session.add(
@@ -84,6 +145,7 @@ async def claim(
                     request_hash=digest,
                     state="running",
                     expires_at=now + ttl,
+                    owner=owner,
                 )
             )
             try:
@@ -92,7 +154,7 @@ async def claim(
                 await session.rollback()
                 continue  # another request claimed it first: read what it holds
             return None
-    raise Conflict("a request with this Idempotency-Key is still running; retry later")
+    raise Conflict(STILL_RUNNING)
 
 
 async def complete(db: Database, token_id: int, key: str, response: Stored) -> None:

@@ -57,9 +57,22 @@ class IdempotencyRecord(SQLModel, table=True):
     token_id: int = Field(nullable=False)
     key: str = Field(max_length=300, nullable=False)
     request_hash: str = Field(max_length=64, nullable=False)
-    state: str = Field(max_length=12, nullable=False)  # running, done
+    state: str = Field(max_length=12, nullable=False)  # running, applied, done
     status: int | None = Field(default=None)
     headers: list[list[str]] | None = Field(default=None, sa_type=sa.JSON)
     body: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    # The presence key of the process running the request (PostgreSQL; see fleet.presence).
+    owner: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
+class RateWindow(SQLModel, table=True):
+    """A token's current one-minute window of requests, shared by the API processes of one
+    PostgreSQL database (on SQLite the one process counts in memory)."""
+
+    __tablename__ = "rate_window"
+
+    token_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    window_start: int = Field(nullable=False)  # whole minutes since the epoch
+    count: int = Field(nullable=False)

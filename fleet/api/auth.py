@@ -19,7 +19,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleet import context
-from fleet.access import audit, tokens
+from fleet.access import audit, rate_windows, tokens
 from fleet.access.roles import allowed
 from fleet.database import Database
 from fleet.errors import FleetError
@@ -117,7 +117,8 @@ class _Window:
 
 @dataclass
 class RateLimiter:
-    """A fixed one-minute window per token, in this process."""
+    """A fixed one-minute window per token, in this process (SQLite: one process serves the
+    database; on PostgreSQL the processes share ``fleet.access.rate_windows``)."""
 
     windows: dict[int, _Window] = field(default_factory=dict)
 
@@ -152,7 +153,13 @@ def rate_limit_middleware(app: ASGIApp) -> ASGIApp:
         if limit == 0:
             await app(scope, receive, send)
             return
-        ok, remaining, reset = limiter.take(principal.token_id, limit, time.monotonic())
+        db: Database = scope["litestar_app"].state.db
+        if db.sqlite:
+            ok, remaining, reset = limiter.take(principal.token_id, limit, time.monotonic())
+        else:
+            ok, remaining, reset = await rate_windows.take(
+                db, principal.token_id, limit, time.time()
+            )
         headers = {
             "RateLimit-Limit": str(limit),
             "RateLimit-Remaining": str(remaining),

@@ -208,7 +208,8 @@ async def apply_batch(
             results.append(RESULT.validate_json(stored.body).model_copy(update={"replayed": True}))
             continue
         try:
-            result = await _apply(db, change, principal)
+            with idempotency.running(principal.token_id, key):
+                result = await _apply(db, change, principal)
         except BaseException:
             await idempotency.release(db, principal.token_id, key)
             raise

@@ -123,7 +123,8 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             return
         capture = _Capture(send)
         try:
-            await app(scope, _receive_once(body), capture)
+            with idempotency.running(principal.token_id, key):
+                await app(scope, _receive_once(body), capture)
         except BaseException:
             await idempotency.release(db, principal.token_id, key)
             raise

@@ -19,7 +19,7 @@ from fleet.cli.common import (
     settings_of,
     site_configs_of,
 )
-from fleet.database import Database
+from fleet.database import Database, advisory_xact_lock
 from fleet.inventory import configs, sync
 from fleet.inventory.files import Limits
 from fleet.inventory.models import Site
@@ -87,6 +87,7 @@ async def prepare(settings: Settings) -> None:
 async def _bootstrap_token(db: Database) -> None:
     """On a database without tokens, make an admin token and print it this once."""
     async with db.session(write=True) as session:
+        await advisory_xact_lock(session, "fleet-bootstrap-token")  # one of several starting
         if await session.scalar(sa.select(sa.func.count()).select_from(ApiToken)):
             return
         with context.acting_as("serve"):
@@ -104,6 +105,7 @@ async def _bootstrap_token(db: Database) -> None:
 
 async def _load_sample(db: Database, settings: Settings) -> None:
     async with db.session(write=True) as session:
+        await advisory_xact_lock(session, "fleet-load-sample")  # one of several starting
         if await session.scalar(sa.select(sa.func.count()).select_from(Site)):
             return
         folder = site_configs_of(settings)
