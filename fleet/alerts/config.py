@@ -234,20 +234,25 @@ def _current(row: AlertRule | AlertChannel, names: tuple[str, ...]) -> dict[str,
 
 @dataclass
 class Change:
-    action: str  # create, update, delete
+    action: str  # create, update, delete, keep
     what: str  # alert rule, alert channel
     name: str
     fields: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        sign = {"create": "+", "update": "~", "delete": "-", "keep": "?"}[self.action]
         text = f"{sign} {self.what} {self.name}"
+        if self.action == "keep":
+            return f"{text} (absent from the files; kept, --prune deletes it)"
         return f"{text}: {', '.join(self.fields)} changed" if self.fields else text
 
 
-async def plan(session: AsyncSession, wanted: Wanted, cipher: Cipher) -> list[Change]:
-    """What applying ``wanted`` changes. The file is the whole truth of alerting: rules and
-    channels absent from it are deleted (the alerts they raised stay, with their history)."""
+async def plan(
+    session: AsyncSession, wanted: Wanted, cipher: Cipher, *, prune: bool
+) -> list[Change]:
+    """What applying ``wanted`` changes; rules and channels absent from it are deleted with
+    ``prune`` (the alerts they raised stay, with their history), else kept."""
+    gone = "delete" if prune else "keep"
     changes: list[Change] = []
     have_channels = {c.name: c for c in await session.scalars(sa.select(AlertChannel))}
     for name, spec in wanted.channels.items():
@@ -261,9 +266,7 @@ async def plan(session: AsyncSession, wanted: Wanted, cipher: Cipher) -> list[Ch
             differing += ("secret",)
         if differing:
             changes.append(Change("update", "alert channel", name, differing))
-    changes += [
-        Change("delete", "alert channel", n) for n in have_channels if n not in wanted.channels
-    ]
+    changes += [Change(gone, "alert channel", n) for n in have_channels if n not in wanted.channels]
     have_rules = {r.name: r for r in await session.scalars(sa.select(AlertRule))}
     for name, rule in wanted.rules.items():
         if name not in have_rules:
@@ -273,7 +276,7 @@ async def plan(session: AsyncSession, wanted: Wanted, cipher: Cipher) -> list[Ch
         differing = tuple(k for k in new if new[k] != old[k])
         if differing:
             changes.append(Change("update", "alert rule", name, differing))
-    changes += [Change("delete", "alert rule", n) for n in have_rules if n not in wanted.rules]
+    changes += [Change(gone, "alert rule", n) for n in have_rules if n not in wanted.rules]
     return changes
 
 
@@ -290,6 +293,8 @@ async def apply(
     channels = {c.name: c for c in await session.scalars(sa.select(AlertChannel))}
     rules = {r.name: r for r in await session.scalars(sa.select(AlertRule))}
     for change in changes:
+        if change.action == "keep":
+            continue
         if change.what == "alert channel":
             await _apply_channel(session, wanted, change, channels.get(change.name), cipher)
         else:
@@ -355,9 +360,11 @@ async def _apply_rule(
     changelog.log(session, ChangeAction.update, row, before, _current(row, RULE_FIELDS))
 
 
-async def sync(session: AsyncSession, wanted: Wanted, cipher: Cipher) -> list[Change]:
+async def sync(
+    session: AsyncSession, wanted: Wanted, cipher: Cipher, *, prune: bool = False
+) -> list[Change]:
     """Plan and apply in the caller's transaction; the changes made."""
     check_keys(wanted, cipher)
-    changes = await plan(session, wanted, cipher)
+    changes = await plan(session, wanted, cipher, prune=prune)
     await apply(session, wanted, changes, cipher)
     return changes
