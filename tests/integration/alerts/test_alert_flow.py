@@ -123,15 +123,15 @@ def test_a_cut_site_alerts_once_and_resolves(
         def state() -> str:
             return str(client.get(f"/api/v1/sites/{site['code']}/status").json()["state"])
 
-        wait_for(lambda: state() == "connected", what="the site to come up")
+        wait_for(lambda: state() == "connected", seconds=30, what="the site to come up")
         time.sleep(1.0)
         assert hook.received == []  # a site that is up alerts nothing
 
         for peer in peers.values():  # the satellite link drops: nothing at the site answers
             peer.cut()
         cut_at = time.monotonic()
-        wait_for(lambda: state() == "disconnected", what="the site to be disconnected")
-        wait_for(lambda: len(hook.received) >= 1, what="the webhook message")
+        wait_for(lambda: state() == "disconnected", seconds=30, what="the site to be disconnected")
+        wait_for(lambda: len(hook.received) >= 1, seconds=30, what="the webhook message")
         assert time.monotonic() - cut_at >= 1.0  # not before the rule's duration
         wait_for(lambda: len(mails) >= 1, what="the e-mail")
         time.sleep(1.5)  # evaluations go on: still one message, nothing for the devices
@@ -176,8 +176,10 @@ def test_a_cut_site_alerts_once_and_resolves(
         assert len(mails) == 1
         for peer in peers.values():
             peer.restore()
-        wait_for(lambda: state_of(client, site["code"]) == "connected", what="the site back")
-        wait_for(lambda: len(hook.received) >= 2, what="the resolve message")
+        wait_for(
+            lambda: state_of(client, site["code"]) == "connected", seconds=30, what="the site back"
+        )
+        wait_for(lambda: len(hook.received) >= 2, seconds=30, what="the resolve message")
         wait_for(lambda: len(mails) >= 2, what="the resolve e-mail")
         time.sleep(0.5)
         assert len(hook.received) == 2
