@@ -203,14 +203,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         ],
         plugins=[SchemaStrictPydanticPlugin()],
         state=State(
-            {
-                "db": db,
-                "settings": settings,
-                "cipher": cipher,
-                "probes": None,
-                "alerts": None,
-                "stream": None,
-            }
+            {"db": db, "settings": settings, "cipher": cipher, "probes": None, "stream": None}
         ),
         lifespan=[lifespan],
         compression_config=CompressionConfig(
