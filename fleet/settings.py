@@ -130,6 +130,40 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a board sign-in lasts (never past the token's expiry).",
     )
+    alerts: bool = Field(
+        default=True,
+        description="Evaluate the alert rules and deliver alerts in the process that runs the "
+        "probe scheduler (`fleet serve` with the scheduler, or `fleet worker`).",
+    )
+    alert_interval_s: float = Field(
+        default=15, gt=0, le=3600, description="How often the alert rules are evaluated."
+    )
+    alert_delivery_poll_s: float = Field(
+        default=1, gt=0, le=60, description="How often the delivery outbox is read."
+    )
+    alert_delivery_max_s: float = Field(
+        default=3600,
+        gt=0,
+        le=7 * 86_400,
+        description="How long a message is retried (exponential backoff) before it is failed.",
+    )
+    alert_backoff_s: float = Field(
+        default=2, gt=0, le=600, description="The first retry's delay; each next one doubles."
+    )
+    alert_backoff_max_s: float = Field(
+        default=300, gt=0, le=3600, description="The longest delay between two attempts."
+    )
+    alert_delivery_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Messages being sent at once (one task each)."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server of e-mail alert channels (unset: no e-mail)."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, when it needs one.")
+    smtp_password: SecretStr | None = Field(default=None)
+    smtp_from: str = Field(default="fleet@localhost", description="The alerts' From address.")
     stream_poll_interval_s: float = Field(
         default=0.5, gt=0, le=10, description="How often the status stream reads new state events."
     )

@@ -37,6 +37,11 @@ PG_URL = os.environ.get(
 )
 TEST_KEY = Fernet.generate_key().decode()
 TABLES = (
+    "alert_delivery_attempt",
+    "alert_delivery",
+    "alert",
+    "alert_rule",
+    "alert_channel",
     "change_record",
     "link",
     "device",

@@ -60,6 +60,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "work_order:transition": FIELD,
     "work_order:journal": FIELD,
     "plan:read": PLAN,
+    # alerts: the duty officer reads them, whoever is on it acknowledges; messages and their
+    # attempts are read by those who act, sent again by planners
+    "alert:read": ALL,
+    "alert:ack": FIELD,
+    "alert_delivery:read": FIELD,
+    "alert_delivery:resend": PLAN,
+    "alert_rule:read": ALL,
+    "alert_channel:read": PLAN,
     # the change log (scope-filtered; only admins see changes outside any country)
     "change:read": ALL,
     # a field engineer's queued changes; each change is checked again on its own

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from swagger_ui_bundle import swagger_ui_path
 
 from fleet import __version__
+from fleet.alerts.runner import AlertRunner
 from fleet.api import routers
 from fleet.api.auth import (
     PUBLIC_PATHS,
@@ -130,7 +131,8 @@ def _openapi_config() -> OpenAPIConfig:
 def _lifespan(
     db: Database, settings: Settings, cipher: Cipher, *, owns_db: bool
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """Start-up and shut-down: the key check, the scheduler (when it runs here), the stream."""
+    """Start-up and shut-down: the key check, the scheduler and the alerts (when they run
+    here), the stream."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -139,10 +141,18 @@ def _lifespan(
         if scheduler is not None:
             await scheduler.start()
             app.state.probes = scheduler
+        # The alerts run where the probes run (one place per database on SQLite; on
+        # PostgreSQL the evaluation's advisory lock keeps several such processes single).
+        alerts = AlertRunner(db, settings, cipher) if scheduler and settings.alerts else None
+        if alerts is not None:
+            alerts.start()
+            app.state.alerts = alerts
         app.state.stream = StreamHub.from_settings(db, settings)
         try:
             yield
         finally:
+            if alerts is not None:
+                await alerts.stop()
             await app.state.stream.close()
             if scheduler is not None:
                 await scheduler.stop()
@@ -167,6 +177,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             routers.inventory(),
             routers.probes(),
             routers.upgrades(),
+            routers.alerts(),
             routers.access(),
         ],
         guards=[permission_guard],

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from fleet.alerts.metrics import alert_view
 from fleet.api.problems import problem_type
 from fleet.database import Database
 from fleet.metrics import REGISTRY, observe_request
@@ -90,7 +91,8 @@ def _check_token(request: Request[Any, Any, Any], settings: Settings) -> None:
     "/metrics",
     summary="Prometheus metrics",
     description="Sites, devices and links by state, probe results and durations, scheduler "
-    "lateness and API requests, in the Prometheus text format. Needs "
+    "lateness, open alerts and alert messages by state, and API requests, in the Prometheus "
+    "text format. Needs "
     "`Authorization: Bearer <FLEET_METRICS_TOKEN>` when that setting is given.",
     operation_id="metrics",
     tags=["service"],
@@ -104,6 +106,6 @@ async def metrics(
 ) -> Response[bytes]:
     _check_token(request, settings)
     snapshot = CollectorRegistry(auto_describe=False)
-    snapshot.register(_Snapshot(await live_view(db)))
+    snapshot.register(_Snapshot(await live_view(db) + await alert_view(db)))
     body = generate_latest(snapshot) + generate_latest(REGISTRY)
     return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 
+from fleet.api import alerts as alert_routes
 from fleet.api.batch import apply_batch
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
@@ -79,6 +80,11 @@ def upgrades() -> Router:
             evaluation,
         ],
     )
+
+
+def alerts() -> Router:
+    """Alerts, their acknowledgement and messages, the rules and channels."""
+    return Router(path="/", route_handlers=list(alert_routes.ROUTES))
 
 
 def access() -> Router:

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from fleet import context
-from fleet.cli.common import database, settings_of
+from fleet.alerts import config as alert_config
+from fleet.cli.common import cipher_of, database, settings_of
 from fleet.cli.progress import progress_on_terminal
 from fleet.errors import FleetError
 from fleet.inventory import configs, sync
@@ -41,8 +42,18 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
         with progress_on_terminal() as progress:
             desired = configs.load(folder, Limits.of(settings), progress)
             wanted, _ = profiles.load(folder, Limits.of(settings))
+            alerting = alert_config.load(folder, Limits.of(settings))
+            if alerting is not None:
+                alert_config.check_keys(alerting, cipher_of(settings))
             lines = asyncio.run(
-                _sync(settings, desired, wanted, progress, apply=mode == "apply", prune=prune)
+                _sync(
+                    settings,
+                    desired,
+                    (wanted, alerting),
+                    progress,
+                    apply=mode == "apply",
+                    prune=prune,
+                )
             )
     except configs.ConfigError as exc:
         for problem in exc.problems:
@@ -59,24 +70,38 @@ def sync_command(ctx: click.Context, folder: Path, mode: str, prune: bool) -> No
 async def _sync(
     settings: Settings,
     desired: configs.Desired,
-    wanted: dict[str, profiles.LocatedProfile],
+    also: tuple[dict[str, profiles.LocatedProfile], alert_config.Wanted | None],
     progress: Progress,
     *,
     apply: bool,
     prune: bool,
 ) -> list[str]:
+    wanted, alerting = also
+    cipher = cipher_of(settings)
     async with database(settings, migrated=True) as db, db.session(write=apply) as session:
         plan = await sync.make_plan(session, desired, prune=prune)
         profile_changes = await profiles.plan(session, wanted, prune=prune)
-        lines = [str(c) for c in profile_changes]
+        alert_changes = (
+            []
+            if alerting is None
+            else await alert_config.plan(session, alerting, cipher, prune=prune)
+        )
+        lines = [str(c) for c in profile_changes] + [str(c) for c in alert_changes]
         lines += list(sync.iter_lines(plan))
         acting = [c for c in profile_changes if c.action != "keep"]
         if acting:
             lines[-1] += f" Profiles: {len(acting)} to create, change or delete."
-        if apply and (not plan.empty or acting):
+        alerts_acting = [c for c in alert_changes if c.action != "keep"]
+        if alerts_acting:
+            lines[-1] += (
+                f" Alert rules and channels: {len(alerts_acting)} to create, change or delete."
+            )
+        if apply and (not plan.empty or acting or alerts_acting):
             with context.acting_as(sync.ACTOR):  # one request id for the whole run
                 await sync.apply_plan(session, plan, progress)
                 await profiles.apply(session, wanted, profile_changes)
+                if alerting is not None:
+                    await alert_config.apply(session, alerting, alert_changes, cipher)
             await session.commit()
             lines.append("Applied.")
         return lines

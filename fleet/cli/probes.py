@@ -10,6 +10,7 @@ import click
 import sqlalchemy as sa
 from sqlmodel import col
 
+from fleet.alerts.runner import AlertRunner
 from fleet.cli.common import (
     cipher_of,
     database,
@@ -43,7 +44,8 @@ log = get_logger("fleet.cli")
 )
 @click.pass_context
 def worker(ctx: click.Context, metrics_port: int | None, metrics_host: str) -> None:
-    """Run the probe scheduler without the API (for deployments that separate them).
+    """Run the probe scheduler without the API (for deployments that separate them), and
+    the alerts' evaluation and delivery with it (FLEET_ALERTS, on by default).
 
     Run one worker per database: schedules are not yet shared between workers.
     """
@@ -81,10 +83,15 @@ async def _work(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await scheduler.start()
+        alerts = AlertRunner(db, settings, cipher_of(settings)) if settings.alerts else None
+        if alerts is not None:
+            alerts.start()
         tune_for_polling()
         try:
             await stop.wait()
         finally:
+            if alerts is not None:
+                await alerts.stop()
             await scheduler.stop()
 
 

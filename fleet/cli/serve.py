@@ -12,6 +12,7 @@ from fleet import context
 from fleet.access import tokens
 from fleet.access.models import ApiToken
 from fleet.access.roles import Role
+from fleet.alerts import config as alert_config
 from fleet.cli.common import (
     cipher_of,
     database,
@@ -112,11 +113,16 @@ async def _load_sample(db: Database, settings: Settings) -> None:
         try:
             desired = configs.load(folder, Limits.of(settings))
             wanted, _ = profiles.load(folder, Limits.of(settings))
+            alerting = alert_config.load(folder, Limits.of(settings))
+            if alerting is not None:
+                alert_config.check_keys(alerting, cipher_of(settings))
         except configs.ConfigError as exc:
             raise click.ClickException(f"{exc}\nnothing was loaded") from None
         plan = await sync.make_plan(session, desired, prune=False)
         with context.acting_as(sync.ACTOR):  # one request id for the whole load
             await sync.apply_plan(session, plan)
             await profiles.apply(session, wanted, await profiles.plan(session, wanted, prune=False))
+            if alerting is not None:
+                await alert_config.sync(session, alerting, cipher_of(settings))
         await session.commit()
         log.info("sample_fleet_loaded", folder=str(folder), summary=plan.summary())

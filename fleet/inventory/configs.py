@@ -308,11 +308,14 @@ class Loader:
             p.name
             for p in self.root.iterdir()
             if p.suffix in (".yaml", ".yml")
-            and p.name not in ("countries.yaml", "device_models.yaml", "prices.yaml")
+            and p.name not in ("countries.yaml", "device_models.yaml", "prices.yaml", "alerts.yaml")
         )
         for name in unknown:
             self.problem(
-                name, 1, "unknown file (expected countries.yaml, device_models.yaml, prices.yaml)"
+                name,
+                1,
+                "unknown file (expected countries.yaml, device_models.yaml, prices.yaml, "
+                "alerts.yaml)",
             )
         if not self.problems:
             self._check_references()

@@ -20,6 +20,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
 from fleet.access.roles import PERMISSIONS, Role, allowed
+from fleet.alerts.models import Alert, AlertDelivery
 from fleet.api.app import create_app
 from fleet.database import Database
 from fleet.models import utcnow
@@ -53,6 +54,7 @@ TABLES = (
     "credential_profile",
     "work_order",
     "maintenance_window",
+    "alert",
 )
 
 
@@ -386,6 +388,25 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ),
     ("GET", "/api/v1/plans"): lambda w, i: Call("GET", "/api/v1/plans"),
     ("GET", "/api/v1/evaluation"): lambda w, i: Call("GET", "/api/v1/evaluation"),
+    # alerts (an acknowledgement or a re-send each on an alert or message of its own)
+    ("GET", "/api/v1/alerts"): lambda w, i: Call("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/alerts/{alert_id:int}"): lambda w, i: Call(
+        "GET", f"/api/v1/alerts/{_alert(w, i)}", out_of_scope=404
+    ),
+    ("POST", "/api/v1/alerts/{alert_id:int}/ack"): lambda w, i: Call(
+        "POST", f"/api/v1/alerts/{_fresh_alert(w, i)[0]}/ack", success=200, out_of_scope=404
+    ),
+    ("GET", "/api/v1/alerts/{alert_id:int}/deliveries"): lambda w, i: Call(
+        "GET", f"/api/v1/alerts/{_alert(w, i)}/deliveries", out_of_scope=404
+    ),
+    ("POST", "/api/v1/alert-deliveries/{delivery_id:int}/resend"): lambda w, i: Call(
+        "POST",
+        f"/api/v1/alert-deliveries/{_fresh_alert(w, i)[1]}/resend",
+        success=200,
+        out_of_scope=404,
+    ),
+    ("GET", "/api/v1/alert-rules"): lambda w, i: Call("GET", "/api/v1/alert-rules"),
+    ("GET", "/api/v1/alert-channels"): lambda w, i: Call("GET", "/api/v1/alert-channels"),
     # credential profiles
     ("GET", "/api/v1/credential-profiles"): lambda w, i: Call("GET", "/api/v1/credential-profiles"),
     ("GET", "/api/v1/credential-profiles/{name:str}"): lambda w, i: Call(
@@ -469,6 +490,56 @@ def _fresh_order(world: World, inside: bool, assignee: str | None = None) -> int
     return asyncio.run(insert())
 
 
+def _alert(world: World, inside: bool) -> int:
+    return int(world.ids["NE-AL" if inside else "ML-AL"])
+
+
+def _fresh_alert(world: World, inside: bool) -> tuple[int, int]:
+    """An open alert of the site, and a failed message of it (to send again)."""
+
+    async def insert() -> tuple[int, int]:
+        db = Database(world.db_url)
+        try:
+            async with db.session(write=True) as session:
+                code = _site(world, inside)
+                site_id = await session.scalar(
+                    sa.text("SELECT id FROM site WHERE code = :c"), {"c": code}
+                )
+                now = utcnow()
+                alert = Alert(
+                    rule_name="matrix",
+                    rule_kind="site_disconnected",
+                    object_type="site",
+                    object_id=next(UNIQUE),
+                    object_key=code,
+                    site_id=site_id,
+                    site_code=code,
+                    country_code=code[:2],
+                    state="open",
+                    summary="matrix",
+                    since=now,
+                )
+                session.add(alert)
+                await session.flush()
+                assert alert.id is not None
+                delivery = AlertDelivery(
+                    alert_id=alert.id,
+                    channel="hook",
+                    event="opened",
+                    state="failed",
+                    next_at=now,
+                    deadline=now,
+                )
+                session.add(delivery)
+                await session.commit()
+                assert delivery.id is not None
+                return alert.id, delivery.id
+        finally:
+            await db.dispose()
+
+    return asyncio.run(insert())
+
+
 def _window_body(site: str) -> dict[str, Any]:
     return {
         "site": site,
@@ -517,6 +588,8 @@ async def _fingerprint(url: str) -> tuple[Any, ...]:
         f"(SELECT count(*) FROM {t}), (SELECT coalesce(sum(version), 0) FROM {t})" for t in TABLES
     ]
     parts.append("(SELECT count(*) FROM change_record)")
+    # a message sent again is pending again (the outbox has no version counter)
+    parts.append("(SELECT count(*) FROM alert_delivery WHERE state = 'pending')")
     db = Database(url)
     try:
         async with db.session() as session:
@@ -560,6 +633,8 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
     world = World(client, ids, db_url)
     ids["NE-WO"] = _fresh_order(world, True)
     ids["ML-WO"] = _fresh_order(world, False)
+    ids["NE-AL"] = _fresh_alert(world, True)[0]
+    ids["ML-AL"] = _fresh_alert(world, False)[0]
 
     app = create_app(settings)
     routes = guarded_routes(app)
