@@ -4,7 +4,7 @@ An idempotency record names its owner (the presence key of the process running t
 so that another process can tell a running request from one whose process died. A token's
 rate-limit window is one row, counted by every process.
 
-Revision ID: 0013
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-07 13:30:00.000000
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
