@@ -94,7 +94,7 @@ async def read_alert(
     status_code=200,
     opt={"permission": "alert:ack"},
     responses=answer(answers.AlertAnswer, "The alert acknowledged, with its new ETag")
-    | problem_responses(401, 403, 404, 409),
+    | problem_responses(401, 403, 404, 409, 422),
 )
 async def acknowledge_alert(
     request: Request[Any, Any, Any], db: Database, alert_id: int
@@ -135,7 +135,7 @@ async def alert_deliveries(
     status_code=200,
     opt={"permission": "alert_delivery:resend"},
     responses=answer(answers.DeliveryAnswer, "The message, due again")
-    | problem_responses(401, 403, 404, 409),
+    | problem_responses(401, 403, 404, 409, 422),
 )
 async def resend_alert_delivery(
     request: Request[Any, Any, Any], db: Database, settings: Settings, delivery_id: int
