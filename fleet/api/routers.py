@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Router
 
 from fleet.api import alerts as alert_routes
+from fleet.api import attachments as attachment_routes
 from fleet.api.batch import apply_batch
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
@@ -85,6 +86,11 @@ def upgrades() -> Router:
 def alerts() -> Router:
     """Alerts, their acknowledgement and messages, the rules and channels."""
     return Router(path="/", route_handlers=list(alert_routes.ROUTES))
+
+
+def attachments() -> Router:
+    """Photos and documents of sites, devices and work orders."""
+    return Router(path="/", route_handlers=list(attachment_routes.ROUTES))
 
 
 def access() -> Router:
