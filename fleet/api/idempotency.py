@@ -12,6 +12,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from fleet.access import idempotency
 from fleet.access.tokens import Principal
 from fleet.database import Database
+from fleet.errors import TooLarge
 from fleet.settings import Settings
 
 HEADER = b"idempotency-key"
@@ -26,14 +27,20 @@ NOT_REPLAYED = {
 }
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body, or None when the client went away before sending all of it."""
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None when the client went away before sending all of it. Any body
+    (JSON, a file's bytes, or one sent to a route that takes none) is refused once it is over
+    ``limit``, so that a key never makes the service hold more than a route would."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             return None
         chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            raise TooLarge(f"the request body is larger than {limit} bytes", field="body")
         if not message.get("more_body", False):
             return b"".join(chunks)
 
@@ -109,7 +116,11 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         state = scope["litestar_app"].state
         db: Database = state.db
         settings: Settings = state.settings
-        body = await _read_body(receive)
+        handler = scope.get("route_handler")
+        raw = bool(getattr(handler, "opt", {}).get("raw_body"))
+        body = await _read_body(
+            receive, settings.attachment_max_bytes if raw else settings.max_body_bytes
+        )
         if body is None:
             return  # nobody to answer: claim nothing and run nothing, so that a retry is honest
         digest = idempotency.request_hash(

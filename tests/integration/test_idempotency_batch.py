@@ -221,3 +221,33 @@ def test_batch_results_per_change(settings: Settings, client: TestClient[Any], d
     invalid = next(r for r in body["results"] if r["id"] == "c")
     assert invalid["problem"]["errors"][0]["field"] == "colour"
     assert [d["serial"] for d in client.get("/api/v1/devices").json()["items"]] == ["B-1"]
+
+
+def test_a_key_never_makes_the_service_hold_a_body_a_route_would_not(
+    client: TestClient[Any], db_url: str
+) -> None:
+    """A route that takes no body (probe-now) is sent a large one with a key: refused (413)
+    once it is over the body limit, nothing claimed, so the key still works."""
+    factories.country(client)
+    factories.site(client, code="NE-IDEM-1")
+    factories.device_model(client, slug="idem-router", kind="router")
+    device = factories.device(client, site="NE-IDEM-1", model="idem-router")
+    limit = client.app.state.settings.max_body_bytes
+    url = f"/api/v1/devices/{device['id']}/probe"
+    key = {"Idempotency-Key": "big-1", "Content-Type": "application/octet-stream"}
+    refused = client.post(url, content=b"\x00" * (limit + 1), headers=key)
+    assert refused.status_code == 413, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["body"]
+
+    async def claims() -> int:
+        db = Database(db_url)
+        try:
+            async with db.session() as session:
+                found = await session.scalars(
+                    IdempotencyRecord.__table__.select()  # type: ignore[attr-defined]
+                )
+                return len(found.all())
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(claims()) == 0
