@@ -163,15 +163,14 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         _check_url(scope)
+        settings: Settings = scope["litestar_app"].state.settings
         if scope.get("method") in WITH_BODY and _takes_raw(scope):
-            settings_: Settings = scope["litestar_app"].state.settings
-            limit, timeout_s = settings_.attachment_max_bytes, settings_.attachment_read_timeout_s
+            limit, timeout_s = settings.attachment_max_bytes, settings.attachment_read_timeout_s
             await app(scope, bounded(scope, receive, limit, timeout_s), send)
             return
         if scope.get("method") not in WITH_BODY or not _takes_json(scope):
             await app(scope, receive, send)
             return
-        settings: Settings = scope["litestar_app"].state.settings
         kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
         media = kind.split(b";")[0].strip().lower()
         if media and media != b"application/json" and not media.endswith(b"+json"):
