@@ -1,7 +1,8 @@
 """Removing the location (the EXIF GPS block) from a JPEG, PNG or WebP file without touching its
 pixels: the EXIF block is rewritten by Pillow without its GPS IFD and put back in place of the
-old one (a JPEG APP1 segment, a PNG ``eXIf`` chunk, a WebP ``EXIF`` chunk). Everything else in
-the file is copied byte for byte, so there is no re-encoding and no loss of quality."""
+old one (a JPEG APP1 segment, a PNG ``eXIf`` chunk, a WebP ``EXIF`` chunk). An XMP packet
+that also holds the location (``exif:GPSLatitude``...) is dropped whole. Everything else in the
+file is copied byte for byte, so there is no re-encoding and no loss of quality."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ EXIF_HEADER = b"Exif\x00\x00"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Legacy PNG text chunks (ImageMagick) that carry a whole EXIF block as hex text.
 PNG_EXIF_TEXT = (b"Raw profile type exif", b"Raw profile type APP1")
+XMP_JPEG = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
+XMP_PNG = b"XML:com.adobe.xmp"
+WEBP_XMP_FLAG = 0x04
+
+
+def _xmp_locates(packet: bytes) -> bool:
+    """Whether an XMP packet holds a location (the EXIF GPS properties, as attributes or
+    elements)."""
+    return b"GPSLatitude" in packet or b"GPSLongitude" in packet
 
 
 class Malformed(ValueError):
@@ -62,6 +72,9 @@ def _jpeg(data: bytes) -> tuple[bytes, bool]:
                 out.append(b"\xff\xe1" + struct.pack(">H", len(rewritten) + 2) + rewritten)
                 at, removed = end, True
                 continue
+        if marker == 0xE1 and payload.startswith(XMP_JPEG) and _xmp_locates(payload):
+            at, removed = end, True  # an XMP packet with the location: dropped
+            continue
         out.append(data[at:end])
         at = end
     out.append(data[at:])
@@ -94,6 +107,9 @@ def _png(data: bytes) -> tuple[bytes, bool]:
         elif kind in (b"tEXt", b"zTXt", b"iTXt") and payload.split(b"\x00", 1)[0] in PNG_EXIF_TEXT:
             at, removed = end, True  # a whole EXIF block as text: dropped
             continue
+        elif kind == b"iTXt" and payload.startswith(XMP_PNG + b"\x00") and _xmp_locates(payload):
+            at, removed = end, True
+            continue
         out.append(data[at:end])
         at = end
         if kind == b"IEND":
@@ -121,8 +137,13 @@ def _webp(data: bytes) -> tuple[bytes, bool]:
                 out.append(kind + struct.pack("<I", len(rewritten)) + rewritten + pad)
                 at, removed = end, True
                 continue
+        if kind == b"XMP " and _xmp_locates(payload):
+            at, removed = end, True
+            continue
         out.append(data[at:end])
         at = end
+    if removed and out and out[0][:4] == b"VP8X" and not any(c[:4] == b"XMP " for c in out):
+        out[0] = out[0][:8] + bytes([out[0][8] & ~WEBP_XMP_FLAG]) + out[0][9:]
     body = b"".join(out)
     return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body, removed
 

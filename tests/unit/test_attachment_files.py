@@ -5,12 +5,14 @@ refused; the body guard stops a body over its limit and one that is too slow."""
 from __future__ import annotations
 
 import asyncio
+import io
 import struct
 import zlib
 from typing import Any
 
 import pytest
 from litestar.exceptions import HTTPException
+from PIL import Image, PngImagePlugin
 
 from fleet.api.guard import bounded
 from fleet.attachments import content
@@ -151,3 +153,43 @@ def test_the_guard_gives_a_slow_body_its_time_and_no_more() -> None:
     with pytest.raises(HTTPException) as refused:
         asyncio.run(run())
     assert refused.value.status_code == 408
+
+
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+    b'xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="13,30.0N" '
+    b'exif:GPSLongitude="2,6.0E"/></rdf:RDF></x:xmpmeta>'
+)
+XMP_ELSEWHERE = XMP.replace(b"GPSLatitude", b"Rating").replace(b"GPSLongitude", b"Label")
+
+
+def _with_xmp(fmt: str, packet: bytes) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 8), (1, 2, 3)).save(out, fmt, xmp=packet)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+def test_an_xmp_packet_with_the_location_goes_and_one_without_stays(
+    fmt: str, content_type: str
+) -> None:
+    cleaned, removed = remove_location(content_type, _with_xmp(fmt, XMP))
+    assert removed
+    assert b"GPSLatitude" not in cleaned
+    with Image.open(io.BytesIO(cleaned)) as picture:
+        picture.load()
+        assert "xmp" not in picture.info
+    kept = _with_xmp(fmt, XMP_ELSEWHERE)
+    assert remove_location(content_type, kept) == (kept, False)
+
+
+def test_a_png_xmp_chunk_with_the_location_goes() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    out = io.BytesIO()
+    Image.new("RGB", (16, 8)).save(out, "PNG", pnginfo=info)
+    cleaned, removed = remove_location("image/png", out.getvalue())
+    assert removed
+    assert b"GPSLatitude" not in cleaned
+    assert b"iTXt" not in _png_chunks(cleaned)
