@@ -33,6 +33,7 @@ from fleet.api.upgrades import (
     update_work_order,
     work_order_journal,
 )
+from fleet.api.workers import list_probe_workers
 from fleet.probes.windows import MAINTENANCE_WINDOW
 
 
@@ -57,6 +58,7 @@ def probes() -> Router:
             status_events,
             availability,
             probe_device,
+            list_probe_workers,
             resource_router(MAINTENANCE_WINDOW),
         ],
     )

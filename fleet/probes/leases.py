@@ -39,6 +39,7 @@ _BEAT = sa.text(
     "UPDATE probe_worker SET heartbeat_at = now(), stopped_at = NULL, sites_held = :sites,"
     " devices_held = :devices, lag_s = :lag WHERE name = :name"
 )
+_FORGET = sa.text("DELETE FROM probe_worker WHERE heartbeat_at < now() - interval '1 day'")
 _NEW_SITES = sa.text(
     "INSERT INTO probe_lease (site_id, token) SELECT id, 0 FROM site"
     " ON CONFLICT (site_id) DO NOTHING"
@@ -107,6 +108,7 @@ class Leases:
             await session.execute(
                 _BEAT, self._me({"sites": len(held), "devices": devices, "lag": lag_s})
             )
+            await session.execute(_FORGET)
             await session.execute(_NEW_SITES)
             renewed = await session.execute(
                 _RENEW, self._me({"lease_s": self.lease_s, "sites": list(held)})

@@ -242,3 +242,32 @@ def test_leases_need_postgresql_and_room_to_beat() -> None:
     assert not Settings(database_url="sqlite+aiosqlite:///x.db").shares_probes
     assert Settings(database_url="postgresql+asyncpg://h/db").shares_probes
     assert not Settings(database_url="postgresql+asyncpg://h/db", probe_leases=False).shares_probes
+
+
+def test_workers_show_in_the_api_and_metrics(db_url: str, fleet_client: TestClient[Any]) -> None:
+    make_sites(fleet_client, 2)
+
+    async def scenario() -> None:
+        db = Database(db_url)
+        alive, gone = Leases(db, "alive", "h1", 11, lease_s=30), Leases(db, "gone", "h2", 12, 30)
+        try:
+            await alive.register()
+            held = (await alive.beat({}, 5, 0.25)).taken
+            await alive.beat(held, 5, 0.25)  # reports what it holds
+            await gone.register()
+            await gone.stop({})
+        finally:
+            await db.dispose()
+
+    run(scenario())
+    items = {w["name"]: w for w in fleet_client.get("/api/v1/workers").json()["items"]}
+    assert items["alive"]["alive"] is True
+    assert (items["alive"]["sites_held"], items["alive"]["devices_held"]) == (2, 5)
+    assert items["alive"]["lag_s"] == 0.25
+    assert items["alive"]["host"] == "h1"
+    assert items["gone"]["alive"] is False
+    assert items["gone"]["stopped_at"] is not None
+    metrics = fleet_client.get("/metrics").text
+    assert 'fleet_probe_worker_up{host="h1",worker="alive"} 1.0' in metrics
+    assert 'fleet_probe_worker_up{host="h2",worker="gone"} 0.0' in metrics
+    assert 'fleet_probe_worker_sites{worker="alive"} 2.0' in metrics
