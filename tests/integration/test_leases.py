@@ -271,3 +271,7 @@ def test_workers_show_in_the_api_and_metrics(db_url: str, fleet_client: TestClie
     assert 'fleet_probe_worker_up{host="h1",worker="alive"} 1.0' in metrics
     assert 'fleet_probe_worker_up{host="h2",worker="gone"} 0.0' in metrics
     assert 'fleet_probe_worker_sites{worker="alive"} 2.0' in metrics
+    board = fleet_client.get("/")
+    assert board.status_code == 200
+    assert "Probe workers" in board.text
+    assert '<tr class="alive">' in board.text and '<tr class="silent">' in board.text
