@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The SNMP drivers a setting may name; the probes map the name to their driver.
@@ -125,6 +125,31 @@ class Settings(BaseSettings):
     scheduler: bool = Field(
         default=True, description="Run the probe scheduler inside `fleet serve`."
     )
+    probe_leases: bool | None = Field(
+        default=None,
+        description="Share the probing between every scheduler on the database through site "
+        "leases (PostgreSQL only); unset: on with PostgreSQL, off with SQLite.",
+    )
+    probe_lease_s: float = Field(
+        default=30,
+        ge=2,
+        le=3600,
+        description="How long a site's lease lasts unless renewed: a dead worker's sites are "
+        "taken over this long after its last heartbeat.",
+    )
+    probe_heartbeat_s: float = Field(
+        default=5,
+        gt=0,
+        le=600,
+        description="How often a sharing scheduler renews its leases and rebalances the sites "
+        "(at most a third of FLEET_PROBE_LEASE_S).",
+    )
+    worker_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=120,
+        description="This scheduler's name among those sharing the fleet (default: host-pid).",
+    )
     simulated: bool = Field(
         default=False,
         description="The devices are simulated on this machine (`fleet demo`, `make run`); the "
@@ -206,3 +231,20 @@ class Settings(BaseSettings):
     stream_max_seconds: float = Field(
         default=3600, gt=0, description="A stream ends after this long (clients reconnect)."
     )
+
+    @model_validator(mode="after")
+    def _leases_fit(self) -> Settings:
+        if self.probe_heartbeat_s * 3 > self.probe_lease_s:
+            raise ValueError(
+                "FLEET_PROBE_HEARTBEAT_S must be at most a third of FLEET_PROBE_LEASE_S"
+            )
+        if self.probe_leases and self.database_url.startswith("sqlite"):
+            raise ValueError("FLEET_PROBE_LEASES needs PostgreSQL (SQLite has one scheduler)")
+        return self
+
+    @property
+    def shares_probes(self) -> bool:
+        """Whether the probe scheduler shares the fleet through leases."""
+        if self.probe_leases is None:
+            return not self.database_url.startswith("sqlite")
+        return self.probe_leases

@@ -62,6 +62,8 @@ TABLES = (
     "gap",
     "site_assessment",
     "site_profile",
+    "probe_lease",
+    "probe_worker",
 )
 
 

@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # the live view, probes and maintenance windows
     "status:read": ALL,
     "probe:run": FIELD,
+    "worker:read": ALL,
     "maintenance_window:read": ALL,
     "maintenance_window:create": FIELD,
     "maintenance_window:update": FIELD,

@@ -32,6 +32,8 @@ from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.pagination import ListParams, apply
 from fleet.probes.live import STATE_CODES
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.workers import workers as probe_workers
+from fleet.settings import Settings
 from fleet.upgrades.models import Gap, WorkOrder
 
 MAX_SITES = 10_000
@@ -195,6 +197,7 @@ StateFilter = Annotated[str | None, Parameter(query="state", required=False)]
 async def board(
     request: Request[Any, Any, Any],
     db: Database,
+    settings: Settings,
     country: str | None = None,
     kind: str | None = None,
     state_filter: StateFilter = None,
@@ -218,8 +221,15 @@ async def board(
         counts={s: counts.get(s, 0) for s in SITE_STATES},
         total=len(sites),
         events=events,
+        workers=await _workers(db, settings),
         **_common(filters, names, last_id),
     )
+
+
+async def _workers(db: Database, settings: Settings) -> list[dict[str, Any]]:
+    """The probe workers sharing the fleet (none on SQLite)."""
+    async with db.session() as session:
+        return await probe_workers(session, settings.probe_lease_s)
 
 
 @get("/map", name="map", opt=PAGE_OPT, include_in_schema=False)

@@ -106,6 +106,7 @@ async def metrics(
 ) -> Response[bytes]:
     _check_token(request, settings)
     snapshot = CollectorRegistry(auto_describe=False)
-    snapshot.register(_Snapshot(await live_view(db) + await alert_view(db)))
+    live = await live_view(db, settings.probe_lease_s)
+    snapshot.register(_Snapshot(live + await alert_view(db)))
     body = generate_latest(snapshot) + generate_latest(REGISTRY)
     return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})

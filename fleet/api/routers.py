@@ -34,6 +34,7 @@ from fleet.api.upgrades import (
     update_work_order,
     work_order_journal,
 )
+from fleet.api.workers import list_probe_workers
 from fleet.probes.windows import MAINTENANCE_WINDOW
 
 
@@ -58,6 +59,7 @@ def probes() -> Router:
             status_events,
             availability,
             probe_device,
+            list_probe_workers,
             resource_router(MAINTENANCE_WINDOW),
         ],
     )

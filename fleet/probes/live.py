@@ -16,19 +16,22 @@ from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.probes.choices import SITE_STATES
 from fleet.probes.models import ObjectStatus, status_of
 from fleet.probes.status import CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN
+from fleet.probes.workers import worker_metrics
 
 #: A site's connectivity as one number, for map panels and alert thresholds.
 STATE_CODES = {CONNECTED: 2, DEGRADED: 1, DISCONNECTED: 0, MAINTENANCE: -1, UNKNOWN: -2}
 SITE_LABELS = ["site", "country", "kind"]
 
 
-async def live_view(db: Database) -> list[Metric]:
-    """Sites, devices and links by state, as read from the database now."""
+async def live_view(db: Database, lease_s: float = 30) -> list[Metric]:
+    """Sites, devices and links by state, and the probe workers sharing the fleet (alive when
+    heard from within ``lease_s``), as read from the database now."""
     async with db.session() as session:
         return [
             *await _sites(session),
             await _devices(session),
             await _links(session),
+            *await worker_metrics(session, lease_s),
         ]
 
 

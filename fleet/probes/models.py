@@ -99,3 +99,34 @@ class MaintenanceWindow(Versioned, table=True):
     starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     reason: str = Field(max_length=500, nullable=False)
+
+
+class ProbeWorker(SQLModel, table=True):
+    """A probe scheduler sharing the fleet through leases (PostgreSQL): its last heartbeat says
+    it is alive; what it holds and how late its rounds start are its own last report."""
+
+    __tablename__ = "probe_worker"
+
+    name: str = Field(primary_key=True, max_length=120)
+    host: str = Field(max_length=120, nullable=False)
+    pid: int = Field(nullable=False)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sites_held: int = Field(default=0, nullable=False)
+    devices_held: int = Field(default=0, nullable=False)
+    lag_s: float | None = Field(default=None)  # the latest rounds' worst start lateness
+
+
+class ProbeLease(SQLModel, table=True):
+    """Who probes a site's devices, until when. ``token`` grows by one at every take: a
+    worker's writes carry the token it took, and only the current one's are stored."""
+
+    __tablename__ = "probe_lease"
+
+    site_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("site.id", ondelete="CASCADE"), primary_key=True)
+    )
+    worker: str | None = Field(default=None, max_length=120, index=True)
+    token: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

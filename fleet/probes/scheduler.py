@@ -29,9 +29,9 @@ import functools
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -44,8 +44,10 @@ from fleet.models import utcnow
 from fleet.probes import metrics, targets
 from fleet.probes.base import probe_for
 from fleet.probes.driven import DrivenRound
+from fleet.probes.jobs import tracked as _tracked
 from fleet.probes.schedule import Schedule
 from fleet.probes.service import pin_host_key, probe_once
+from fleet.probes.sharing import Sharing
 from fleet.probes.status import StatusEngine
 from fleet.probes.types import Reading
 from fleet.settings import Settings
@@ -55,28 +57,6 @@ FLUSH_EVERY_S = 1.0
 #: How often due rounds are started: the most a round starts late on an idle scheduler.
 DISPATCH_EVERY_S = 0.1
 STOP_GRACE_S = 5.0
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _tracked(
-    method: Callable[Concatenate[ProbeScheduler, P], Awaitable[T]],
-) -> Callable[Concatenate[ProbeScheduler, P], Coroutine[Any, Any, T]]:
-    """Remember the task running a job while it runs, so that ``stop`` can let it finish."""
-
-    async def run(self: ProbeScheduler, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        task = asyncio.current_task()
-        if task is not None:
-            self._running.add(task)
-        try:
-            return await method(self, *args, **kwargs)
-        finally:
-            if task is not None:
-                self._running.discard(task)
-
-    functools.update_wrapper(run, method)
-    return run
 
 
 class ProbeScheduler:
@@ -111,6 +91,7 @@ class ProbeScheduler:
         self._wake_armed = False  # a start of the due rounds is on its way
         self._driven_done: asyncio.Event | None = None  # set when none runs any more (stop)
         self.missed = 0  # rounds skipped because the device's previous round was still running
+        self.sharing = Sharing(self) if settings.shares_probes else None  # of the sites
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -118,8 +99,11 @@ class ProbeScheduler:
         self._closed = self._paused = False
         await self.engine.load()
         self.scheduler.start()
+        if self.sharing is not None:
+            await self.sharing.start()
         await self.reconcile(force=True)
         jobs: list[tuple[Callable[[], Awaitable[Any]], str, IntervalTrigger]] = [
+            (self.share, "share", IntervalTrigger(seconds=self.settings.probe_heartbeat_s)),
             (self.dispatch_due, "dispatch", IntervalTrigger(seconds=DISPATCH_EVERY_S)),
             (
                 self.reconcile,
@@ -173,6 +157,8 @@ class ProbeScheduler:
             log.warning("scheduler_stopped_jobs", cancelled=len(left))
         self._closed = True
         await self.engine.flush()
+        if self.sharing is not None:
+            await self.sharing.stop()
 
     async def _driven_ended(self) -> None:
         while self._driven:
@@ -349,8 +335,13 @@ class ProbeScheduler:
             if not force and fingerprint == self._fingerprint:
                 return
             self._fingerprint = fingerprint
+            if self.sharing is not None and not force:
+                await self.sharing.beat()  # new sites are leased at once
             async with self.db.session() as session:
                 wanted = {s.device_id: s for s in await targets.load(session, self.cipher)}
+            if self.sharing is not None:
+                holds = self.sharing.holds
+                wanted = {d: s for d, s in wanted.items() if holds(s.site_id)}
             await self.engine.reload_topology()
             for device_id in set(self.specs) - set(wanted):
                 self.specs.pop(device_id, None)
@@ -360,11 +351,27 @@ class ProbeScheduler:
                 if old is not None and old.fingerprint() == spec.fingerprint():
                     continue
                 self.specs[device_id] = spec
-                first = min(self.interval_of(spec), 1 + self.settings.probe_jitter_s)
-                self.plan(device_id, random.uniform(0, first))  # noqa: S311
+                self.plan(device_id, self._first_round(spec))
                 for problem in spec.problems:
                     log.warning("probe_not_runnable", device=spec.serial, problem=problem)
             log.info("schedules_reconciled", devices=len(self.specs))
+
+    def _first_round(self, spec: targets.DeviceProbes) -> float:
+        """The delay of a newly planned device's first round: soon (spread over the jitter), or
+        for a device taken over from another worker, an interval after its last result."""
+        interval = self.interval_of(spec)
+        later = self.sharing.first_round(spec.device_id, interval) if self.sharing else None
+        if later is not None:
+            return later
+        return random.uniform(0, min(interval, 1 + self.settings.probe_jitter_s))  # noqa: S311
+
+    @_tracked
+    async def share(self) -> None:
+        """Renew this worker's leases, take and hand back sites (when it shares the fleet)."""
+        if self.sharing is not None and not self._paused:
+            if await self.sharing.beat():
+                await self.reconcile(force=True)  # exactly the held sites' devices
+            await self.sharing.hand_back()
 
     def device_state_changed(self, device_id: int, cut_off: bool) -> None:
         """The status engine's word that a device was cut off with its site, or no longer:

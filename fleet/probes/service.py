@@ -66,8 +66,9 @@ async def probe_now(
 ) -> list[Reading]:
     """A round of the device's probes now. With the process's scheduler, under its limits and
     observed by its status engine (results and changes of state recorded as for scheduled
-    rounds); without one, its results are recorded."""
-    if scheduler is not None:
+    rounds); without one, or when another worker probes the device's site, its results are
+    recorded."""
+    if scheduler is not None and scheduler.engine.keeps(spec.site_id):
         return await scheduler.probe_now(spec)
     readings = await probe_once(spec, settings)
     async with db.session(write=True) as session:

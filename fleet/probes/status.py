@@ -118,11 +118,41 @@ class StatusEngine:
         self._stored_ok: dict[int, datetime] = {}  # each device's last success as stored
         self._memo: dict[int, SiteMemo] = {}
         self._lock = asyncio.Lock()
+        # a worker sharing the fleet (fleet.probes.sharing) keeps the sites it holds alone,
+        # and stores only what its fence lets through; None: every site, no fence
+        self.sites: set[int] | None = None
+        self.fence: store.Fence | None = None
+        self.fenced = 0  # writes the fence left out
 
     async def load(self) -> None:
         self.topology = await load_topology(self.db)
         self._memo.clear()
-        for row in await store.load_status(self.db):
+        self._apply(await store.load_status(self.db, self.sites))
+
+    async def adopt(self, site_ids: set[int]) -> None:
+        """Keep these sites too, from the states their last holder stored."""
+        self.forget(site_ids)
+        assert self.sites is not None
+        self.sites |= site_ids
+        self._apply(await store.load_status(self.db, site_ids))
+        for site_id in site_ids:
+            self.evaluate_site(site_id)
+
+    def forget(self, site_ids: set[int]) -> None:
+        """Keep these sites no more (what they saw and was not flushed is dropped)."""
+        if self.sites is None:
+            self.sites = set()
+        self.sites -= site_ids
+        for key in [k for k in self.current if self.topology.site_of(*k) in site_ids]:
+            del self.current[key]
+        for site_id in site_ids:
+            self._memo.pop(site_id, None)
+            site = self.topology.sites.get(site_id)
+            for device_id in site.devices if site else ():
+                self.health.pop(device_id, None)
+
+    def _apply(self, rows: list[ObjectStatus]) -> None:
+        for row in rows:
             self.current[(row.object_type, row.object_id)] = Current(
                 row.state, row.since, row.reason, dict(row.detail)
             )
@@ -151,6 +181,8 @@ class StatusEngine:
     def observe(self, device_id: int, readings: list[Reading], *, store: bool = True) -> None:
         """One round of a device's probes."""
         now = utcnow()
+        if not self.keeps(self.topology.site_of("device", device_id)):
+            return  # a round that ended after its site was handed over
         if store:
             for reading in readings:
                 self._results.append(result_values(reading, encode=True))
@@ -170,6 +202,10 @@ class StatusEngine:
         if health.pending is None and after == before and self._all_calm(device.site_id):
             return  # the usual round: nothing it could change did (see _to_evaluate)
         self.evaluate_site(device.site_id, now, observed=device_id)
+
+    def keeps(self, site_id: int | None) -> bool:
+        """Whether this engine keeps the site (always, unless it shares the fleet)."""
+        return self.sites is None or site_id in self.sites
 
     def _ok_due(self, device_id: int, now: datetime) -> bool:
         """Whether a success at ``now`` is to be written: the stored one is LAST_OK_LAG old."""
@@ -221,7 +257,7 @@ class StatusEngine:
         device whose round triggered this."""
         now = now or utcnow()
         site = self.topology.sites.get(site_id)
-        if site is None:
+        if site is None or not self.keeps(site_id):
             return
         memo, todo, moved = self._to_evaluate(site, observed)
         link_states: dict[int, str] = {}
@@ -341,7 +377,9 @@ class StatusEngine:
             rows = [row for row in map(self._row, changed) if row is not None]
             seen.difference_update(row.object_id for row in rows if row.object_type == "device")
             moved = [(d, at) for d in sorted(seen) if (at := self.health[d].last_ok_at)]
-            await store.write(self.db, results, events, changed, rows, moved)
+            self.fenced += await store.write(
+                self.db, results, events, changed, rows, moved, self.fence
+            )
             for row in rows:
                 if row.object_type == "device" and row.last_ok_at is not None:
                     self._stored_ok[row.object_id] = row.last_ok_at

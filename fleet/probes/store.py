@@ -3,8 +3,8 @@ state events, and the purge of old results."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -64,9 +64,50 @@ def result_values(reading: Reading, *, encode: bool = False) -> dict[str, Any]:
     }
 
 
-async def load_status(db: Database) -> list[ObjectStatus]:
+async def load_status(db: Database, sites: Iterable[int] | None = None) -> list[ObjectStatus]:
+    """The status rows of every object, or of the objects of ``sites``."""
+    query = sa.select(ObjectStatus)
+    if sites is not None:
+        query = query.where(col(ObjectStatus.site_id).in_(list(sites)))
     async with db.session() as session:
-        return list(await session.scalars(sa.select(ObjectStatus)))
+        return list(await session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Fence:
+    """What a worker sharing the fleet may store (see ``fleet.probes.leases``): ``held`` tells,
+    inside the storing transaction, the sites whose writes are still its own; ``site_of`` maps
+    a device to its site."""
+
+    held: Callable[[AsyncSession], Awaitable[set[int]]]
+    site_of: Callable[[int], int | None]
+
+
+@dataclass
+class Batch:
+    """One flush's writes (see :func:`write`)."""
+
+    results: Sequence[dict[str, Any]]
+    events: Sequence[StateEvent]
+    changed: Sequence[tuple[str, int]]
+    rows: Sequence[ObjectStatus]
+    seen: Sequence[tuple[int, datetime]]
+
+    def fenced(self, fence: Fence, sites: set[int]) -> tuple[Batch, int]:
+        """The writes of ``sites`` alone, and how many were left out. A changed object
+        without a row (gone from the inventory) keeps its deletion."""
+        kept_rows = [row for row in self.rows if row.site_id in sites]
+        with_rows = {(row.object_type, row.object_id) for row in self.rows}
+        kept = Batch(
+            [r for r in self.results if fence.site_of(r["device_id"]) in sites],
+            [event for event in self.events if event.site_id in sites],
+            [key for key in self.changed if key not in with_rows]
+            + [(row.object_type, row.object_id) for row in kept_rows],
+            kept_rows,
+            [(d, at) for d, at in self.seen if fence.site_of(d) in sites],
+        )
+        left = len(self.results) - len(kept.results) + len(self.rows) - len(kept_rows)
+        return kept, left
 
 
 async def write(
@@ -76,27 +117,33 @@ async def write(
     changed: Sequence[tuple[str, int]],
     rows: Sequence[ObjectStatus],
     seen: Iterable[tuple[int, datetime]] = (),
-) -> None:
+    fence: Fence | None = None,
+) -> int:
     """In one transaction: result rows (encoded, see ``result_values``), events, the status
     rows of the ``changed`` objects (replaced by ``rows``: an object gone has none) and the
-    last successes of devices whose row is otherwise unchanged."""
+    last successes of devices whose row is otherwise unchanged; with a ``fence``, only the
+    writes of the sites it still holds. How many writes the fence left out."""
+    batch, left = Batch(results, events, changed, rows, list(seen)), 0
     async with db.session(write=True) as session:
-        if results:  # plain rows, one executemany at the driver: no ORM objects
+        if fence is not None:
+            batch, left = batch.fenced(fence, await fence.held(session))
+        if batch.results:  # plain rows, one executemany at the driver: no ORM objects
             await bulk.insert_many(
-                session, PROBE_RESULT, results, encoded={"data"}, distinct={"at"}
+                session, PROBE_RESULT, batch.results, encoded={"data"}, distinct={"at"}
             )
-        session.add_all(events)
-        if changed:
+        session.add_all(batch.events)
+        if batch.changed:
             await session.execute(
                 sa.delete(ObjectStatus).where(
                     sa.tuple_(col(ObjectStatus.object_type), col(ObjectStatus.object_id)).in_(
-                        changed
+                        batch.changed
                     )
                 )
             )
-            session.add_all(rows)
-        await _last_successes(session, list(seen))
+            session.add_all(batch.rows)
+        await _last_successes(session, list(batch.seen))
         await session.commit()
+    return left
 
 
 async def _last_successes(session: AsyncSession, seen: list[tuple[int, datetime]]) -> None:

@@ -329,6 +329,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/v1/availability"): lambda w, i: Call(
         "GET", f"/api/v1/availability?object_type=site&key={_site(w, i)}", out_of_scope=404
     ),
+    ("GET", "/api/v1/workers"): lambda w, i: Call("GET", "/api/v1/workers"),
     ("POST", "/api/v1/devices/{device_id:int}/probe"): lambda w, i: Call(
         "POST", f"/api/v1/devices/{_device(w, i)}/probe", success=200, out_of_scope=404
     ),
