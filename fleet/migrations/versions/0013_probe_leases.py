@@ -1,7 +1,7 @@
 """probe leases: the probe workers sharing a fleet on PostgreSQL and the lease of each site
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012_attachments
 Create Date: 2026-12-07 17:00:00.000000
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012_attachments"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
