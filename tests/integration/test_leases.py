@@ -274,4 +274,5 @@ def test_workers_show_in_the_api_and_metrics(db_url: str, fleet_client: TestClie
     board = fleet_client.get("/")
     assert board.status_code == 200
     assert "Probe workers" in board.text
-    assert '<tr class="alive">' in board.text and '<tr class="silent">' in board.text
+    assert '<tr class="alive">' in board.text
+    assert '<tr class="silent">' in board.text
