@@ -172,7 +172,7 @@ def money(language: Language, value: float | None, currency: str) -> str:
 def percent(language: Language, value: float | None) -> str:
     if value is None:
         return ""
-    return format_percent(value, format="#,##0.#%", locale=language.locale)
+    return format_percent(value, locale=language.locale, decimal_quantization=False)
 
 
 def _with_language(function: Any) -> Any:

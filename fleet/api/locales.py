@@ -28,6 +28,7 @@ LANG_COOKIE_DAYS = 365
 #: Accept-Language is read this far and no further (a header is no place for a novel).
 MAX_ACCEPT_LANGUAGE = 512
 MAX_LANGUAGE_RANGES = 16
+MAX_TAG = 35  # the longest language tag worth reading (RFC 5646 suggests 35)
 
 
 def N_(message: str) -> str:
@@ -82,7 +83,7 @@ def parse_accept_language(header: str | None) -> list[str]:
             break
         tag, _, params = part.strip().partition(";")
         tag = tag.strip()
-        if not tag or tag == "*" or not all(c.isalnum() or c in "-_" for c in tag):
+        if not 0 < len(tag) <= MAX_TAG or not all(c.isalnum() or c in "-_" for c in tag):
             continue
         quality = 1.0
         name, _, value = params.strip().partition("=")
