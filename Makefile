@@ -57,7 +57,7 @@ messages: install
 	$(BIN)/pybabel extract --mapping-file babel.cfg --keyword N_ --no-location --sort-output \
 		--omit-header --width 100 --output-file fleet/locale/messages.pot fleet
 	$(BIN)/pybabel update --input-file fleet/locale/messages.pot --output-dir fleet/locale \
-		--no-location --width 100 --ignore-obsolete --no-fuzzy-matching
+		--width 100 --ignore-obsolete --no-fuzzy-matching --ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache fleet.db fleet.db-shm fleet.db-wal
