@@ -10,7 +10,7 @@ TEST_WORKERS ?= 2
 # The border site's link drops 15 s in, so the whole show is on the board within 2 min.
 RUN_OPTIONS ?= --cut-after 15
 
-.PHONY: run install install-test lint typecheck test test-fast migrate clean
+.PHONY: run install install-test lint typecheck test test-fast migrate messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ test: install-test lint typecheck
 
 test-fast: install-test
 	$(BIN)/pytest -x -q -m "not postgres and not e2e"
+
+# Extract the strings to translate into fleet/locale/messages.pot and merge them into every
+# catalogue (fleet/locale/<lang>/LC_MESSAGES/messages.po); new and changed ones await a translator.
+messages: install
+	$(BIN)/pybabel extract --mapping-file babel.cfg --keyword N_ --no-location --sort-output \
+		--omit-header --width 100 --output-file fleet/locale/messages.pot fleet
+	$(BIN)/pybabel update --input-file fleet/locale/messages.pot --output-dir fleet/locale \
+		--width 100 --ignore-obsolete --no-fuzzy-matching --ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache fleet.db fleet.db-shm fleet.db-wal

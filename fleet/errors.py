@@ -6,7 +6,9 @@ from typing import Any
 
 
 class FleetError(Exception):
-    """Base of every expected error. ``field`` names the offending input when there is one."""
+    """Base of every expected error. ``field`` names the offending input when there is one;
+    ``message`` (in ``extra``), when given, is the detail as a catalogue entry with ``%(name)s``
+    placeholders filled from ``values``, so that the API can say it in the caller's language."""
 
     code = "error"
 

@@ -174,6 +174,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a board sign-in lasts (never past the token's expiry).",
     )
+    locale_dir: Path | None = Field(
+        default=None,
+        description="A folder of more translations (<lang>/LC_MESSAGES/messages.po), added to "
+        "the languages shipped with fleet (and taking over one of the same code).",
+    )
     alerts: bool = Field(
         default=True,
         description="Evaluate the alert rules and deliver alerts in the process that runs the "

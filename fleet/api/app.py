@@ -41,6 +41,7 @@ from fleet.api.guard import input_guard_middleware
 from fleet.api.head import allow_as_routed, head_as_get
 from fleet.api.headers_doc import declare_headers
 from fleet.api.idempotency import idempotency_middleware
+from fleet.api.locales import Catalogues
 from fleet.api.metrics import metrics, metrics_middleware
 from fleet.api.middleware import request_id_middleware
 from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS, problem_responses
@@ -208,6 +209,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         plugins=[SchemaStrictPydanticPlugin()],
         state=State(
             {"db": db, "settings": settings, "cipher": cipher, "probes": None, "stream": None}
+            | {"catalogues": Catalogues.load(*filter(None, [settings.locale_dir]))}
         ),
         lifespan=[lifespan],
         compression_config=CompressionConfig(

@@ -20,6 +20,7 @@ from sqlmodel import col
 from fleet.api.auth import permission_guard
 from fleet.api.deps import principal_of
 from fleet.api.geo import MapView
+from fleet.api.locales import N_
 from fleet.api.pages import SITE_STATES, page, page_error
 from fleet.api.signin import signin, signin_form, signout
 from fleet.api.status import SITES, _scoped_sites, _site_headline
@@ -55,7 +56,7 @@ async def _site_rows(
     async with db.session() as session:
         rows = (await session.execute(statement)).all()
         waived = Counter(w["site_id"] for w in (await credentials.waived_devices(session)).values())
-    sites = [_site_headline(row) for row in rows]
+    sites = [_site_headline(row) | {"timezone": row[0].timezone} for row in rows]
     for site in sites:
         site["waivers"] = waived.get(site["id"], 0)
     return sites
@@ -79,7 +80,7 @@ async def _recent_events(
     limit: int = RECENT,
 ) -> list[dict[str, Any]]:
     statement = (
-        sa.select(StateEvent, col(Site.code))
+        sa.select(StateEvent, col(Site.code), col(Site.timezone))
         .outerjoin(Site, col(Site.id) == col(StateEvent.site_id))
         .order_by(col(StateEvent.id).desc())
         .limit(limit)
@@ -103,8 +104,9 @@ async def _recent_events(
             "old_state": event.old_state,
             "new_state": event.new_state,
             "cause": event.cause,
+            "timezone": timezone or "UTC",
         }
-        for event, code in rows
+        for event, code, timezone in rows
     ]
 
 
@@ -268,13 +270,14 @@ async def site_page(request: Request[Any, Any, Any], db: Database, code: str) ->
     async with db.session() as session:
         row = (await session.execute(_scoped_sites(request).where(col(Site.code) == code))).first()
         if row is None:
-            raise NotFound(f"no site {code}")
-        site = _site_headline(row)
+            raise NotFound(f"no site {code}", message=N_("no site %(code)s"), values={"code": code})
+        site = _site_headline(row) | {"timezone": row[0].timezone}
         detail = await _site_detail(session, site)
     return page(
         "site.html",
         request,
         site=site,
+        zone=site["timezone"],
         **detail,
         events=await _recent_events(request, db, site_id=site["id"], limit=30),
         last_event_id=last_id,

@@ -307,6 +307,7 @@ class MapView:
                 {
                     "d": f"M{x:g},{top:g}V{bottom:g}",
                     "label": _degrees(lon, "E", "W"),
+                    "degrees": lon,
                     "x": x,
                     "y": bottom,
                     "axis": "lon",
@@ -320,6 +321,7 @@ class MapView:
                 {
                     "d": f"M{left:g},{y:g}H{right:g}",
                     "label": _degrees(lat, "N", "S"),
+                    "degrees": lat,
                     "x": left,
                     "y": y,
                     "axis": "lat",

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import MediaType, Request, Response, Router
+from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -18,11 +19,11 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from fleet.access import tokens
+from fleet.api import formats
 from fleet.api.auth import SESSION_COOKIE
+from fleet.api.locales import LANG_COOKIE, LANG_COOKIE_DAYS, Catalogues, Language
 from fleet.api.problems import problem_body, problem_response, problem_type
-from fleet.inventory.choices import SiteKind
 from fleet.models import utcnow
-from fleet.probes.choices import DEVICE_STATES, State
 from fleet.probes.status import CONNECTED, DEGRADED, DISCONNECTED, MAINTENANCE, UNKNOWN
 from fleet.settings import Settings
 
@@ -31,24 +32,6 @@ TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
 
 SITE_STATES = (DISCONNECTED, DEGRADED, UNKNOWN, MAINTENANCE, CONNECTED)  # worst first
-STATE_LABELS = {
-    CONNECTED: "Connected",
-    DEGRADED: "Degraded",
-    DISCONNECTED: "Disconnected",
-    MAINTENANCE: "Maintenance",
-    UNKNOWN: "Unknown",
-    State.up: "Up",
-    State.down: "Down",
-    State.unreachable: "Unreachable",
-}
-KIND_LABELS = {
-    SiteKind.hq: "Headquarters",
-    SiteKind.national_bureau: "National bureau",
-    SiteKind.regional_bureau: "Regional bureau",
-    SiteKind.border_crossing_land: "Land border crossing",
-    SiteKind.border_crossing_air: "Airport border crossing",
-    SiteKind.border_crossing_sea: "Seaport border crossing",
-}
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -64,37 +47,8 @@ PAGE_HEADERS = {
 # --- templates ------------------------------------------------------------------------
 
 
-def _ago(value: datetime | None) -> str:
-    if value is None:
-        return "never"
-    seconds = max(0, int((utcnow() - value).total_seconds()))
-    if seconds < 60:
-        return "just now"
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if days:
-        return f"{days} d {hours % 24} h ago"
-    if hours:
-        return f"{hours} h {minutes % 60} min ago"
-    return f"{minutes} min ago"
-
-
-def _utc(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else ""
-
-
 def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
-
-
-def _link_text(link: dict[str, Any] | None) -> str:
-    if not link:
-        return "none"
-    return f"{link['role']} {link['medium']} ({link['circuit_id']})"
-
-
-def _device_text(devices: dict[str, int]) -> str:
-    parts = [f"{devices[s]} {s}" for s in DEVICE_STATES if devices.get(s)]
-    return " · ".join(parts) if parts else "none probed"
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -105,16 +59,9 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(
-        ago=_ago,
-        utc=_utc,
-        iso=_iso,
-        state_label=lambda s: STATE_LABELS.get(s, str(s).capitalize()),
-        kind_label=lambda k: KIND_LABELS.get(k, str(k)),
-        link_text=_link_text,
-        device_text=_device_text,
-    )
-    environment.globals.update(site_states=SITE_STATES, kind_labels=KIND_LABELS)
+    formats.install(environment)
+    environment.filters.update(iso=_iso)
+    environment.globals.update(site_states=SITE_STATES)
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
@@ -124,9 +71,43 @@ def static_files_router() -> Router:
     )
 
 
+def _language_links(request: Request[Any, Any, Any], catalogues: Catalogues) -> list[Any]:
+    """The picker: this page again in each language (``?lang=``, the rest of the query kept)."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    links = []
+    for language in catalogues.languages.values():
+        href = request.url.path + "?" + urlencode([*query, ("lang", language.code)])
+        links.append((language, href))
+    return links
+
+
+def page_language(request: Request[Any, Any, Any]) -> tuple[Language, bool]:
+    """The page's language and whether it was picked now (``?lang=``, to keep in the cookie)."""
+    catalogues: Catalogues = request.app.state.catalogues
+    picked = catalogues.get(request.query_params.get("lang"))
+    if picked is not None:
+        return picked, True
+    return catalogues.for_page(request.cookies, request.headers.get("accept-language")), False
+
+
 def page(name: str, request: Request[Any, Any, Any], status: int = 200, **context: Any) -> Template:
+    """Render ``name`` in the page's language; a language picked with ``?lang=`` is kept in the
+    ``fleet_lang`` cookie for the pages that follow."""
     user = request.scope.get("user")
     settings: Settings = request.app.state.settings
+    language, picked = page_language(request)
+    cookies = []
+    if picked:
+        cookies.append(
+            Cookie(
+                key=LANG_COOKIE,
+                value=language.code,
+                max_age=LANG_COOKIE_DAYS * 86400,
+                path="/",
+                secure=settings.cookie_secure,
+                samesite="lax",
+            )
+        )
     return Template(
         name,
         context={
@@ -135,10 +116,13 @@ def page(name: str, request: Request[Any, Any, Any], status: int = 200, **contex
             "generated_at": utcnow(),
             "heartbeat_s": settings.stream_heartbeat_s,
             "simulated": settings.simulated,
+            "language": language,
+            "languages": _language_links(request, request.app.state.catalogues),
             **context,
         },
         status_code=status,
-        headers=PAGE_HEADERS,
+        headers={**PAGE_HEADERS, "Content-Language": language.code},
+        cookies=cookies,
         media_type=MediaType.HTML,
     )
 
@@ -172,5 +156,7 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         return redirect
     if not _wants_html(request):
         return problem_response(request, exc)
-    body, _ = problem_body(exc, request.url.path, request.scope.get("state", {}).get("request_id"))
+    language, _ = page_language(request)
+    request_id = request.scope.get("state", {}).get("request_id")
+    body, _ = problem_body(exc, request.url.path, request_id, language)
     return page("error.html", request, problem_type(exc).status, problem=body)

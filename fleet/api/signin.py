@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from fleet.access import audit, tokens
 from fleet.api.auth import SESSION_COOKIE
+from fleet.api.locales import N_
 from fleet.api.pages import local_target, page
 from fleet.database import Database
 from fleet.models import utcnow
@@ -54,7 +55,7 @@ async def signin(
             request,
             401,
             next=target,
-            error="That token is unknown, disabled or expired.",
+            error=N_("That token is unknown, disabled or expired."),
         )
     max_age = int(settings.signin_days * 86400)
     if token.expires_at is not None:

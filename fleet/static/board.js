@@ -1,21 +1,41 @@
 // fleet status board: follows the status stream (server-sent events) and updates the page in
 // place; says when the data is stale. Builds every piece of text with textContent (never HTML),
-// and talks to nothing but this server.
+// and talks to nothing but this server. Its words come translated from the page, in the
+// JSON block #fleet-strings (see fleet/api/formats.py); dates are formatted for the page's
+// language in the site's time zone.
 (function () {
   "use strict";
 
   var body = document.body;
-  var LABELS = {
-    connected: "Connected", degraded: "Degraded", disconnected: "Disconnected",
-    maintenance: "Maintenance", unknown: "Unknown", up: "Up", down: "Down",
-    unreachable: "Unreachable"
-  };
+  var LANG = document.documentElement.lang || "en";
+  var STRINGS = (function () {
+    var block = document.getElementById("fleet-strings");
+    try { return block ? JSON.parse(block.textContent) : {}; } catch (e) { return {}; }
+  }());
+
+  // The translated string `key`, its %(name)s placeholders filled from `values`.
+  function t(key, values) {
+    var text = STRINGS[key] !== undefined ? STRINGS[key] : key;
+    return text.replace(/%\((\w+)\)s/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    });
+  }
+
+  function number(n) {
+    return new Intl.NumberFormat(LANG).format(n);
+  }
+
   var DEVICE_STATES = ["up", "degraded", "down", "unreachable", "maintenance", "unknown"];
   var SITE_STATES = ["disconnected", "degraded", "unknown", "maintenance", "connected"];
   var MAX_CHANGES = 25;
 
+  function choice(group, value) {
+    var key = group + "." + value;
+    return STRINGS[key] !== undefined ? STRINGS[key] : String(value || "").replace(/_/g, " ");
+  }
+
   function label(state) {
-    return LABELS[state] || (state ? state.charAt(0).toUpperCase() + state.slice(1) : "");
+    return choice("state", state);
   }
 
   // --- times ----------------------------------------------------------------------
@@ -23,21 +43,30 @@
   function ago(iso) {
     if (!iso) { return "–"; }
     var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000));
-    if (seconds < 60) { return "just now"; }
+    if (seconds < 60) { return t("just_now"); }
     var minutes = Math.floor(seconds / 60), hours = Math.floor(seconds / 3600);
     var days = Math.floor(seconds / 86400);
-    if (days) { return days + " d " + (hours % 24) + " h ago"; }
-    if (hours) { return hours + " h " + (minutes % 60) + " min ago"; }
-    return minutes + " min ago";
+    if (days) { return t("ago_days", { days: days, hours: hours % 24 }); }
+    if (hours) { return t("ago_hours", { hours: hours, minutes: minutes % 60 }); }
+    return t("ago_minutes", { minutes: minutes });
   }
 
-  function utc(iso) {
-    return iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "";
+  // The moment in the time zone `zone` (an IANA name, UTC without one), with the zone's name.
+  function when(iso, zone) {
+    if (!iso) { return ""; }
+    zone = zone || "UTC";
+    var options = { dateStyle: "medium", timeStyle: "medium", timeZone: zone };
+    try {
+      return new Intl.DateTimeFormat(LANG, options).format(new Date(iso)) + " (" + zone + ")";
+    } catch (e) {
+      options.timeZone = "UTC";
+      return new Intl.DateTimeFormat(LANG, options).format(new Date(iso)) + " (UTC)";
+    }
   }
 
   function setTime(el, iso) {
     el.setAttribute("datetime", iso || "");
-    el.title = utc(iso);
+    el.title = when(iso, el.dataset.tz);
     el.textContent = ago(iso);
   }
 
@@ -57,15 +86,18 @@
   }
 
   function linkText(link) {
-    return link ? link.role + " " + link.medium + " (" + link.circuit_id + ")" : "none";
+    if (!link) { return t("no_link"); }
+    return t("link", {
+      role: choice("role", link.role), medium: choice("medium", link.medium), circuit: link.circuit_id
+    });
   }
 
   function deviceText(devices) {
     var parts = [];
     DEVICE_STATES.forEach(function (s) {
-      if (devices && devices[s]) { parts.push(devices[s] + " " + s); }
+      if (devices && devices[s]) { parts.push(t("devices." + s, { n: number(devices[s]) })); }
     });
-    return parts.length ? parts.join(" · ") : "none probed";
+    return parts.length ? parts.join(" · ") : t("none_probed");
   }
 
   function bySite(code) {
@@ -84,7 +116,7 @@
       if (el.classList.contains("site-marker")) {
         el.dataset.since = site.since || "";
         el.dataset.link = linkText(site.link_in_use);
-        var text = site.code + " " + site.name + ": " + label(site.state);
+        var text = t("marker", { code: site.code, name: site.name, state: label(site.state) });
         el.setAttribute("aria-label", text);
         var title = el.querySelector("title");
         if (title) { title.textContent = text; }
@@ -105,6 +137,12 @@
     row.querySelectorAll('[data-field="reason"]').forEach(function (r) { r.textContent = event.cause || ""; });
   }
 
+  // A site's time zone, as its row (or headline) on this page gives it.
+  function zoneOf(code) {
+    var shown = code ? document.querySelector('[data-site="' + CSS.escape(code) + '"] [data-tz]') : null;
+    return (shown && shown.dataset.tz) || body.dataset.tz || "UTC";
+  }
+
   function addChange(event) {
     var list = document.getElementById("changes");
     if (!list) { return; }
@@ -115,6 +153,7 @@
     var item = document.createElement("li");
     item.dataset.eventId = event.id;
     var time = document.createElement("time");
+    time.dataset.tz = zoneOf(event.site ? event.site.code : "");
     setTime(time, event.at);
     var what = document.createElement("span");
     what.className = "what";
@@ -125,7 +164,7 @@
       what.appendChild(a);
       what.appendChild(document.createTextNode(" "));
     }
-    what.appendChild(document.createTextNode(event.object_type + " " + event.object_key));
+    what.appendChild(document.createTextNode(choice("object", event.object_type) + " " + event.object_key));
     var move = document.createElement("span");
     move.className = "move";
     move.appendChild(document.createTextNode(label(event.old_state) + " → "));
@@ -151,10 +190,10 @@
     });
     SITE_STATES.forEach(function (s) {
       var dd = document.querySelector('[data-count="' + s + '"]');
-      if (dd) { dd.textContent = counts[s] || 0; }
+      if (dd) { dd.textContent = number(counts[s] || 0); }
     });
     var all = document.querySelector('[data-count="total"]');
-    if (all) { all.textContent = total; }
+    if (all) { all.textContent = number(total); }
   }
 
   function apply(event) {
@@ -187,13 +226,13 @@
   function markLive() {
     lastMessage = Date.now();
     staleSince = null;
-    setLive("live", "Live");
+    setLive("live", t("live"));
   }
 
   function markStale(why) {
     if (staleSince === null) { staleSince = new Date(); }
-    var at = staleSince.toISOString().slice(11, 19);
-    setLive("stale", "Stale since " + at + " UTC: " + why);
+    var at = new Intl.DateTimeFormat(LANG, { timeStyle: "medium", timeZone: "UTC" }).format(staleSince);
+    setLive("stale", t("stale", { time: at + " UTC", why: why }));
   }
 
   function connect() {
@@ -208,7 +247,7 @@
     });
     source.addEventListener("reset", function () { window.location.reload(); });
     source.addEventListener("error", function () {
-      markStale("the status stream was lost; reconnecting");
+      markStale(t("stream_lost"));
       if (source.readyState === EventSource.CLOSED) {
         // Refused: when the token is no longer good, reloading leads to the sign-in page;
         // otherwise (the server is full, or away) try again later, from the last event.
@@ -225,7 +264,7 @@
 
   window.setInterval(function () {
     if (source && Date.now() - lastMessage > 2 * heartbeatMs + 5000) {
-      markStale("no news from the server");
+      markStale(t("no_news"));
     }
   }, 2000);
   window.setInterval(refreshTimes, 30000);
@@ -250,7 +289,7 @@
     popup.querySelector(".popup-state").textContent =
       label(marker.dataset.state) + (marker.dataset.since ? ", " + ago(marker.dataset.since) : "");
     popup.querySelector(".popup-meta").textContent =
-      marker.dataset.kind + " · link in use: " + marker.dataset.link;
+      t("link_in_use", { kind: marker.dataset.kind, link: marker.dataset.link });
     var link = popup.querySelector(".popup-link");
     link.href = "/sites/" + encodeURIComponent(code);
     popup.hidden = false;

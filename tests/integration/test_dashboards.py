@@ -212,7 +212,7 @@ def test_board_geojson_and_metrics_show_the_probed_states(live: Live) -> None:
         assert "<b>Niamey</b>" not in page.text
         assert ">Degraded<" in page.text
         assert "on backup link" in page.text
-        assert "backup lte" in page.text  # the link in use at NE-BCL-02
+        assert "backup LTE" in page.text  # the link in use at NE-BCL-02
         assert re.search(r'data-last-event-id="[1-9]\d*"', page.text)
         for params, shown in (
             ({"state": "degraded"}, {"NE-BCL-02"}),
