@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from fleet.access import tokens
+from fleet.access.roles import allowed
 from fleet.api.auth import SESSION_COOKIE
 from fleet.api.problems import problem_body, problem_response, problem_type
 from fleet.inventory.choices import SiteKind
@@ -97,6 +98,11 @@ def _device_text(devices: dict[str, int]) -> str:
     return " · ".join(parts) if parts else "none probed"
 
 
+def may_plan(user: tokens.Principal | None) -> bool:
+    """Whether the signed-in token may use the planner's workspace (the navigation's link)."""
+    return user is not None and allowed(user.role, "plan:read", scoped=user.scope is not None)
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -114,7 +120,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         link_text=_link_text,
         device_text=_device_text,
     )
-    environment.globals.update(site_states=SITE_STATES, kind_labels=KIND_LABELS)
+    environment.globals.update(site_states=SITE_STATES, kind_labels=KIND_LABELS, may_plan=may_plan)
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
