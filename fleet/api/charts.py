@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-WIDTH = 640
-LABEL_W = 150
+WIDTH = 680
+LABEL_W = 190
 NUMBER_W = 130
 BAR_H = 18
 GAP = 8
