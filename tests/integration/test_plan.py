@@ -11,16 +11,21 @@ import io
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
+from sqlmodel import col
 
 from fleet.api.app import create_app
 from fleet.database import Database
 from fleet.inventory import configs, sync
+from fleet.models import utcnow
 from fleet.settings import Settings
 from fleet.upgrades import profiles
+from fleet.upgrades.models import WorkOrder
 from tests.conftest import SAMPLE, make_token
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -388,3 +393,46 @@ def test_rollups_match_the_plan_and_export(
     gaps_page = planner.get(f"/plan/gaps?country=NE&rule={rule}").text
     shown = set(re.findall(r'data-gap="(\d+)"', gaps_page))
     assert shown == {r["id"] for r in rows if r["rule_id"] == rule}
+
+
+async def _verify(url: str, order_id: int) -> None:
+    """Mark an order verified (as the assessment does once the probes show its gap closed)."""
+    db = Database(url)
+    try:
+        async with db.session(write=True) as session:
+            await session.execute(
+                sa.update(WorkOrder)
+                .where(col(WorkOrder.id) == order_id)
+                .values(
+                    state="verified",
+                    started_at=utcnow() - timedelta(days=3),
+                    verified_at=utcnow() - timedelta(days=1),
+                )
+            )
+            await session.commit()
+    finally:
+        await db.dispose()
+
+
+def test_the_impact_chart_shows_the_evaluation(
+    planner: TestClient[Any], assessed: TestClient[Any], db_url: str
+) -> None:
+    order = _orders(assessed)[0]
+    asyncio.run(_verify(db_url, order["id"]))
+    items = assessed.get("/api/v1/evaluation", params={"days": 7}).json()["items"]
+    assert [i["work_order"] for i in items] == [order["id"]]
+    page = planner.get("/plan/rollups?days=7").text
+    chart = page[
+        page.index('data-chart="impact"') : page.index("</svg>", page.index('data-chart="impact"'))
+    ]
+    numbers = re.findall(r'data-number="([^"]+)">([^<]+)<', chart)
+    label = f"#{order['id']} {order['site']}"
+
+    def text(value: float | None) -> str:
+        return "no data" if value is None else f"{value:.1%}"
+
+    assert numbers == [
+        (label, text(items[0]["availability_before"])),
+        (label, text(items[0]["availability_after"])),
+    ]
+    assert "the 7 days before the work started" in chart
