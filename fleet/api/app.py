@@ -46,6 +46,7 @@ from fleet.api.metrics import metrics, metrics_middleware
 from fleet.api.middleware import request_id_middleware
 from fleet.api.openapi import SECURITY, SECURITY_COMPONENTS, problem_responses
 from fleet.api.pages import static_files_router, template_config
+from fleet.api.plan import plan_router
 from fleet.api.problems import EXCEPTION_HANDLERS
 from fleet.api.upgrades import declare_csv
 from fleet.database import Database
@@ -192,6 +193,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             api,
             Router(path="/api/v1", route_handlers=[health]),
             board_router(),
+            plan_router(),
             static_files_router(),
             docs_assets_router(),
             metrics,

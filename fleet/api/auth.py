@@ -36,9 +36,17 @@ PUBLIC_PATHS = [
 ]
 LAST_USED_EVERY_S = 60
 # The board's sign-in cookie holds the token. It is taken on reads only (and only without an
-# Authorization header), so a page elsewhere cannot make a signed-in browser change anything.
+# Authorization header), so a page elsewhere cannot make a signed-in browser change anything;
+# the one exception is a form of the planner's workspace (a POST under ``/plan/``), which must
+# carry the page's anti-forgery field (``fleet.api.plan_forms``) or is refused before it acts.
 SESSION_COOKIE = "fleet_session"
 COOKIE_METHODS = ("GET", "HEAD")
+COOKIE_FORMS = "/plan/"
+
+
+def takes_cookie(method: str | None, path: str) -> bool:
+    """Whether the session cookie may authenticate a request of ``method`` on ``path``."""
+    return method in COOKIE_METHODS or (method == "POST" and path.startswith(COOKIE_FORMS))
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -51,7 +59,9 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         secret = secret.strip()
-        if not header and connection.scope.get("method") in COOKIE_METHODS:
+        if not header and takes_cookie(
+            str(connection.scope.get("method")), connection.scope["path"]
+        ):
             secret = connection.cookies.get(SESSION_COOKIE, "").strip()
             scheme = "bearer" if secret else ""
         if scheme.lower() != "bearer" or not secret:

@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from fleet.access import tokens
+from fleet.access.roles import allowed
 from fleet.api import formats
 from fleet.api.auth import SESSION_COOKIE
 from fleet.api.locales import LANG_COOKIE, LANG_COOKIE_DAYS, Catalogues, Language
@@ -51,6 +52,11 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
+def may_plan(user: tokens.Principal | None) -> bool:
+    """Whether the signed-in token may use the planner's workspace (the navigation's link)."""
+    return user is not None and allowed(user.role, "plan:read", scoped=user.scope is not None)
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -61,7 +67,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
     formats.install(environment)
     environment.filters.update(iso=_iso)
-    environment.globals.update(site_states=SITE_STATES)
+    environment.globals.update(site_states=SITE_STATES, may_plan=may_plan)
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 

@@ -79,7 +79,7 @@ def _order(row: Any) -> dict[str, Any]:
     return workorders.public(row[0], row[1], row[2])
 
 
-def _csv(items: list[dict[str, Any]]) -> Response[str]:
+def csv_response(items: list[dict[str, Any]]) -> Response[str]:
     out = io.StringIO()
     if items:
         writer = csv.DictWriter(
@@ -138,7 +138,7 @@ async def _listing(
             shape,
             max_limit=max(params.limit, settings.page_size_max),
         )
-    return _csv(page.items) if _wants_csv(request) else Response(page.as_dict())
+    return csv_response(page.items) if _wants_csv(request) else Response(page.as_dict())
 
 
 @get(

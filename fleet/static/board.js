@@ -324,3 +324,16 @@
 
   connect();
 }());
+
+// The planner's list: a box that ticks every order (shown only with the script).
+(function () {
+  "use strict";
+  var all = document.querySelector("[data-tick-all]");
+  if (!all) { return; }
+  all.hidden = false;
+  all.addEventListener("change", function () {
+    document.querySelectorAll('input[form="bulk"][name="order"]').forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+}());

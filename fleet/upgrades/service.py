@@ -26,6 +26,7 @@ from fleet.inventory.models import Country, Site
 from fleet.inventory.resources import SITE
 from fleet.models import fits_int32, utcnow
 from fleet.probes.models import MaintenanceWindow
+from fleet.progress import SILENT, Progress
 from fleet.upgrades import assess, profiles, workorders
 from fleet.upgrades.choices import WorkOrderState
 from fleet.upgrades.models import Gap, JournalEntry, SiteAssessment, WorkOrder
@@ -327,9 +328,10 @@ async def assess_within(
     scope: Scope,
     country: str | None,
     site: str | None,
+    progress: Progress = SILENT,
 ) -> assess.Summary:
     """Run the assessment on ``country`` or ``site`` (as :func:`assessment_target` gives them);
-    a site outside ``scope`` is not found."""
+    a site outside ``scope`` is not found. ``progress`` follows the pass's steps."""
     if site is not None:
         await inventory_service.read(session, SITE, site, scope)  # not found outside the scope
-    return await assess.run(session, price_list, country=country, site=site)
+    return await assess.run(session, price_list, country=country, site=site, progress=progress)
