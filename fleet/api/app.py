@@ -165,16 +165,9 @@ def _lifespan(
     return lifespan
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
-    """Build the API for ``settings``; pass ``database`` to share an engine (tests, CLI)."""
-    configure(settings.log_format, settings.log_level)
-    db = database or Database.of(settings.database_url, settings.sqlite_busy_timeout_s)
-    keys = settings.credential_keys.get_secret_value() if settings.credential_keys else None
-    cipher = Cipher(keys)
-
-    lifespan = _lifespan(db, settings, cipher, owns_db=database is None)
-
-    api = Router(
+def _api_router() -> Router:
+    """Every domain's routes under ``/api/v1``, each behind its permission."""
+    return Router(
         path="/api/v1",
         route_handlers=[
             routers.inventory(),
@@ -187,6 +180,18 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
         guards=[permission_guard],
         security=SECURITY,
     )
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> Litestar:
+    """Build the API for ``settings``; pass ``database`` to share an engine (tests, CLI)."""
+    configure(settings.log_format, settings.log_level)
+    db = database or Database.of(settings.database_url, settings.sqlite_busy_timeout_s)
+    keys = settings.credential_keys.get_secret_value() if settings.credential_keys else None
+    cipher = Cipher(keys)
+
+    lifespan = _lifespan(db, settings, cipher, owns_db=database is None)
+
+    api = _api_router()
     app = Litestar(
         # The health check is open: outside the router that asks for a token.
         route_handlers=[

@@ -357,8 +357,7 @@ class ProbeScheduler:
             log.info("schedules_reconciled", devices=len(self.specs))
 
     def _first_round(self, spec: targets.DeviceProbes) -> float:
-        """The delay of a newly planned device's first round: soon (spread over the jitter), or
-        for a device taken over from another worker, an interval after its last result."""
+        """A new device's first round: soon, or an interval after its last stored result."""
         interval = self.interval_of(spec)
         later = self.sharing.first_round(spec.device_id, interval) if self.sharing else None
         if later is not None:
