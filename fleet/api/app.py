@@ -36,6 +36,7 @@ from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.body_schemas import declare_bodies
 from fleet.api.deps import DEPENDENCIES
+from fleet.api.field_pages import field_router
 from fleet.api.guard import input_guard_middleware
 from fleet.api.head import allow_as_routed, head_as_get
 from fleet.api.headers_doc import declare_headers
@@ -178,6 +179,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             routers.probes(),
             routers.upgrades(),
             routers.alerts(),
+            routers.field(),
             routers.access(),
         ],
         guards=[permission_guard],
@@ -189,6 +191,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             api,
             Router(path="/api/v1", route_handlers=[health]),
             board_router(),
+            field_router(),
             static_files_router(),
             docs_assets_router(),
             metrics,

@@ -39,6 +39,25 @@ LAST_USED_EVERY_S = 60
 # Authorization header), so a page elsewhere cannot make a signed-in browser change anything.
 SESSION_COOKIE = "fleet_session"
 COOKIE_METHODS = ("GET", "HEAD")
+# The field app (a page of this server) writes with the cookie too: only with this header, which
+# a page elsewhere cannot send without a CORS preflight that fleet never grants, and only from
+# this origin as the browser names it.
+FIELD_CLIENT_HEADER = "x-fleet-client"
+FIELD_CLIENT = "field"
+
+
+def _same_origin_app(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether a write comes from the field app's page on this server."""
+    headers = connection.headers
+    if headers.get(FIELD_CLIENT_HEADER) != FIELD_CLIENT:
+        return False
+    site = headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return site == "same-origin"
+    return origin.partition("://")[2] == headers.get("host", "")
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -51,7 +70,9 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         secret = secret.strip()
-        if not header and connection.scope.get("method") in COOKIE_METHODS:
+        if not header and (
+            connection.scope.get("method") in COOKIE_METHODS or _same_origin_app(connection)
+        ):
             secret = connection.cookies.get(SESSION_COOKIE, "").strip()
             scheme = "bearer" if secret else ""
         if scheme.lower() != "bearer" or not secret:

@@ -8,6 +8,7 @@ from fleet.api import alerts as alert_routes
 from fleet.api.batch import apply_batch
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
+from fleet.api.field import field_site, field_work_orders
 from fleet.api.geo import status_sites_geojson
 from fleet.api.inventory import inventory_routers, resource_router
 from fleet.api.status import (
@@ -90,3 +91,8 @@ def alerts() -> Router:
 def access() -> Router:
     """Tokens, credential profiles and the audit events (administrators)."""
     return Router(path="/", route_handlers=[token_router, credential_router, list_audit_events])
+
+
+def field() -> Router:
+    """The field app's read of a site's whole record."""
+    return Router(path="/", route_handlers=[field_site, field_work_orders])
