@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.params import Parameter
+from litestar.serialization import encode_json
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -244,7 +245,8 @@ async def site_record(
 
 
 def _encoded(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, default=str, separators=(",", ":"), sort_keys=True).encode()
+    """The record as JSON, as the framework writes any answer (RFC 3339 times)."""
+    return encode_json(record)
 
 
 IfNoneMatch = Annotated[

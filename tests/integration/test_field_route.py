@@ -54,6 +54,8 @@ def test_every_sample_site_in_one_answer_under_50_kb_gzip(sample: TestClient[Any
 
 def test_every_object_carries_the_etag_its_own_route_answers(sample: TestClient[Any]) -> None:
     body = sample.get("/api/v1/field/sites/NE-BCS-01").json()
+    own = sample.get("/api/v1/sites/NE-BCS-01").json()
+    assert {k: v for k, v in body["site"].items() if k not in ("etag", "status")} == own
     assert body["site"]["etag"] == sample.get("/api/v1/sites/NE-BCS-01").headers["etag"]
     for device in body["devices"]:
         assert device["etag"] == sample.get(f"/api/v1/devices/{device['id']}").headers["etag"]
