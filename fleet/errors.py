@@ -51,3 +51,15 @@ class PreconditionFailed(FleetError):
     def __init__(self, detail: str, *, current_etag: str) -> None:
         super().__init__(detail)
         self.current_etag = current_etag
+
+
+class UnsupportedMediaType(FleetError):
+    """A body of a type the route does not take, or whose content is not what it declares."""
+
+    code = "unsupported-media-type"
+
+
+class TooLarge(FleetError):
+    """A body over its size limit, or a collection over its count limit."""
+
+    code = "too-large"

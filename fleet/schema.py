@@ -3,6 +3,7 @@
 from fleet import changelog
 from fleet.access import models as access_models
 from fleet.alerts import models as alert_models
+from fleet.attachments import models as attachment_models
 from fleet.inventory import models as inventory_models
 from fleet.probes import models as probe_models
 from fleet.upgrades import models as upgrade_models
@@ -10,6 +11,7 @@ from fleet.upgrades import models as upgrade_models
 __all__ = [
     "access_models",
     "alert_models",
+    "attachment_models",
     "changelog",
     "inventory_models",
     "probe_models",

@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     body_read_timeout_s: float = Field(
         default=10, gt=0, description="Time a request body may take to arrive whole (408 after)."
     )
+    attachment_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest photo or document uploaded (413 as soon as a body is larger).",
+    )
+    attachment_read_timeout_s: float = Field(
+        default=3600,
+        gt=0,
+        description="Time an upload's body may take to arrive whole (408 after): 8 MiB over a "
+        "32 kb/s link takes about 35 minutes.",
+    )
+    attachment_max_per_object: int = Field(
+        default=50, ge=1, description="Most files attached to one site, device or work order."
+    )
+    attachment_max_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Largest image decoded (width x height); larger ones are refused (422).",
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,

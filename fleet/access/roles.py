@@ -68,6 +68,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "alert_delivery:resend": PLAN,
     "alert_rule:read": ALL,
     "alert_channel:read": PLAN,
+    # photos and documents of sites, devices and work orders (scoped as their object)
+    "attachment:read": ALL,
+    "attachment:create": FIELD,
+    "attachment:delete": PLAN,
     # the change log (scope-filtered; only admins see changes outside any country)
     "change:read": ALL,
     # a field engineer's queued changes; each change is checked again on its own

@@ -25,6 +25,7 @@ from swagger_ui_bundle import swagger_ui_path
 from fleet import __version__
 from fleet.alerts.runner import AlertRunner
 from fleet.api import routers
+from fleet.api.attachment_docs import declare_attachments
 from fleet.api.auth import (
     PUBLIC_PATHS,
     TokenAuthMiddleware,
@@ -174,14 +175,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
 
     api = Router(
         path="/api/v1",
-        route_handlers=[
-            routers.inventory(),
-            routers.probes(),
-            routers.upgrades(),
-            routers.alerts(),
-            routers.field(),
-            routers.access(),
-        ],
+        route_handlers=routers.api(),
         guards=[permission_guard],
         security=SECURITY,
     )
@@ -227,6 +221,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
 
 def _declare(openapi: OpenAPI) -> None:
     """Complete the document with what Litestar does not declare by itself (in place): the
-    request bodies' schemas, the headers, the batch's tagged results and the CSV lists."""
-    for declare in (declare_bodies, declare_headers, declare_results, declare_csv):
+    request bodies' schemas, the headers, the batch's tagged results, the CSV lists and the
+    attachments' files."""
+    declarations = (declare_bodies, declare_headers, declare_results, declare_csv)
+    for declare in (*declarations, declare_attachments):
         declare(openapi)

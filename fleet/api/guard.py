@@ -4,6 +4,9 @@ Query strings, path parameters and headers must not hold a NUL character (Postgr
 store one; SQLite's LIKE stops at it). A JSON body must be sent as JSON, arrive whole within
 the size limit and the read timeout, parse strictly (no duplicate keys, no NaN), nest at most
 ``MAX_DEPTH`` levels and hold no NUL in its text.
+A raw body (a route with ``opt={"raw_body": True}``: an uploaded file) is not read here but
+counted as the route reads it: refused (413) as soon as it is over ``attachment_max_bytes``, or
+at once when its Content-Length says so, and given ``attachment_read_timeout_s`` to arrive.
 Each refusal is a 4xx problem detail naming the field.
 """
 
@@ -18,7 +21,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import ClientException, HTTPException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from fleet.errors import InvalidInput
+from fleet.errors import InvalidInput, TooLarge
 from fleet.settings import Settings
 
 MAX_DEPTH = 32
@@ -113,12 +116,58 @@ def _takes_json(scope: Scope) -> bool:
     return signature is not None and "data" in signature.parameters
 
 
+def _takes_raw(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    return bool(getattr(handler, "opt", {}).get("raw_body"))
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"the file is larger than {limit} bytes", field="body")
+
+
+def bounded(scope: Scope, receive: Receive, limit: int, timeout_s: float) -> Receive:
+    """``receive`` that refuses a body over ``limit`` bytes as soon as it is (before reading it,
+    when Content-Length says so) and one that takes longer than ``timeout_s`` to arrive."""
+    declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    size = 0
+    whole = False
+
+    async def guarded() -> Any:
+        nonlocal size, whole
+        if whole:
+            return await receive()
+        try:
+            async with asyncio.timeout(max(deadline - loop.time(), 0)):
+                message = await receive()
+        except TimeoutError:
+            raise _refuse(
+                f"the request body did not arrive whole within {timeout_s:g} s", 408
+            ) from None
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _too_large(limit)
+            whole = not message.get("more_body", False)
+        return message
+
+    return guarded
+
+
 def input_guard_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or not scope.get("path", "").startswith(API_PREFIX):
             await app(scope, receive, send)
             return
         _check_url(scope)
+        if scope.get("method") in WITH_BODY and _takes_raw(scope):
+            settings_: Settings = scope["litestar_app"].state.settings
+            limit, timeout_s = settings_.attachment_max_bytes, settings_.attachment_read_timeout_s
+            await app(scope, bounded(scope, receive, limit, timeout_s), send)
+            return
         if scope.get("method") not in WITH_BODY or not _takes_json(scope):
             await app(scope, receive, send)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,10 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     errors.Conflict: ProblemType(409, "conflict", "Conflict with existing data"),
     errors.InvalidInput: ProblemType(422, "invalid-input", "Invalid input"),
     errors.Forbidden: ProblemType(403, "forbidden", "Forbidden"),
+    errors.UnsupportedMediaType: ProblemType(
+        415, "unsupported-media-type", "Unsupported media type"
+    ),
+    errors.TooLarge: ProblemType(413, "body-too-large", "Request body too large"),
     RateLimitExceeded: ProblemType(429, "rate-limited", "Too many requests"),
     errors.PreconditionRequired: ProblemType(428, "precondition-required", "If-Match required"),
     errors.PreconditionFailed: ProblemType(412, "precondition-failed", "Stale version"),
@@ -83,7 +88,15 @@ def _header_name(parameter: str) -> str:
     return "-".join(words)
 
 
+#: Litestar's words for a required parameter that was not sent (it names it in no other way).
+MISSING = re.compile(r"^Missing required (\w+) parameter '([^']+)'")
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    missing = MISSING.match(str(exc.detail))
+    if missing is not None and not exc.extra:
+        source, name = missing.groups()
+        return [{"field": name, "source": source, "message": f"{name} is required"}]
     found = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Router
 
 from fleet.api import alerts as alert_routes
+from fleet.api import attachments as attachment_routes
 from fleet.api.batch import apply_batch
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
@@ -88,6 +89,11 @@ def alerts() -> Router:
     return Router(path="/", route_handlers=list(alert_routes.ROUTES))
 
 
+def attachments() -> Router:
+    """Photos and documents of sites, devices and work orders."""
+    return Router(path="/", route_handlers=list(attachment_routes.ROUTES))
+
+
 def access() -> Router:
     """Tokens, credential profiles and the audit events (administrators)."""
     return Router(path="/", route_handlers=[token_router, credential_router, list_audit_events])
@@ -96,3 +102,16 @@ def access() -> Router:
 def field() -> Router:
     """The field app's read of a site's whole record."""
     return Router(path="/", route_handlers=[field_site, field_work_orders])
+
+
+def api() -> list[Router]:
+    """Every domain's router, as ``/api/v1`` serves them."""
+    return [
+        inventory(),
+        probes(),
+        upgrades(),
+        alerts(),
+        field(),
+        attachments(),
+        access(),
+    ]

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from fleet.attachments.models import Attachment
 from fleet.errors import InvalidInput
 from fleet.inventory import schemas
 from fleet.inventory.choices import (
@@ -108,6 +109,7 @@ SITE = Resource(
         Dependent("devices", Device, "site_id"),
         Dependent("links", Link, "site_id"),
         Dependent("links that end at it", Link, "far_end_site_id"),
+        Dependent("attachments (its own or its work orders')", Attachment, "site_id"),
     ),
     description="Sites: headquarters, bureaus and border crossing points.",
     embeds={"devices": ("device", "site"), "links": ("link", "site")},
@@ -322,6 +324,7 @@ DEVICE = Resource(
     dependents=(
         Dependent("devices reached through it", Device, "parent_id"),
         Dependent("links ending on it", Link, "terminating_device_id"),
+        Dependent("attachments", Attachment, "device_id"),
     ),
     rules=(_device_topology,),
     description="Devices: every unit of equipment, where it is and what runs on it.",

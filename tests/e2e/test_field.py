@@ -7,9 +7,10 @@ work-order steps); the browser is closed and opened again on the same profile, o
 outbox is still there; meanwhile the office edits one of the devices. Back online over an
 emulated 32 kbit/s link with 2 s latency, through a proxy that drops 30% of its connections,
 every change is applied exactly once, in order (rows and change records counted in the
-database), with the progress shown; the office's edit shows as a conflict with both versions,
-and keeping mine applies it once. Another country's site cannot be kept, seen or changed, and
-no request leaves the page's origin. Screenshots go to ``test-artifacts/field-*.png``.
+database), the photo is attached to the device installed offline, and the progress is shown;
+the office's edit shows as a conflict with both versions, and keeping mine applies it once.
+Another country's site cannot be kept, seen or changed, and no request leaves the page's
+origin. Screenshots go to ``test-artifacts/field-*.png``.
 """
 
 from __future__ import annotations
@@ -304,8 +305,8 @@ def test_field_app_offline_then_sync_over_a_bad_link(
             expect(page.locator('#entries li[data-state="conflict"]')).to_have_count(0)
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
-                states = [e["state"] for e in outbox(page) if e["kind"] != "photo"]
-                if states.count("applied") == 20:
+                states = [e["state"] for e in outbox(page)]
+                if states.count("applied") == 21:  # the photo too
                     break
                 time.sleep(1)
             else:
@@ -323,6 +324,8 @@ def test_field_app_offline_then_sync_over_a_bad_link(
     sent = [e for e in final if e["kind"] == "batch"]
     assert len(sent) == 17
     records = _records(fleet.database, ENGINEER)
+    assert ("create", "attachment", "mast.jpg") in records  # the photo, once
+    records = [r for r in records if r[1] != "attachment"]
     assert len(records) == 17, records
     with sqlite3.connect(fleet.database) as db:
         for serial in ("FIELD-CAM-0001", "FIELD-CAM-0002"):
@@ -334,6 +337,11 @@ def test_field_app_offline_then_sync_over_a_bad_link(
         assert db.execute(
             "SELECT firmware_version FROM device WHERE serial = 'FIELD-CAM-0001'"
         ).fetchone() == ("1.1.0",)
+        photos = db.execute(
+            "SELECT a.object_type, d.serial, a.content_type FROM attachment a "
+            "JOIN device d ON d.id = a.device_id"
+        ).fetchall()
+        assert photos == [("device", "FIELD-CAM-0001", "image/jpeg")], photos
         assert db.execute(
             "SELECT lifecycle FROM device WHERE serial = 'ZC9P7V2M349424B'"
         ).fetchone() == ("retired",)

@@ -56,6 +56,7 @@ WRITERS: dict[str, tuple[int, set[tuple[str, str]]]] = {
     "alerts/config.py": (5, {("alert_rule", "create")}),
     "alerts/evaluate.py": (2, set()),
     "alerts/service.py": (1, set()),
+    "attachments/service.py": (1, {("attachment", "create"), ("attachment", "delete")}),
 }
 
 #: Who the walk acts as, each at least once.
@@ -145,6 +146,16 @@ def _api_writes(settings: Settings, secret: str) -> None:
         }
         made = client.post("/api/v1/maintenance-windows", json=window)
         assert made.status_code == 201, made.text
+        pdf = b"%PDF-1.4\ntrailer<<>>\n%%EOF\n"
+        made = client.post(
+            "/api/v1/sites/NE-HQ-01/attachments",
+            content=pdf,
+            params={"name": "walk.pdf"},
+            headers={"Content-Type": "application/pdf"},
+        )
+        assert made.status_code == 201, made.text
+        gone = client.delete(made.headers["Location"], headers={"If-Match": '"1"'})
+        assert gone.status_code == 204, gone.text
 
 
 async def _pin(url: str) -> None:

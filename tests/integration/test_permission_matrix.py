@@ -55,6 +55,7 @@ TABLES = (
     "work_order",
     "maintenance_window",
     "alert",
+    "attachment",
 )
 
 
@@ -64,6 +65,7 @@ class Call:
     url: str
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None  # a raw body (an uploaded file) instead of JSON
     success: int | None = None  # when it differs from SUCCESS[method]
     out_of_scope: int | None = None  # the answer when the target is outside the token's countries
 
@@ -412,6 +414,37 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ),
     ("GET", "/api/v1/alert-rules"): lambda w, i: Call("GET", "/api/v1/alert-rules"),
     ("GET", "/api/v1/alert-channels"): lambda w, i: Call("GET", "/api/v1/alert-channels"),
+    # attachments (scoped as the object they belong to)
+    ("POST", "/api/v1/sites/{code:str}/attachments"): lambda w, i: _upload(
+        f"/api/v1/sites/{_site(w, i)}/attachments"
+    ),
+    ("POST", "/api/v1/devices/{device_id:int}/attachments"): lambda w, i: _upload(
+        f"/api/v1/devices/{_device(w, i)}/attachments"
+    ),
+    ("POST", "/api/v1/work-orders/{order_id:int}/attachments"): lambda w, i: _upload(
+        f"/api/v1/work-orders/{_order(w, i)}/attachments"
+    ),
+    ("GET", "/api/v1/sites/{code:str}/attachments"): lambda w, i: Call(
+        "GET", f"/api/v1/sites/{_site(w, i)}/attachments", out_of_scope=404
+    ),
+    ("GET", "/api/v1/devices/{device_id:int}/attachments"): lambda w, i: Call(
+        "GET", f"/api/v1/devices/{_device(w, i)}/attachments", out_of_scope=404
+    ),
+    ("GET", "/api/v1/work-orders/{order_id:int}/attachments"): lambda w, i: Call(
+        "GET", f"/api/v1/work-orders/{_order(w, i)}/attachments", out_of_scope=404
+    ),
+    ("GET", "/api/v1/attachments/{attachment_id:int}"): lambda w, i: Call(
+        "GET", f"/api/v1/attachments/{_attachment(w, i)}", out_of_scope=404
+    ),
+    ("GET", "/api/v1/attachments/{attachment_id:int}/content"): lambda w, i: Call(
+        "GET", f"/api/v1/attachments/{_attachment(w, i)}/content", out_of_scope=404
+    ),
+    ("DELETE", "/api/v1/attachments/{attachment_id:int}"): lambda w, i: Call(
+        **{
+            **_delete(_keyed("/api/v1/attachments/{}", _fresh_attachment))(w, i).__dict__,
+            "out_of_scope": 404,
+        }
+    ),
     # credential profiles
     ("GET", "/api/v1/credential-profiles"): lambda w, i: Call("GET", "/api/v1/credential-profiles"),
     ("GET", "/api/v1/credential-profiles/{name:str}"): lambda w, i: Call(
@@ -432,6 +465,34 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         )
     ),
 }
+
+
+PDF = b"%PDF-1.4\ntrailer<<>>\n%%EOF\n"
+
+
+def _upload(url: str) -> Call:
+    return Call(
+        "POST",
+        f"{url}?name=matrix.pdf",
+        headers={"Content-Type": "application/pdf"},
+        content=PDF,
+        out_of_scope=404,
+    )
+
+
+def _fresh_attachment(world: World, inside: bool) -> int:
+    response = world.admin.post(
+        f"/api/v1/sites/{_site(world, inside)}/attachments",
+        content=PDF,
+        params={"name": "matrix.pdf"},
+        headers={"Content-Type": "application/pdf"},
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def _attachment(world: World, inside: bool) -> int:
+    return int(world.ids["NE-AT" if inside else "ML-AT"])
 
 
 def _order(world: World, inside: bool) -> int:
@@ -638,6 +699,8 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
     world = World(client, ids, db_url)
     ids["NE-WO"] = _fresh_order(world, True)
     ids["ML-WO"] = _fresh_order(world, False)
+    ids["NE-AT"] = _fresh_attachment(world, True)
+    ids["ML-AT"] = _fresh_attachment(world, False)
     ids["NE-AL"] = _fresh_alert(world, True)[0]
     ids["ML-AL"] = _fresh_alert(world, False)[0]
 
@@ -680,6 +743,7 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
                         call.method,
                         call.url,
                         json=call.json,
+                        content=call.content,
                         headers={**call.headers, **auth(token)},
                     )
                     if response.status_code != expected:

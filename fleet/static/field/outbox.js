@@ -117,13 +117,17 @@ function replaceTemp(entry, temp, real, etag) {
 
 // The next piece to send: up to ``size`` batch changes in order, stopping before one that
 // depends on an earlier change of the same piece (the same object, or a device created in it).
-// A work-order move or a photo goes alone.
+// A work-order move or a photo goes alone. A change naming a device whose create is not applied
+// (refused, or in conflict) waits for it; the changes after it go on.
 export function nextPiece(open, size) {
   const piece = [];
   const touched = new Set();
   for (const entry of open) {
     if (entry.state !== "pending") break;
-    if (refs(entry).size) break; // waits for its create
+    if (refs(entry).size) {
+      if (piece.length) break;
+      continue;
+    }
     if (entry.kind !== "batch") {
       if (!piece.length) piece.push(entry);
       break;

@@ -64,8 +64,10 @@ async function run(report) {
   return { done };
 }
 
+// Worth sending again later: busy, a gateway's failure, or the same request still running on
+// the server (409 to a repeated Idempotency-Key).
 function transient(error) {
-  return error instanceof Answer && [429, 502, 503, 504].includes(error.status);
+  return error instanceof Answer && [409, 429, 502, 503, 504].includes(error.status);
 }
 
 async function send(piece) {
@@ -82,6 +84,7 @@ async function send(piece) {
     else await sendOrder(piece[0]);
   } catch (error) {
     if (transient(error)) {
+      if (error.status === 409) await db.remove("meta", "piece"); // a new key: each change keeps its id
       const after = Number(error.headers.get("Retry-After") || "0");
       if (after) await new Promise((resolve) => setTimeout(resolve, Math.min(after, 60) * 1000));
       throw new Dropped(`HTTP ${error.status}`);
@@ -109,9 +112,13 @@ async function sendBatch(piece, key) {
     throw error;
   }
   const byId = new Map(answer.body.results.map((r) => [r.id, r]));
+  let unsettled = false;
   for (const entry of piece) {
     const result = byId.get(entry.id);
-    if (!result) continue;
+    if (!result || (result.status === "invalid" && result.problem?.status === 409)) {
+      unsettled = true; // still being applied by an earlier send: ask again later
+      continue;
+    }
     if (result.status === "applied") {
       await settle(entry, "applied", { etag: result.etag, object: result.object });
       await outbox.rebase(entry, result.etag, result.object);
@@ -122,6 +129,7 @@ async function sendBatch(piece, key) {
       await settle(entry, result.status, { problem: result.problem });
     }
   }
+  if (unsettled) throw new Dropped("a change of the piece is still being applied");
 }
 
 async function sendOrder(entry) {

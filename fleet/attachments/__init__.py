@@ -1,0 +1,1 @@
+"""Photos and documents attached to sites, devices and work orders."""
