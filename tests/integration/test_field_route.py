@@ -142,24 +142,23 @@ def test_my_open_work_orders(sample: TestClient[Any], db_url: str) -> None:
 
 
 def test_the_shell_the_service_worker_and_the_manifest(client: TestClient[Any]) -> None:
-    anonymous = TestClient(client.app)
-    with anonymous:
-        page = anonymous.get("/field")
-        assert page.status_code == 200
-        assert "manifest-src 'self'" in page.headers["content-security-policy"]
-        assert '<script type="module" src="/static/field/app.js">' in page.text
-        worker = anonymous.get("/field/sw.js")
-        assert worker.status_code == 200
-        assert worker.headers["service-worker-allowed"] == "/field"
-        assert json.dumps(shell_version()) in worker.text
-        for url in shell_files():
-            assert url in worker.text
-            assert anonymous.get(url).status_code == 200, url
-        assert "/static/field/sw.template.js" not in shell_files()
-        manifest = anonymous.get("/field/manifest.webmanifest").json()
-        assert manifest["start_url"] == "/field"
-        for icon in manifest["icons"]:
-            assert anonymous.get(icon["src"]).status_code == 200
+    client.headers.pop("Authorization")  # the shell, the worker and the manifest need none
+    page = client.get("/field")
+    assert page.status_code == 200
+    assert "manifest-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/static/field/app.js">' in page.text
+    worker = client.get("/field/sw.js")
+    assert worker.status_code == 200
+    assert worker.headers["service-worker-allowed"] == "/field"
+    assert json.dumps(shell_version()) in worker.text
+    for url in shell_files():
+        assert url in worker.text
+        assert client.get(url).status_code == 200, url
+    assert "/static/field/sw.template.js" not in shell_files()
+    manifest = client.get("/field/manifest.webmanifest").json()
+    assert manifest["start_url"] == "/field"
+    for icon in manifest["icons"]:
+        assert client.get(icon["src"]).status_code == 200
 
 
 def test_the_cookie_writes_only_from_the_field_app_on_this_origin(
@@ -178,27 +177,28 @@ def test_the_cookie_writes_only_from_the_field_app_on_this_origin(
         "if_match": device["etag"],
         "data": {"notes": "checked"},
     }
-    browser = TestClient(sample.app, base_url="http://127.0.0.1:8000")
-    with browser:
-        browser.cookies.set(SESSION_COOKIE, secret)
+    # the same client (one event loop for the app's engine), without its bearer token
+    origin = f"{sample.base_url.scheme}://{sample.base_url.netloc.decode()}"
+    bearer = sample.headers.pop("Authorization")
+    try:
+        sample.cookies.set(SESSION_COOKIE, secret)
         refused = [
             {},  # a plain form post: no app header
             {"X-Fleet-Client": "field", "Origin": "http://elsewhere.example"},
             {"X-Fleet-Client": "field", "Sec-Fetch-Site": "cross-site"},
         ]
         for headers in refused:
-            answer = browser.post(
+            answer = sample.post(
                 "/api/v1/batch", json={"changes": [{"id": "c-x", **change}]}, headers=headers
             )
             assert answer.status_code == 401, (headers, answer.text)
-        answer = browser.post(
+        answer = sample.post(
             "/api/v1/batch",
             json={"changes": [{"id": "c-1", **change}]},
-            headers={
-                "X-Fleet-Client": "field",
-                "Origin": "http://127.0.0.1:8000",
-                "Sec-Fetch-Site": "same-origin",
-            },
+            headers={"X-Fleet-Client": "field", "Origin": origin, "Sec-Fetch-Site": "same-origin"},
         )
         assert answer.status_code == 200, answer.text
-        assert answer.json()["applied"] == 1
+    finally:
+        sample.cookies.clear()
+        sample.headers["Authorization"] = bearer
+    assert answer.json()["applied"] == 1

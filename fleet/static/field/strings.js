@@ -84,7 +84,6 @@ export const STRINGS = {
     move: (id, state) => `work order ${id} to ${state}`,
     photo: (name) => `photo ${name}`,
   },
-  attachmentsMissing: "The server takes no photos yet: the photo waits in the outbox.",
   required: (label) => `${label} is required.`,
   skip: "Skip to content",
 };

@@ -30,6 +30,7 @@ async function run(report) {
   const startedWith = (await outbox.entries()).filter((e) => e.state === "pending").length;
   let done = 0;
   let attempt = 0;
+  if (!startedWith) return { done };
   report({ done, total: startedWith });
   for (;;) {
     const open = (await outbox.entries()).filter((e) => e.state === "pending");
@@ -52,7 +53,7 @@ async function run(report) {
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
-  await db.put("meta", new Date().toISOString(), "lastSync");
+  if (done) await db.put("meta", new Date().toISOString(), "lastSync");
   // photos the server could not take yet wait for the next sync
   for (const entry of await outbox.entries()) {
     if (entry.state === "waiting") {
@@ -172,7 +173,8 @@ async function sendPhoto(entry) {
     await settle(entry, "applied", { object: answer.body });
   } catch (error) {
     if (!(error instanceof Answer) || transient(error)) throw error;
-    if (error.status === 404 || error.status === 405) {
+    if (error.status === 405) {
+      // a server without photo uploads: the photo waits for the next sync
       await settle(entry, "waiting", { problem: error.body });
     } else {
       await settle(entry, error.status === 403 ? "forbidden" : "invalid", { problem: error.body });
