@@ -176,6 +176,12 @@ def test_field_app_offline_then_sync_over_a_bad_link(
             expect(page.locator("body")).to_have_attribute("data-ready", "yes")
             page.evaluate("navigator.serviceWorker.ready.then(() => true)")
 
+            # By keyboard: the first stop skips to the content.
+            page.keyboard.press("Tab")
+            expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+            page.keyboard.press("Enter")
+            expect(page.locator("#main")).to_be_focused()
+
             # Another country's site: not found by the search, not kept when asked for.
             page.get_by_label("Find a site (code or name)", exact=True).fill("ML-BCL")
             page.keyboard.press("Enter")
@@ -214,6 +220,14 @@ def test_field_app_offline_then_sync_over_a_bad_link(
                 files=[{"name": "mast.png", "mimeType": "image/png", "buffer": photo_bytes}]
             )
             _shot(page, "install")
+            unlabelled = page.evaluate(
+                """() => [...document.querySelectorAll('input, select, textarea, button')]
+                  .filter((e) => !e.closest('[hidden]'))
+                  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                                 && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+                  .map((e) => e.outerHTML)"""
+            )
+            assert unlabelled == [], unlabelled
             phone.save(2)  # the device and its photo
             phone.firmware("FIELD-CAM-0001", "1.1.0")  # on the device made offline
             phone.device_button("Replace", "ZC9P7V2M349424B")

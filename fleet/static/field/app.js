@@ -159,7 +159,7 @@ async function start() {
   $("sync").addEventListener("click", () => runSync());
   await renderKept();
   await refreshBar();
-  show("sites");
+  show("sites", false);
   document.body.dataset.ready = "yes";
   setInterval(() => {
     if (navigator.onLine) runSync();

@@ -27,11 +27,13 @@ export function announce(text) {
   }, 50);
 }
 
-export function show(id) {
+// Show one screen and move the focus to its heading (not when the app opens: the first Tab
+// then reaches the skip link).
+export function show(id, focus = true) {
   for (const name of ["sites", "site", "form"]) $(name).hidden = name !== id;
   const section = $(id);
   const heading = section.querySelector("h2");
-  if (heading) {
+  if (heading && focus) {
     heading.tabIndex = -1;
     heading.focus();
   }
