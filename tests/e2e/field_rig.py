@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.lossy import LossyProxy
 from tests.conftest import ROOT
@@ -62,9 +66,22 @@ OUTBOX_JS = """() => new Promise((resolve, reject) => {
 class Fleet:
     base: str
     token: str
-    database: Path
+    database_url: str
     process: subprocess.Popen[str]
     output: list[str]
+
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` read straight from the served database."""
+        return list(asyncio.run(self._query(sql, params)))
+
+    async def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        engine = create_async_engine(self.database_url)
+        try:
+            async with engine.connect() as connection:
+                result = await connection.execute(sa.text(sql), params)
+                return [tuple(row) for row in result]
+        finally:
+            await engine.dispose()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -77,13 +94,14 @@ class Fleet:
 
 
 @contextmanager
-def fleet_serve(folder: Path) -> Iterator[Fleet]:
-    """``fleet serve`` on a new SQLite file in ``folder`` with the sample fleet, no probes."""
+def fleet_serve(folder: Path, database_url: str | None = None) -> Iterator[Fleet]:
+    """``fleet serve`` with the sample fleet, no probes, on ``database_url`` (an empty
+    database) or a new SQLite file in ``folder``."""
     port = _free_port()
-    database = folder / "fleet.db"
+    database_url = database_url or f"sqlite+aiosqlite:///{folder / 'fleet.db'}"
     env = {
         **os.environ,
-        "FLEET_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "FLEET_DATABASE_URL": database_url,
         "FLEET_SITE_CONFIGS": str(ROOT / "site_configs"),
         "FLEET_SCHEDULER": "false",
         "FLEET_LOG_FORMAT": "json",
@@ -102,7 +120,7 @@ def fleet_serve(folder: Path) -> Iterator[Fleet]:
         target=lambda: output.extend(iter(process.stdout.readline, "")) if process.stdout else None,
         daemon=True,
     ).start()
-    served = Fleet(f"http://127.0.0.1:{port}", "", database, process, output)
+    served = Fleet(f"http://127.0.0.1:{port}", "", database_url, process, output)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -193,3 +211,26 @@ def big_photo(width: int = 4000, height: int = 3000) -> bytes:
 def outbox(page: Any) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = page.evaluate(OUTBOX_JS)
     return sorted(entries, key=lambda e: e["seq"])
+
+
+@contextmanager
+def empty_postgres() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server (dropped afterwards), or a skip
+    (a failure under CI=true) when the server is not there."""
+    import pytest
+
+    from tests.conftest import PG_URL, _execute, run
+
+    try:
+        run(_execute(PG_URL, "SELECT 1"))
+    except Exception as exc:
+        reason = f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"fleet_field_{uuid.uuid4().hex[:10]}"
+    run(_execute(PG_URL, f'CREATE DATABASE "{name}"', autocommit=True))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        run(_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True))

@@ -16,7 +16,6 @@ origin. Screenshots go to ``test-artifacts/field-*.png``.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from tests.e2e.field_rig import (
     Fleet,
     ProxyThread,
     big_photo,
+    empty_postgres,
     fleet_serve,
     outbox,
     ready_orders,
@@ -47,9 +47,14 @@ SITES = ("NE-BCS-01", "NE-BCL-02")
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture
-def fleet(chromium: str, tmp_path: Path) -> Iterator[Fleet]:
-    with fleet_serve(tmp_path) as served:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fleet(request: pytest.FixtureRequest, chromium: str, tmp_path: Path) -> Iterator[Fleet]:
+    """``fleet serve`` on a new SQLite file, or on a new PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        with fleet_serve(tmp_path) as served:
+            yield served
+        return
+    with empty_postgres() as url, fleet_serve(tmp_path, url) as served:
         yield served
 
 
@@ -103,12 +108,12 @@ class Phone:
         self.save(1)
 
 
-def _records(database: Path, actor: str) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(database) as db:
-        return db.execute(
-            "SELECT action, object_type, object_key FROM change_record WHERE actor = ? ORDER BY id",
-            (actor,),
-        ).fetchall()
+def _records(fleet: Fleet, actor: str) -> list[tuple[Any, ...]]:
+    return fleet.query(
+        "SELECT action, object_type, object_key FROM change_record WHERE actor = :actor "
+        "ORDER BY id",
+        actor=actor,
+    )
 
 
 def test_field_app_offline_then_sync_over_a_bad_link(
@@ -345,41 +350,35 @@ def test_field_app_offline_then_sync_over_a_bad_link(
     # Exactly once, in order: the database's rows and change records.
     sent = [e for e in final if e["kind"] == "batch"]
     assert len(sent) == 17
-    records = _records(fleet.database, ENGINEER)
+    records = _records(fleet, ENGINEER)
     assert ("create", "attachment", "mast.jpg") in records  # the photo, once
     records = [r for r in records if r[1] != "attachment"]
     assert len(records) == 17, records
-    with sqlite3.connect(fleet.database) as db:
-        for serial in ("FIELD-CAM-0001", "FIELD-CAM-0002"):
-            rows = db.execute(
-                "SELECT id, firmware_version, parent_id FROM device WHERE serial = ?", (serial,)
-            ).fetchall()
-            assert len(rows) == 1, (serial, rows)
-            assert rows[0][2] == parent["id"]
-        assert db.execute(
-            "SELECT firmware_version FROM device WHERE serial = 'FIELD-CAM-0001'"
-        ).fetchone() == ("1.1.0",)
-        photos = db.execute(
-            "SELECT a.object_type, d.serial, a.content_type FROM attachment a "
-            "JOIN device d ON d.id = a.device_id"
-        ).fetchall()
-        assert photos == [("device", "FIELD-CAM-0001", "image/jpeg")], photos
-        assert db.execute(
-            "SELECT lifecycle FROM device WHERE serial = 'ZC9P7V2M349424B'"
-        ).fetchone() == ("retired",)
-        assert db.execute(
-            "SELECT firmware_version, notes FROM device WHERE id = ?", (office["id"],)
-        ).fetchone() == ("8.0.2", "changed in the office")
-        moves = db.execute(
-            "SELECT work_order_id, from_state, to_state FROM work_order_journal "
-            "WHERE actor = ? ORDER BY id",
-            (ENGINEER,),
-        ).fetchall()
-        assert moves == [
-            (order_a, "scheduled", "in_progress"),
-            (order_a, "in_progress", "completed"),
-            (order_b, "scheduled", "in_progress"),
-        ]
+    q = fleet.query
+    for serial in ("FIELD-CAM-0001", "FIELD-CAM-0002"):
+        rows = q("SELECT id, parent_id FROM device WHERE serial = :serial", serial=serial)
+        assert len(rows) == 1, (serial, rows)
+        assert rows[0][1] == parent["id"]
+    assert q("SELECT firmware_version FROM device WHERE serial = 'FIELD-CAM-0001'") == [("1.1.0",)]
+    photos = q(
+        "SELECT a.object_type, d.serial, a.content_type FROM attachment a "
+        "JOIN device d ON d.id = a.device_id"
+    )
+    assert photos == [("device", "FIELD-CAM-0001", "image/jpeg")], photos
+    assert q("SELECT lifecycle FROM device WHERE serial = 'ZC9P7V2M349424B'") == [("retired",)]
+    assert q("SELECT firmware_version, notes FROM device WHERE id = :id", id=office["id"]) == [
+        ("8.0.2", "changed in the office")
+    ]
+    moves = q(
+        "SELECT work_order_id, from_state, to_state FROM work_order_journal "
+        "WHERE actor = :actor ORDER BY id",
+        actor=ENGINEER,
+    )
+    assert moves == [
+        (order_a, "scheduled", "in_progress"),
+        (order_a, "in_progress", "completed"),
+        (order_b, "scheduled", "in_progress"),
+    ]
     created = [(o, k) for a, o, k in records if a == "create"]
     assert created == [("device", "FIELD-CAM-0001"), ("device", "FIELD-CAM-0002")]
     # in the outbox's order, but for the conflict, applied once its engineer kept it
