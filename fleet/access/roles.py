@@ -77,6 +77,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "change:read": ALL,
     # a field engineer's queued changes; each change is checked again on its own
     "batch:apply": FIELD,
+    # the field app: a site's whole record in one request, to work on it offline
+    "field:read": FIELD,
     # credential profiles: secrets never leave; metadata reads are audited
     "credential:read": ADMIN,
     "credential:create": ADMIN,

@@ -37,6 +37,7 @@ from fleet.api.board import board_router
 from fleet.api.bodies import SchemaStrictPydanticPlugin
 from fleet.api.body_schemas import declare_bodies
 from fleet.api.deps import DEPENDENCIES
+from fleet.api.field_pages import field_router
 from fleet.api.guard import input_guard_middleware
 from fleet.api.head import allow_as_routed, head_as_get
 from fleet.api.headers_doc import declare_headers
@@ -169,14 +170,7 @@ def _api_router() -> Router:
     """Every domain's routes under ``/api/v1``, each behind its permission."""
     return Router(
         path="/api/v1",
-        route_handlers=[
-            routers.inventory(),
-            routers.probes(),
-            routers.upgrades(),
-            routers.alerts(),
-            routers.attachments(),
-            routers.access(),
-        ],
+        route_handlers=routers.api(),
         guards=[permission_guard],
         security=SECURITY,
     )
@@ -199,6 +193,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Lites
             Router(path="/api/v1", route_handlers=[health]),
             board_router(),
             plan_router(),
+            field_router(),
             static_files_router(),
             docs_assets_router(),
             metrics,

@@ -37,7 +37,7 @@ PUBLIC_PATHS = [
 LAST_USED_EVERY_S = 60
 # The board's sign-in cookie holds the token. It is taken on reads only (and only without an
 # Authorization header), so a page elsewhere cannot make a signed-in browser change anything;
-# the one exception is a form of the planner's workspace (a POST under ``/plan/``), which must
+# the exceptions are the field app's writes (below) and a form of the planner's workspace (a POST under ``/plan/``), which must
 # carry the page's anti-forgery field (``fleet.api.plan_forms``) or is refused before it acts.
 SESSION_COOKIE = "fleet_session"
 COOKIE_METHODS = ("GET", "HEAD")
@@ -47,6 +47,27 @@ COOKIE_FORMS = "/plan/"
 def takes_cookie(method: str | None, path: str) -> bool:
     """Whether the session cookie may authenticate a request of ``method`` on ``path``."""
     return method in COOKIE_METHODS or (method == "POST" and path.startswith(COOKIE_FORMS))
+
+
+# The field app (a page of this server) writes with the cookie too: only with this header, which
+# a page elsewhere cannot send without a CORS preflight that fleet never grants, and only from
+# this origin as the browser names it.
+FIELD_CLIENT_HEADER = "x-fleet-client"
+FIELD_CLIENT = "field"
+
+
+def _same_origin_app(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether a write comes from the field app's page on this server."""
+    headers = connection.headers
+    if headers.get(FIELD_CLIENT_HEADER) != FIELD_CLIENT:
+        return False
+    site = headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return False
+    origin = headers.get("origin")
+    if origin is None:
+        return site == "same-origin"
+    return origin.partition("://")[2] == headers.get("host", "")
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -59,8 +80,9 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         secret = secret.strip()
-        if not header and takes_cookie(
-            str(connection.scope.get("method")), connection.scope["path"]
+        if not header and (
+            takes_cookie(str(connection.scope.get("method")), connection.scope["path"])
+            or _same_origin_app(connection)
         ):
             secret = connection.cookies.get(SESSION_COOKIE, "").strip()
             scheme = "bearer" if secret else ""

@@ -9,6 +9,7 @@ from fleet.api import attachments as attachment_routes
 from fleet.api.batch import apply_batch
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
+from fleet.api.field import field_site, field_work_orders
 from fleet.api.geo import status_sites_geojson
 from fleet.api.inventory import inventory_routers, resource_router
 from fleet.api.status import (
@@ -98,3 +99,21 @@ def attachments() -> Router:
 def access() -> Router:
     """Tokens, credential profiles and the audit events (administrators)."""
     return Router(path="/", route_handlers=[token_router, credential_router, list_audit_events])
+
+
+def field() -> Router:
+    """The field app's read of a site's whole record."""
+    return Router(path="/", route_handlers=[field_site, field_work_orders])
+
+
+def api() -> list[Router]:
+    """Every domain's router, as ``/api/v1`` serves them."""
+    return [
+        inventory(),
+        probes(),
+        upgrades(),
+        alerts(),
+        field(),
+        attachments(),
+        access(),
+    ]

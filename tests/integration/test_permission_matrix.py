@@ -320,6 +320,11 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/v1/status/stream"): lambda w, i: Call(
         "GET", "/api/v1/status/stream?after=0&timeout=0"
     ),
+    # the field app: a site's whole record (404 outside the token's countries), my work
+    ("GET", "/api/v1/field/sites/{code:str}"): lambda w, i: Call(
+        "GET", f"/api/v1/field/sites/{_site(w, i)}", out_of_scope=404
+    ),
+    ("GET", "/api/v1/field/work-orders"): lambda w, i: Call("GET", "/api/v1/field/work-orders"),
     ("GET", "/api/v1/sites/{code:str}/status"): lambda w, i: Call(
         "GET", f"/api/v1/sites/{_site(w, i)}/status", out_of_scope=404
     ),
