@@ -37,8 +37,9 @@ PUBLIC_PATHS = [
 LAST_USED_EVERY_S = 60
 # The board's sign-in cookie holds the token. It is taken on reads only (and only without an
 # Authorization header), so a page elsewhere cannot make a signed-in browser change anything;
-# the exceptions are the field app's writes (below) and a form of the planner's workspace (a POST under ``/plan/``), which must
-# carry the page's anti-forgery field (``fleet.api.plan_forms``) or is refused before it acts.
+# the exceptions are the field app's writes (below) and a form of the planner's workspace (a
+# POST under ``/plan/``), which must carry the page's anti-forgery field
+# (``fleet.api.plan_forms``) or is refused before it acts.
 SESSION_COOKIE = "fleet_session"
 COOKIE_METHODS = ("GET", "HEAD")
 COOKIE_FORMS = "/plan/"
