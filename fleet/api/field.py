@@ -60,7 +60,10 @@ def _status_model(name: str, states: Any) -> type[BaseModel]:
 
 
 def _with(base: type[BaseModel], title: str, **extra: Any) -> type[BaseModel]:
-    model: type[BaseModel] = create_model(title, __base__=base, **extra)
+    """A copy of ``base``'s fields with ``extra`` ones, not a subclass: generators name the
+    parts of a subclass's schema twice."""
+    fields: dict[str, Any] = {name: (f.annotation, f) for name, f in base.model_fields.items()}
+    model: type[BaseModel] = create_model(title, __doc__=base.__doc__, **fields, **extra)
     return model
 
 

@@ -125,8 +125,7 @@ class ProbeScheduler:
         log.info("scheduler_started", devices=len(self.specs))
 
     def pause(self) -> None:
-        """Start no more rounds (those in flight go on) until :meth:`resume`; before
-        :meth:`start` too."""
+        """Start no more rounds (those in flight go on) until :meth:`resume`."""
         self._paused = True
         if self.scheduler.running:
             self.scheduler.pause()
@@ -203,8 +202,7 @@ class ProbeScheduler:
         self._start_due()
 
     def in_flight(self) -> dict[int, asyncio.Task[None] | None]:
-        """The rounds running, by device: the task running it, or None for a round driven by
-        its driver's callbacks."""
+        """The rounds running, by device: its task, or None for a driven round."""
         return dict(self._inflight)
 
     def _start_due(self) -> None:
@@ -402,10 +400,12 @@ class ProbeScheduler:
         metrics.observe_readings(readings)
         return readings
 
-    async def probe_now(self, spec: targets.DeviceProbes) -> list[Reading]:
-        """A round of a device now (asked for, not scheduled): under the limits, observed by
-        the status engine and written at once."""
-        await self.reconcile()  # knows the device even if it was added a moment ago
+    async def probe_now(self, spec: targets.DeviceProbes) -> list[Reading] | None:
+        """A round of a device now (asked for), observed and written at once; None when
+        another worker sharing the fleet probes its site."""
+        await self.reconcile()  # knows the device (and leases its site) if added a moment ago
+        if not self.engine.keeps(spec.site_id):
+            return None
         readings = await self.probe(spec)
         self.engine.observe(spec.device_id, readings)
         await self.engine.flush()

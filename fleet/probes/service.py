@@ -68,8 +68,8 @@ async def probe_now(
     observed by its status engine (results and changes of state recorded as for scheduled
     rounds); without one, or when another worker probes the device's site, its results are
     recorded."""
-    if scheduler is not None and scheduler.engine.keeps(spec.site_id):
-        return await scheduler.probe_now(spec)
+    if scheduler is not None and (observed := await scheduler.probe_now(spec)) is not None:
+        return observed
     readings = await probe_once(spec, settings)
     async with db.session(write=True) as session:
         session.add_all([result_row(r) for r in readings])
