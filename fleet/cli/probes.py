@@ -47,7 +47,8 @@ def worker(ctx: click.Context, metrics_port: int | None, metrics_host: str) -> N
     """Run the probe scheduler without the API (for deployments that separate them), and
     the alerts' evaluation and delivery with it (FLEET_ALERTS, on by default).
 
-    Run one worker per database: schedules are not yet shared between workers.
+    On PostgreSQL, every worker on the database shares the fleet through site leases
+    (FLEET_PROBE_LEASES); on SQLite, run one scheduler per database.
     """
     settings = settings_of(ctx)
     configure(settings.log_format, settings.log_level)
