@@ -12,11 +12,12 @@ from urllib.parse import quote
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from pydantic import Field
 
 from fleet.api import attachment_owners as owners
 from fleet.api import query
+from fleet.api.conditional import IfMatch, IfNoneMatch, not_modified
 from fleet.api.deps import list_params, principal_of
 from fleet.api.openapi import problem_responses
 from fleet.api.representations import answer, columns, items_of
@@ -57,18 +58,6 @@ KeepLocation = Annotated[
         required=False,
         description="Keep the photo's EXIF location (GPS); by default it is removed",
     ),
-]
-IfNoneMatch = Annotated[
-    str | None,
-    Parameter(
-        header="If-None-Match",
-        required=False,
-        description="An ETag you hold: 304 Not Modified when it is still current.",
-    ),
-]
-IfMatch = Annotated[
-    str | None,
-    Parameter(header="If-Match", required=False, description="The ETag last read (required)."),
 ]
 Sort = Annotated[
     str | None,
@@ -253,10 +242,6 @@ async def list_work_order_attachments(
     return await _list(request, db, settings, "work_order", order_id)
 
 
-def _matches(if_none_match: str | None, tag: str) -> bool:
-    return bool(if_none_match) and tag in [t.strip() for t in (if_none_match or "").split(",")]
-
-
 @get(
     "/attachments/{attachment_id:int}",
     summary="Read one attachment's metadata",
@@ -278,8 +263,8 @@ async def read_attachment(
         attachment = await service.get(session, attachment_id)
         owner = await owners.of(session, attachment, principal_of(request).scope)
     tag = etag(attachment.version)
-    if _matches(if_none_match, tag):
-        return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    if (unchanged := not_modified(if_none_match, tag)) is not None:
+        return unchanged
     return _one(service.public(attachment, owner), attachment.version)
 
 
@@ -314,8 +299,8 @@ async def read_attachment_content(
         attachment = await service.get(session, attachment_id)
         await owners.of(session, attachment, principal_of(request).scope)
         tag = f'"{attachment.sha256}"'
-        if _matches(if_none_match, tag):
-            return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+        if (unchanged := not_modified(if_none_match, tag)) is not None:
+            return unchanged
         data = await service.data(session, attachment)
     headers = {
         "ETag": tag,

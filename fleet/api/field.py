@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, Response, get
-from litestar.params import Parameter
 from litestar.serialization import encode_json
-from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fleet.access.roles import Role
 from fleet.api import upgrade_answers
+from fleet.api.conditional import IfNoneMatch, not_modified
 from fleet.api.deps import principal_of
 from fleet.api.openapi import problem_responses
 from fleet.api.representations import answer, representation
@@ -252,16 +251,6 @@ def _encoded(record: dict[str, Any]) -> bytes:
     return encode_json(record)
 
 
-IfNoneMatch = Annotated[
-    str | None,
-    Parameter(
-        header="If-None-Match",
-        required=False,
-        description="The answer's ETag you hold: 304 Not Modified while it is still current.",
-    ),
-]
-
-
 @get(
     "/field/sites/{code:str}",
     summary="A site's whole record, for the field app",
@@ -283,8 +272,8 @@ async def field_site(
         record = await site_record(session, code, principal.scope, principal.role, principal.name)
     body = _encoded(record)
     tag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    if if_none_match and tag in [t.strip() for t in if_none_match.split(",")]:
-        return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    if (unchanged := not_modified(if_none_match, tag)) is not None:
+        return unchanged
     return Response(
         body[:-1] + b',"etag":' + json.dumps(tag).encode() + b"}",
         media_type="application/json",

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from fleet.api import query
+from fleet.api.conditional import IfMatch, IfNoneMatch, not_modified
 from fleet.api.deps import list_params, only, principal_of, wanted_fields
 from fleet.api.openapi import problem_responses
 from fleet.api.representations import page, representation
@@ -22,23 +23,6 @@ from fleet.inventory.resources import BY_NAME, RESOURCES
 from fleet.models import META
 from fleet.pagination import ListParams
 from fleet.settings import Settings
-
-IfMatch = Annotated[
-    str | None,
-    Parameter(
-        header="If-Match",
-        required=False,
-        description="The ETag last read. Required: 428 without it, 412 when it is stale.",
-    ),
-]
-IfNoneMatch = Annotated[
-    str | None,
-    Parameter(
-        header="If-None-Match",
-        required=False,
-        description="An ETag you hold: 304 Not Modified when it is still current.",
-    ),
-]
 
 
 def _signature(fn: Any, params: list[inspect.Parameter], returns: Any = Response) -> Any:
@@ -171,8 +155,8 @@ def _read_handler(resource: Resource) -> Any:
         async with db.session() as session:
             obj = await service.read(session, resource, key, scope)
             tag = service.etag(obj["version"])
-            if if_none_match and tag in [t.strip() for t in if_none_match.split(",")]:
-                return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+            if (unchanged := not_modified(if_none_match, tag)) is not None:
+                return unchanged
             obj = only(obj, fields)
             for name in wanted:
                 other_name, filter_name = resource.embeds[name]
