@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.lossy import LossyProxy
 from tests.conftest import ROOT
 from tests.e2e.conftest import _free_port
+from tests.e2e.processes import start, token_of, wait_healthy
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -107,34 +108,15 @@ def fleet_serve(folder: Path, database_url: str | None = None) -> Iterator[Fleet
         "FLEET_LOG_FORMAT": "json",
         "FLEET_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
+    process, output = start(
         [sys.executable, "-m", "fleet.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        folder,
+        env,
     )
-    output: list[str] = []
-    threading.Thread(
-        target=lambda: output.extend(iter(process.stdout.readline, "")) if process.stdout else None,
-        daemon=True,
-    ).start()
     served = Fleet(f"http://127.0.0.1:{port}", "", database_url, process, output)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "fleet serve exited:\n" + "".join(output)
-            try:
-                if httpx.get(f"{served.base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("fleet serve did not answer within 60 s")
-        served.token = next(
-            line.strip().split("=", 1)[1] for line in output if "FLEET_TOKEN=" in line
-        )
+        wait_healthy(served.base, process, output)
+        served.token = token_of(output, time.monotonic() + 10)
         yield served
     finally:
         served.stop()

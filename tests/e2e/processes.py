@@ -76,6 +76,21 @@ def stop(process: subprocess.Popen[str]) -> None:
             process.wait(timeout=10)
 
 
+def wait_healthy(
+    base: str, process: subprocess.Popen[str], output: list[str], seconds: float = 60
+) -> None:
+    """Wait until the service at ``base`` answers its health check; fail if it ends first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "fleet serve exited:\n" + "".join(output)
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"fleet serve did not answer within {seconds:.0f} s")
+
+
 def token_of(output: list[str], deadline: float) -> str:
     while time.monotonic() < deadline:
         for line in list(output):

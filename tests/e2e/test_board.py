@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from fleet.api.auth import SESSION_COOKIE
 from tests.conftest import ROOT, auth
 from tests.dashboards import arrange, site_states, wait_for
 from tests.e2e.conftest import _free_port
+from tests.e2e.processes import start, token_of, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -94,35 +94,16 @@ def server(chromium: str, tmp_path: Path) -> Iterator[Server]:
         "FLEET_LOG_FORMAT": "json",
         "FLEET_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
+    process, output = start(
         [sys.executable, "-m", "fleet.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        tmp_path,
+        env,
     )
-    output: list[str] = []
-    threading.Thread(
-        target=lambda: output.extend(iter(process.stdout.readline, "")) if process.stdout else None,
-        daemon=True,
-    ).start()
     base = f"http://127.0.0.1:{port}"
     served = Server(base, "", process)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "fleet serve exited:\n" + "".join(output)
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("fleet serve did not answer within 60 s")
-        served.token = next(
-            line.strip().split("=", 1)[1] for line in output if "FLEET_TOKEN=" in line
-        )
+        wait_healthy(base, process, output)
+        served.token = token_of(output, time.monotonic() + 10)
         yield served
     finally:
         served.stop()
