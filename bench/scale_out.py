@@ -6,11 +6,14 @@ leases per poll.
         [--workers 1,2,4] [--url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
 The devices are TCP health probes of listeners on 127.0.0.1 (one process of their own that
-accepts and closes), each device probed every ``--interval`` seconds: more than one worker can
-do on this machine, so polls/s is what the workers manage. For each count of workers the
-script starts them as real processes on a fresh database, waits until every site is leased,
-lets them run ``--warmup`` seconds, then counts the results stored during ``--seconds``, with
-the CPU each process used (from /proc) and the machine's busy CPU. The lease cost is timed in
+accepts and closes at once, in a plain select loop), each device probed every ``--interval``
+seconds: more than one worker can do on this machine, so polls/s is what the workers manage.
+For each count of workers the script starts them as real processes on a fresh database, waits
+until every site is leased, lets them run ``--warmup`` seconds, then counts the results stored
+during ``--seconds``, with the CPU each process used (from /proc) and the machine's busy CPU,
+and the gaps between a device's results as fractions of the interval (p50, p95: how late the
+rounds start; "short": gaps under half an interval, a device probed twice in one interval).
+The lease cost is timed in
 this process against the same database: one beat (renew, count, take) and one fence (the
 check in every storing transaction), turned into a cost per poll at the default heartbeat and
 flush periods.
@@ -39,16 +42,26 @@ from fleet.probes.leases import Leases
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_CODE = """
-import asyncio, resource, sys
+import resource, selectors, socket, sys
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-async def main(ports):
-    async def close(reader, writer):
-        writer.close()
-    servers = [await asyncio.start_server(close, "127.0.0.1", p, backlog=4096) for p in ports]
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-asyncio.run(main([int(p) for p in sys.argv[1:]]))
+selector = selectors.DefaultSelector()
+for port in sys.argv[1:]:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", int(port)))
+    server.listen(4096)
+    server.setblocking(False)
+    selector.register(server, selectors.EVENT_READ)
+print("ready", flush=True)
+while True:
+    for key, _ in selector.select():
+        while True:
+            try:
+                connection, _ = key.fileobj.accept()
+            except BlockingIOError:
+                break
+            connection.close()
 """
 
 
@@ -119,6 +132,34 @@ async def make_fleet(url: str, devices: int, sites: int, ports: list[int]) -> No
             await session.commit()
     finally:
         await db.dispose()
+
+
+async def gap_figures(url: str, interval: float) -> dict[str, float]:
+    """The gaps between a device's consecutive results, as fractions of the interval: the
+    median, the 95th percentile (a saturated worker starts rounds late, so the gaps grow), and
+    the count of gaps under half an interval (two results of one device in one interval)."""
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            row = (
+                await session.execute(
+                    sa.text(
+                        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY g),"
+                        " percentile_cont(0.95) WITHIN GROUP (ORDER BY g),"
+                        " count(*) FILTER (WHERE g < :half) FROM (SELECT extract(epoch FROM"
+                        " at - lag(at) OVER (PARTITION BY device_id ORDER BY at)) AS g"
+                        " FROM probe_result) gaps WHERE g IS NOT NULL"
+                    ),
+                    {"half": interval / 2},
+                )
+            ).one()
+    finally:
+        await db.dispose()
+    return {
+        "gap_p50": float(row[0] or 0) / interval,
+        "gap_p95": float(row[1] or 0) / interval,
+        "short": float(row[2] or 0),
+    }
 
 
 async def scalar(url: str, statement: str) -> int:
@@ -210,12 +251,7 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, f
         wall = time.monotonic() - started
         cpu = sum(cpu_seconds(w.pid) for w in workers) - sum(cpu0)
         busy1, total1 = machine_busy()
-        twice = await scalar(
-            url,
-            "SELECT count(*) FROM (SELECT device_id, at - lag(at) OVER (PARTITION BY device_id"
-            " ORDER BY at) AS gap FROM probe_result) g"
-            f" WHERE gap < interval '{args.interval / 2:.3f} seconds'",
-        )
+        gaps = await gap_figures(url, args.interval)
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -228,7 +264,7 @@ async def measure(url: str, count: int, args: argparse.Namespace) -> dict[str, f
         "worker_cpu_ms_poll": cpu / max(1, after - before) * 1e3,
         "worker_cpu_share": cpu / wall / cores,
         "machine_busy": (busy1 - busy0) / max(1e-9, total1 - total0),
-        "twice": twice,
+        **gaps,
     }
 
 
@@ -253,13 +289,14 @@ async def main(args: argparse.Namespace) -> None:
         base = rows[args.workers[0]]["polls_s"]
         print(
             f"{'workers':>7} {'polls/s':>9} {'ratio':>6} {'worker CPU ms/poll':>19} "
-            f"{'workers CPU':>12} {'machine busy':>13} {'twice':>6}"
+            f"{'workers CPU':>12} {'machine busy':>13} {'gap p50':>8} {'gap p95':>8} {'short':>6}"
         )
         for count, row in rows.items():
             print(
                 f"{count:>7} {row['polls_s']:>9.0f} {row['polls_s'] / base:>6.2f} "
                 f"{row['worker_cpu_ms_poll']:>19.3f} {row['worker_cpu_share']:>11.0%} "
-                f"{row['machine_busy']:>12.0%} {int(row['twice']):>6}"
+                f"{row['machine_busy']:>12.0%} {row['gap_p50']:>8.2f} {row['gap_p95']:>8.2f}"
+                f" {int(row['short']):>6}"
             )
         beat_ms, fence_ms = await lease_cost(url, args.sites)
         one = rows[args.workers[0]]["polls_s"]
