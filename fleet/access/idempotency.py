@@ -15,6 +15,7 @@ that process is gone (several API processes share the database); on SQLite, afte
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -34,6 +36,8 @@ from fleet.database import Database, WriteSession
 from fleet.errors import Conflict, InvalidInput
 from fleet.models import utcnow
 from fleet.presence import is_gone
+
+log = structlog.get_logger(__name__)
 
 STALE_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
@@ -187,3 +191,18 @@ async def purge_expired(db: Database) -> int:
         )
         await session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def keep_purging(db: Database, every_s: float) -> None:
+    """Delete the expired records now and then every ``every_s`` seconds, until cancelled (each
+    API process runs it; a delete of what another process already deleted is harmless). A
+    failed purge is logged and tried again at the next turn."""
+    while True:
+        try:
+            purged = await purge_expired(db)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("idempotency_purge_failed", error=str(exc))
+        else:
+            if purged:
+                log.info("idempotency_purged", records=purged)
+        await asyncio.sleep(every_s)

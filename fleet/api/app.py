@@ -3,6 +3,7 @@ import time."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from swagger_ui_bundle import swagger_ui_path
 
 from fleet import __version__
+from fleet.access import idempotency
 from fleet.alerts.runner import AlertRunner
 from fleet.api import routers
 from fleet.api.attachment_docs import declare_attachments
@@ -81,6 +83,8 @@ class Health(BaseModel):
 #: Swagger UI's scripts and style, served from the installed package (under /schema..., which
 #: needs no token, like the documentation page itself).
 DOCS_ASSETS = "/schema-assets/swagger-ui"
+#: How often each API process deletes the expired idempotency records.
+PURGE_EVERY_S = 3600.0
 
 
 def docs_assets_router() -> Router:
@@ -136,7 +140,7 @@ def _lifespan(
     db: Database, settings: Settings, cipher: Cipher, *, owns_db: bool
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """Start-up and shut-down: the key check, the scheduler and the alerts (when they run
-    here), the stream."""
+    here), the stream, the purge of expired idempotency records."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -152,9 +156,11 @@ def _lifespan(
             alerts.start()
             app.state.alerts = alerts
         app.state.stream = StreamHub.from_settings(db, settings)
+        purging = asyncio.create_task(idempotency.keep_purging(db, PURGE_EVERY_S))
         try:
             yield
         finally:
+            purging.cancel()
             if alerts is not None:
                 await alerts.stop()
             await app.state.stream.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from fleet.access import idempotency
@@ -251,3 +253,42 @@ def test_a_key_never_makes_the_service_hold_a_body_a_route_would_not(
             await db.dispose()
 
     assert asyncio.run(claims()) == 0
+
+
+def test_an_api_process_deletes_the_expired_records_when_it_starts(
+    settings: Settings, db_url: str
+) -> None:
+    async def add(key: str, expires_in: timedelta) -> None:
+        db = Database(db_url)
+        try:
+            async with db.session(write=True) as session:
+                session.add(
+                    IdempotencyRecord(
+                        token_id=1,
+                        key=key,
+                        request_hash="0" * 64,
+                        state="done",
+                        status=201,
+                        expires_at=utcnow() + expires_in,
+                    )
+                )
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    async def keys() -> set[str]:
+        db = Database(db_url)
+        try:
+            async with db.session() as session:
+                return set((await session.scalars(sa.select(IdempotencyRecord.key))).all())
+        finally:
+            await db.dispose()
+
+    asyncio.run(add("old", -timedelta(minutes=1)))
+    asyncio.run(add("fresh", timedelta(hours=1)))
+    with TestClient(create_app(settings)) as started:
+        deadline = time.monotonic() + 5
+        while asyncio.run(keys()) != {"fresh"} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.get("/api/v1/health").status_code == 200
+    assert asyncio.run(keys()) == {"fresh"}
