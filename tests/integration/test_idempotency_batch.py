@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar.testing import TestClient
+from sqlmodel import col
 
 from fleet.access import idempotency
 from fleet.access.models import IdempotencyRecord
@@ -280,7 +281,7 @@ def test_an_api_process_deletes_the_expired_records_when_it_starts(
         db = Database(db_url)
         try:
             async with db.session() as session:
-                return set((await session.scalars(sa.select(IdempotencyRecord.key))).all())
+                return set((await session.scalars(sa.select(col(IdempotencyRecord.key)))).all())
         finally:
             await db.dispose()
 
