@@ -7,8 +7,10 @@ PostgreSQL 15, imported into podman), the fleet image and the PostgreSQL image, 
 services of ``containers/compose.yaml`` (the ``edge`` profile left out) with ``podman run``
 straight from their definitions, in dependency order: no podman-compose is needed (Debian's
 1.0.3 does not wait for ``service_completed_successfully``). Then it creates a site through
-api-1 and reads it through api-2, measures the probes per device per interval over a window,
-kills worker-1 (``podman kill -s KILL``), measures again, and prints both. Every container and
+api-1 and reads it through api-2, measures the probes per device per interval over a window
+(each device once an interval: the two workers share the sites through leases), kills
+worker-1 (``podman kill -s KILL``), prints how long each device went without a result (bound:
+interval + lease + heartbeat), and measures a window of the one worker left. Every container and
 the data volume are removed at the end, whatever happened. Runs as root (podman needs it here).
 """
 
@@ -19,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -179,6 +180,23 @@ def probes_per_device(token: str, ids: list[int], since: datetime) -> Counter[in
     return counts
 
 
+def takeover(token: str, ids: list[int], killed: datetime) -> dict[int, float]:
+    """For each device, the seconds from the kill to its first result after it (read through
+    api-2); a device of the surviving worker has one within an interval, one of the killed
+    worker's after its lease expired and the survivor took the site."""
+    auth = {"Authorization": f"Bearer {token}"}
+    stamp = killed.isoformat().replace("+00:00", "Z")
+    gaps: dict[int, float] = {}
+    with httpx.Client(base_url=APIS["api-2"], headers=auth, timeout=30) as client:
+        for device_id in ids:
+            items = client.get(
+                f"/api/v1/devices/{device_id}/results", params={"since": stamp, "limit": 500}
+            ).json()["items"]
+            times = [datetime.fromisoformat(i["at"].replace("Z", "+00:00")) for i in items]
+            gaps[device_id] = (min(times) - killed).total_seconds() if times else float("inf")
+    return gaps
+
+
 def report(label: str, counts: Counter[int], interval: float, window: float) -> None:
     per = [n * interval / window for n in counts.values()]
     unprobed = sum(1 for n in counts.values() if n == 0)
@@ -194,6 +212,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="FLEET_PROBE_INTERVAL_S")
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured each time")
     parser.add_argument("--devices", type=int, default=30, help="devices given a probe")
+    parser.add_argument("--lease", type=float, default=10.0, help="FLEET_PROBE_LEASE_S")
+    parser.add_argument("--heartbeat", type=float, default=3.0, help="FLEET_PROBE_HEARTBEAT_S")
     options = parser.parse_args()
     if not shutil.which("podman"):
         raise SystemExit("podman is needed (apt-get install podman runc debootstrap)")
@@ -206,6 +226,8 @@ def main() -> None:
         "FLEET_PG_PASSWORD": os.urandom(12).hex(),
         "FLEET_CREDENTIAL_KEYS": Fernet.generate_key().decode(),
         "FLEET_PROBE_INTERVAL_S": str(options.interval),
+        "FLEET_PROBE_LEASE_S": str(options.lease),
+        "FLEET_PROBE_HEARTBEAT_S": str(options.heartbeat),
     }
     started = time.monotonic()
     build_images()
@@ -248,11 +270,20 @@ def main() -> None:
             options.interval,
             options.window,
         )
+        killed = datetime.now(UTC)
         podman("kill", "-s", "KILL", PREFIX + "worker-1")
+        bound = options.interval + options.lease + options.heartbeat
+        time.sleep(bound + 5)
+        gaps = takeover(token, probed, killed)
+        print(
+            f"worker-1 killed: every device probed again within {max(gaps.values()):.1f} s "
+            f"(bound: interval + lease + heartbeat = {bound:.0f} s); "
+            f"{sum(1 for g in gaps.values() if g > bound + 1)} devices over the bound"
+        )
         since = datetime.now(UTC)
         time.sleep(options.window)
         after = probes_per_device(token, probed, since)
-        report("worker-1 killed", after, options.interval, options.window)
+        report("one worker left", after, options.interval, options.window)
         status = httpx.get(f"{APIS['api-1']}/api/v1/status/sites", headers=auth, timeout=30)
         print(
             f"GET /api/v1/status/sites: {status.status_code}, "
@@ -269,4 +300,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
