@@ -106,6 +106,8 @@ class _Mangler(asyncio.DatagramProtocol):
             return
         finally:
             upstream.close()
+        if self.transport.is_closing():  # the test is over: its poll gave up long ago
+            return
         self.replies += 1
         self.transport.sendto(mutate(answer, self.rng), client)
 
