@@ -34,7 +34,19 @@ from tests.conftest import auth
 from tests.integration.test_upgrades import _load_sample
 
 SITE = "NE-BCL-01"
-PAGES = ("/", "/map", f"/sites/{SITE}", "/signin", "/sites/XX-NOPE-01")
+PAGES = (
+    "/",
+    "/map",
+    f"/sites/{SITE}",
+    "/signin",
+    "/sites/XX-NOPE-01",
+    "/plan",
+    "/plan/gaps",
+    "/plan/gaps?status=resolved",
+    "/plan/work-orders",
+    "/plan/work-orders?view=list",
+    "/plan/rollups",
+)
 #: Attributes meant for people; every other attribute is for machines.
 PEOPLE_ATTRIBUTES = {"title", "alt", "aria-label", "placeholder"}
 
@@ -116,6 +128,7 @@ async def _data(url: str) -> set[str]:
         Device.hostname, Device.firmware_version, DeviceModel.model, Link.circuit_id,
         ObjectStatus.reason, StateEvent.cause, StateEvent.object_key, ProbeResult.kind,
         ProbeResult.reason, Gap.rule_id, Gap.subject, Gap.required, Gap.actual, WorkOrder.title,
+        WorkOrder.programme, WorkOrder.currency,
         ApiToken.name,
     ]  # fmt: skip
     found: set[str] = {"fleet", "admin", "UTC", "Natural Earth"}
@@ -296,3 +309,18 @@ def test_problem_details_in_the_language_asked(languages: TestClient[Any]) -> No
         assert english.headers["content-language"] == "en"
     unrouted = languages.get("/api/v1/nowhere", headers=french)
     assert (unrouted.json()["title"], unrouted.json()["detail"]) == ("Introuvable", "Introuvable")
+
+
+def test_the_planner_in_french(languages: TestClient[Any]) -> None:
+    french = {"Accept-Language": "fr"}
+    rollups = languages.get("/plan/rollups", headers=french).text
+    assert "Coût estimé des travaux ouverts par pays" in rollups
+    assert re.search(r'data-number="NE">\d{1,3}(\u202f\d{3})*,\d{2}</text>', rollups)
+    assert "Poste frontière terrestre" in rollups  # a site kind's bar, by its label
+    orders = languages.get("/plan/work-orders?view=list", headers=french).text
+    assert "<h1>Ordres de travail</h1>" in orders
+    assert "triés par priorité" in orders
+    assert re.search(r'data-field="priority">\d+,\d<', orders)
+    gaps = languages.get("/plan/gaps", headers=french).text
+    assert "Exporter ces écarts en CSV" in gaps
+    assert "Lancer l\N{RIGHT SINGLE QUOTATION MARK}évaluation des besoins" in gaps
