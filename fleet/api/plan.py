@@ -74,6 +74,7 @@ async def plan_gaps(request: Request[Any, Any, Any], db: Database) -> Template:
         choices=await plan_data.choices(db, scope),
         site_kinds=KIND_LABELS,
         export=f"/plan/gaps.csv?{urlencode(filters)}",
+        export_xlsx=f"/plan/gaps.xlsx?{urlencode(filters)}",
     )
 
 
@@ -101,6 +102,7 @@ async def plan_orders(request: Request[Any, Any, Any], db: Database) -> Template
         notice=notice if notice["done"] in ACTIONS or notice["done"] == "bulk" else None,
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         export=f"/plan/work-orders.csv?{urlencode(filters)}",
+        export_xlsx=f"/plan/work-orders.xlsx?{urlencode(filters)}",
     )
 
 
