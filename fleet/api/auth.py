@@ -37,12 +37,14 @@ PUBLIC_PATHS = [
 LAST_USED_EVERY_S = 60
 # The board's sign-in cookie holds the token. It is taken on reads only (and only without an
 # Authorization header), so a page elsewhere cannot make a signed-in browser change anything;
-# the exceptions are the field app's writes (below) and a form of the planner's workspace (a
-# POST under ``/plan/``), which must carry the page's anti-forgery field
-# (``fleet.api.plan_forms``) or is refused before it acts.
+# the exceptions are the field app's writes (below) and a form of the planner's workspace or of
+# the board (a POST under ``/plan/`` or ``/board/``), which must carry the page's anti-forgery
+# field (``fleet.api.plan_forms``) or is refused before it acts.
 SESSION_COOKIE = "fleet_session"
 COOKIE_METHODS = ("GET", "HEAD")
-COOKIE_FORMS = "/plan/"
+#: Where the session cookie may authenticate a form's POST (each form carries the page's
+#: anti-forgery field): the planner's workspace and the board's acknowledgements.
+COOKIE_FORMS = ("/plan/", "/board/")
 
 
 def takes_cookie(method: str | None, path: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from litestar import Request, Router, get
@@ -18,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fleet.api.auth import permission_guard
+from fleet.api.board_alerts import acknowledge_from_board, may_ack, open_alerts
 from fleet.api.deps import principal_of
 from fleet.api.geo import MapView
 from fleet.api.locales import N_
 from fleet.api.pages import SITE_STATES, page, page_error
+from fleet.api.plan_forms import csrf_token
 from fleet.api.signin import signin, signin_form, signout
 from fleet.api.status import SITES, _scoped_sites, _site_headline
 from fleet.api.stream import latest_event_id
@@ -224,8 +227,21 @@ async def board(
         total=len(sites),
         events=events,
         workers=await _workers(db, settings),
+        alerts=await open_alerts(request, db),
+        may_ack=may_ack(principal_of(request)),
+        csrf=csrf_token(request),
+        acked=_acked(request),
+        here=f"/?{urlencode(filters)}" if filters else "/",
         **_common(filters, names, last_id),
     )
+
+
+def _acked(request: Request[Any, Any, Any]) -> dict[str, str] | None:
+    """The notice after an acknowledgement from the board (``?acked=<id>``)."""
+    acked = request.query_params.get("acked", "")
+    if not acked.isdigit() or len(acked) > 12:
+        return None
+    return {"id": acked, "already": "yes" if request.query_params.get("already") else ""}
 
 
 async def _workers(db: Database, settings: Settings) -> list[dict[str, Any]]:
@@ -288,7 +304,15 @@ def board_router() -> Router:
     """The pages, under the role guard (each needs ``status:read``), with HTML errors."""
     return Router(
         path="/",
-        route_handlers=[board, site_map, site_page, signin_form, signin, signout],
+        route_handlers=[
+            board,
+            site_map,
+            site_page,
+            signin_form,
+            signin,
+            signout,
+            acknowledge_from_board,
+        ],
         guards=[permission_guard],
         exception_handlers={Exception: page_error},
         include_in_schema=False,

@@ -3,7 +3,7 @@ a title, a description and each number as text beside its bar)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 WIDTH = 680
@@ -55,14 +55,19 @@ def bars(rows: Sequence[tuple[str, float, str]], top: float | None = None) -> Ch
     return Chart(drawn, PAD * 2 + len(rows) * (BAR_H + GAP))
 
 
-def pairs(rows: Sequence[tuple[str, float | None, float | None]], fmt: str = "{:.1%}") -> Chart:
-    """Two bars per label (before and after), scaled 0 to 1; a missing value is 'no data'."""
+def pairs(
+    rows: Sequence[tuple[str, float | None, float | None]],
+    write: Callable[[float], str] = "{:.1%}".format,
+    missing: str = "no data",
+) -> Chart:
+    """Two bars per label (before and after), scaled 0 to 1, each value as ``write`` writes it
+    (``missing`` when there is none)."""
     scale = _scale([], 1.0)
     drawn: list[Bar] = []
     step = 2 * BAR_H + GAP * 2
     for i, (label, *values) in enumerate(rows):
         for series, value in enumerate(values):
-            text = "no data" if value is None else fmt.format(value)
+            text = missing if value is None else write(value)
             y = PAD + i * step + series * BAR_H
             drawn.append(Bar(label, value or 0.0, text, y, (value or 0.0) * scale, series))
     return Chart(drawn, PAD * 2 + len(rows) * step)

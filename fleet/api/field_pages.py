@@ -3,7 +3,10 @@
 The shell holds no data, so it needs no token: the app reads and writes through the API with
 the sign-in cookie, keeps what it primed in IndexedDB and works offline. The service worker
 (served from ``/field/`` so that it controls the app) caches the shell under a name made of a
-hash of the app's files: a new release gets a new cache, and the old one is dropped.
+hash of the app's files and catalogues: a new release gets a new cache, and the old one is
+dropped. The page carries the app's words in its language (``js_strings("field")``); the
+service worker asks the network for the page first (briefly) and keeps the copy it got, so
+the app opens offline in the language last chosen, and a language picked online shows at once.
 """
 
 from __future__ import annotations
@@ -16,9 +19,15 @@ from typing import Any
 from litestar import Request, Response, Router, get
 from litestar.response import Template
 
+from fleet.api import formats
+from fleet.api.field_strings import FIELD_JS_STRINGS
+from fleet.api.locales import LOCALE_DIR
 from fleet.api.pages import STATIC, TEMPLATES, page
 
 FIELD_STATIC = STATIC / "field"
+#: How long the service worker waits for the page from the network before it opens the copy.
+SHELL_NETWORK_MS = 3000
+formats.register_js_strings("field", FIELD_JS_STRINGS)
 OPT = {"exclude_from_auth": True}
 FIELD_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -38,9 +47,11 @@ def shell_files() -> list[str]:
 
 @cache
 def shell_version() -> str:
-    """A hash of the app's files and its page's template: the service worker's cache name."""
+    """A hash of the app's files, its page's template and the catalogues: the service worker's
+    cache name."""
     digest = hashlib.sha256()
-    for path in sorted([*FIELD_STATIC.rglob("*"), TEMPLATES / "field.html"]):
+    catalogues = LOCALE_DIR.glob("*/LC_MESSAGES/*.po")
+    for path in sorted([*FIELD_STATIC.rglob("*"), TEMPLATES / "field.html", *catalogues]):
         if path.is_file():
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
@@ -58,8 +69,10 @@ async def field_app(request: Request[Any, Any, Any]) -> Template:
 async def service_worker() -> Response[str]:
     script = (FIELD_STATIC / "sw.template.js").read_text()
     shell = ["/field", "/field/manifest.webmanifest", *shell_files()]
-    script = script.replace("__VERSION__", json.dumps(shell_version())).replace(
-        "__SHELL__", json.dumps(shell)
+    script = (
+        script.replace("__VERSION__", json.dumps(shell_version()))
+        .replace("__SHELL__", json.dumps(shell))
+        .replace("__NETWORK_MS__", str(SHELL_NETWORK_MS))
     )
     return Response(
         script,

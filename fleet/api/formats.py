@@ -8,6 +8,7 @@ Every helper reads the page's :class:`~fleet.api.locales.Language` from the temp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -175,6 +176,14 @@ def percent(language: Language, value: float | None) -> str:
     return format_percent(value, locale=language.locale, decimal_quantization=False)
 
 
+def percent1(language: Language, value: float | None) -> str:
+    """A share with one decimal, as the locale writes a percentage: ``99.5%``, ``99,5 %``."""
+    if value is None:
+        return ""
+    pattern = str(language.locale.percent_formats[None].pattern)
+    return format_percent(value, re.sub(r"0(?!.*0)", "0.0", pattern, count=1), language.locale)
+
+
 def _with_language(function: Any) -> Any:
     @pass_context
     def bound(context: Context, *args: Any) -> Any:
@@ -202,5 +211,6 @@ def install(environment: Environment) -> None:
         number=_with_language(number),
         money=_with_language(money),
         percent=_with_language(percent),
+        percent1=_with_language(percent1),
     )
     environment.globals.update(js_strings=js_strings)

@@ -89,4 +89,35 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
         "rejected": N_("rejected"),
         "cancelled": N_("cancelled"),
     },
+    "rule_type": {
+        "min_devices": N_("devices required"),
+        "min_links": N_("links required"),
+        "firmware_minimum": N_("minimum firmware"),
+        "end_of_support": N_("end of support"),
+        "availability": N_("availability"),
+        "recently_probed": N_("recent probing"),
+    },
+    "work": {
+        "install": N_("install"),
+        "replace": N_("replace"),
+        "firmware_upgrade": N_("firmware upgrade"),
+        "link_upgrade": N_("link upgrade"),
+        "repair": N_("repair"),
+    },
+    "plan_action": {
+        "approve": N_("approve"),
+        "reject": N_("reject"),
+        "schedule": N_("schedule"),
+        "assign": N_("assign"),
+        "cancel": N_("cancel"),
+    },
+    "plan_sort": {
+        "priority": N_("priority"),
+        "due_on": N_("due date"),
+        "cost": N_("cost"),
+        "assignee": N_("assignee"),
+        "age": N_("age"),
+    },
+    #: The steps of an assessment started from the planner's page, as its progress names them.
+    "progress": {"Waiting": N_("Waiting"), "Assessing": N_("Assessing")},
 }

@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 from litestar import Request, Response, Router, get, post
 from litestar.response import Redirect, Template
 
-from fleet.api import charts, plan_data
+from fleet.api import charts, formats, plan_data
 from fleet.api.auth import permission_guard
 from fleet.api.deps import principal_of
 from fleet.api.labels import KIND_LABELS
-from fleet.api.pages import local_target, page, page_error
+from fleet.api.pages import local_target, page, page_error, page_language
 from fleet.api.plan_actions import ACTIONS, DIGITS, Outcome, apply
 from fleet.api.plan_actions import Request as Asked
 from fleet.api.plan_exports import csv_routes
@@ -74,6 +74,7 @@ async def plan_gaps(request: Request[Any, Any, Any], db: Database) -> Template:
         choices=await plan_data.choices(db, scope),
         site_kinds=KIND_LABELS,
         export=f"/plan/gaps.csv?{urlencode(filters)}",
+        export_xlsx=f"/plan/gaps.xlsx?{urlencode(filters)}",
     )
 
 
@@ -101,6 +102,7 @@ async def plan_orders(request: Request[Any, Any, Any], db: Database) -> Template
         notice=notice if notice["done"] in ACTIONS or notice["done"] == "bulk" else None,
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         export=f"/plan/work-orders.csv?{urlencode(filters)}",
+        export_xlsx=f"/plan/work-orders.xlsx?{urlencode(filters)}",
     )
 
 
@@ -111,24 +113,32 @@ async def plan_rollups(request: Request[Any, Any, Any], db: Database) -> Templat
         raise InvalidInput("days must be a whole number from 1 to 365", field="days")
     data = await plan_data.rollups(db, principal_of(request).scope, int(raw))
     plan = data["plan"]
+    language, _ = page_language(request)
+    none = language.gettext("none")
+
+    def cost(rows: list[dict[str, Any]], key: Any = str) -> charts.Chart:
+        return charts.bars(
+            [(key(r["key"]) if r["key"] else none, r["estimated_cost"], money(r)) for r in rows]
+        )
+
+    def money(row: dict[str, Any]) -> str:
+        return formats.number(language, row["estimated_cost"], "#,##0.00")
+
     cost_charts = {
-        name: charts.bars(
-            [(r["key"] or "none", r["estimated_cost"], f"{r['estimated_cost']:,.2f}") for r in rows]
-        )
-        for name, rows in (
-            ("by_country", plan["by_country"]),
-            ("by_programme", plan["by_programme"]),
-            ("by_site_kind", plan["by_site_kind"]),
-        )
+        "by_country": cost(plan["by_country"]),
+        "by_programme": cost(plan["by_programme"]),
+        "by_site_kind": cost(plan["by_site_kind"], lambda k: formats.label(language, k, "kind")),
     }
     count_chart = charts.bars(
-        [(r["key"] or "none", float(r["count"]), str(r["count"])) for r in plan["by_country"]]
+        [(r["key"] or none, float(r["count"]), str(r["count"])) for r in plan["by_country"]]
     )
     impact = charts.pairs(
         [
             (f"#{i['work_order']} {i['site']}", i["availability_before"], i["availability_after"])
             for i in data["evaluation"]
-        ]
+        ],
+        lambda v: formats.percent1(language, v),
+        language.gettext("no data"),
     )
     return _page(
         "plan_rollups.html",

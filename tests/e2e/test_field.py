@@ -103,7 +103,7 @@ class Phone:
 
     def move(self, order_id: int, to: str, note: str) -> None:
         card = self.page.locator(f'li[data-order="{order_id}"]')
-        card.get_by_role("button", name=f"Move to {to}").click()
+        card.get_by_role("button", name=f"Move to {to.replace('_', ' ')}").click()
         self.page.get_by_label("Journal note", exact=True).fill(note)
         self.save(1)
 

@@ -1,7 +1,8 @@
 """The board in French and in a right-to-left language, in a real headless Chromium against
 ``fleet serve`` with the sample fleet: the language picked in the header is kept across pages by
-its cookie, the board's script speaks it too, and in the right-to-left pseudo-locale no page
-overflows the viewport at a phone's or a desktop's width. Screenshots go to ``test-artifacts/``.
+its cookie, the board's script speaks it too, so does the field app (online, and offline from
+its service worker's copy), and in the right-to-left pseudo-locale no page overflows the
+viewport at a phone's or a desktop's width. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,27 @@ def test_board_and_map_in_french_and_right_to_left(chromium: str, server: Server
         expect(popup).to_contain_text("liaison utilisée")
         expect(popup.get_by_role("link")).to_have_text("Ouvrir la page du site")
         page.screenshot(path=str(ARTIFACTS / "map-fr.png"), full_page=True)
+
+        # The field app in French: the page's words and the script's, online and then
+        # offline from the copy its service worker kept.
+        page.set_viewport_size({"width": 375, "height": 740})
+        page.goto(f"{server.base}/field")
+        expect(page.locator("body")).to_have_attribute("data-ready", "yes")
+        expect(page.locator("html")).to_have_attribute("lang", "fr")
+        expect(page.get_by_role("button", name="Mes ordres de travail ouverts")).to_be_visible()
+        expect(page.locator("#kept")).to_contain_text("Aucun site conservé")  # by the script
+        expect(page.locator("#net")).to_have_text("En ligne")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], widths
+        page.screenshot(path=str(ARTIFACTS / "field-fr.png"), full_page=True)
+        context.set_offline(True)
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-ready", "yes")
+        expect(page.locator("#net")).to_contain_text("Hors ligne")
+        expect(page.locator("#kept")).to_contain_text("Aucun site conservé")
+        context.set_offline(False)
 
         # Right to left: every page at a phone's and a desktop's width, inside the viewport.
         page.goto(f"{server.base}/?lang={pseudo_locale.CODE}")

@@ -22,6 +22,7 @@ from litestar.testing import TestClient
 from sqlmodel import col
 
 from fleet.access.models import ApiToken
+from fleet.alerts.models import Alert
 from fleet.api.app import create_app
 from fleet.database import Database
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
@@ -34,7 +35,20 @@ from tests.conftest import auth
 from tests.integration.test_upgrades import _load_sample
 
 SITE = "NE-BCL-01"
-PAGES = ("/", "/map", f"/sites/{SITE}", "/signin", "/sites/XX-NOPE-01")
+PAGES = (
+    "/",
+    "/map",
+    f"/sites/{SITE}",
+    "/signin",
+    "/sites/XX-NOPE-01",
+    "/plan",
+    "/plan/gaps",
+    "/plan/gaps?status=resolved",
+    "/plan/work-orders",
+    "/plan/work-orders?view=list",
+    "/plan/rollups",
+    "/field",
+)
 #: Attributes meant for people; every other attribute is for machines.
 PEOPLE_ATTRIBUTES = {"title", "alt", "aria-label", "placeholder"}
 
@@ -93,6 +107,24 @@ async def _live_state(url: str) -> None:
                         new_state="down",
                         cause="no answer",
                     ),
+                    *(
+                        Alert(
+                            rule_name=rule,
+                            rule_kind="site_down",
+                            object_type="site",
+                            object_id=site.id,
+                            object_key=SITE,
+                            site_id=site.id,
+                            site_code=SITE,
+                            country_code="NE",
+                            state="open",
+                            summary=f"{SITE} cut off ({rule})",
+                            since=since,
+                            acked_at=since if by else None,
+                            acked_by=by,
+                        )
+                        for rule, by in (("site-cut", None), ("site-down-long", "duty-officer"))
+                    ),
                     ProbeResult(
                         device_id=device.id,
                         kind="snmp",
@@ -116,6 +148,7 @@ async def _data(url: str) -> set[str]:
         Device.hostname, Device.firmware_version, DeviceModel.model, Link.circuit_id,
         ObjectStatus.reason, StateEvent.cause, StateEvent.object_key, ProbeResult.kind,
         ProbeResult.reason, Gap.rule_id, Gap.subject, Gap.required, Gap.actual, WorkOrder.title,
+        WorkOrder.programme, WorkOrder.currency, Alert.summary, Alert.rule_name, Alert.acked_by,
         ApiToken.name,
     ]  # fmt: skip
     found: set[str] = {"fleet", "admin", "UTC", "Natural Earth"}
@@ -248,6 +281,8 @@ def test_dates_numbers_and_money_in_french(languages: TestClient[Any], settings:
     assert any(re.search(r"\d+,\d{2}\u00a0€", html) for _ in costs)
     board = languages.get("/", headers={"Accept-Language": "fr"}).text
     assert "sites</span>" in board
+    assert "Alertes ouvertes" in board
+    assert "Prise en charge par duty-officer, il y a 3 h 5 min" in board
     assert "Poste frontière terrestre" in board
 
 
@@ -296,3 +331,26 @@ def test_problem_details_in_the_language_asked(languages: TestClient[Any]) -> No
         assert english.headers["content-language"] == "en"
     unrouted = languages.get("/api/v1/nowhere", headers=french)
     assert (unrouted.json()["title"], unrouted.json()["detail"]) == ("Introuvable", "Introuvable")
+
+
+def test_the_planner_in_french(languages: TestClient[Any]) -> None:
+    french = {"Accept-Language": "fr"}
+    rollups = languages.get("/plan/rollups", headers=french).text
+    assert "Coût estimé des travaux ouverts par pays" in rollups
+    assert re.search(r'data-number="NE">\d{1,3}(\u202f\d{3})*,\d{2}</text>', rollups)
+    assert "Poste frontière terrestre" in rollups  # a site kind's bar, by its label
+    orders = languages.get("/plan/work-orders?view=list", headers=french).text
+    assert "<h1>Ordres de travail</h1>" in orders
+    assert "triés par priorité" in orders
+    assert re.search(r'data-field="priority">\d+,\d<', orders)
+    field = languages.get("/field", headers=french).text
+    assert '<html lang="fr" dir="ltr">' in field
+    assert "Mes ordres de travail ouverts" in field
+    strings = re.search(r'id="fleet-strings">(.*?)</script>', field)
+    assert strings is not None
+    shown = json.loads(strings.group(1))
+    assert shown["pending.other"] == "%(n)s modifications à envoyer"
+    assert shown["wo.in_progress"] == "en cours"
+    gaps = languages.get("/plan/gaps", headers=french).text
+    assert "Exporter ces écarts en CSV" in gaps
+    assert "Lancer l\N{RIGHT SINGLE QUOTATION MARK}évaluation des besoins" in gaps

@@ -5,7 +5,7 @@ import { $, announce, h, show } from "./dom.js";
 import * as outbox from "./outbox.js";
 import * as outboxview from "./outboxview.js";
 import * as sitepage from "./sitepage.js";
-import { STRINGS as S } from "./strings.js";
+import { LANG, STRINGS as S } from "./strings.js";
 import { sync, syncing } from "./sync.js";
 
 const SYNC_EVERY_MS = 15000;
@@ -16,7 +16,7 @@ async function refreshBar() {
   $("pending").textContent = open ? S.pending(open) : S.nothingPending;
   $("pending").dataset.pending = String(open);
   const last = await db.get("meta", "lastSync");
-  $("lastsync").textContent = last ? S.lastSync(new Date(last).toLocaleString()) : S.neverSynced;
+  $("lastsync").textContent = last ? S.lastSync(new Date(last).toLocaleString(LANG)) : S.neverSynced;
   $("lastsync").dataset.at = last || "";
   await outboxview.render();
 }
@@ -127,7 +127,7 @@ async function renderKept() {
   list.replaceChildren(...records.map((r) =>
     h("li", { class: "card", dataset: { site: r.site.code } },
       h("p", { class: "title" }, `${r.site.code} · ${r.site.name}`),
-      h("p", {}, `${S.primed} ${new Date(r.primedAt).toLocaleString()}`),
+      h("p", {}, `${S.primed} ${new Date(r.primedAt).toLocaleString(LANG)}`),
       h("button", { type: "button", class: "primary", onclick: () => openSite(r.site.code), "aria-label": `${S.open} ${r.site.code}` }, S.open))));
 }
 
