@@ -31,6 +31,7 @@ from fleet.database import Database
 from fleet.errors import Conflict, Forbidden, InvalidInput
 from fleet.inventory.credentials import Cipher
 from fleet.inventory.models import Device, Site
+from fleet.logging import get_logger
 from fleet.models import utcnow
 from fleet.probes import targets
 from fleet.probes.models import EdgeNode, EdgeReceipt, ObjectStatus
@@ -38,6 +39,7 @@ from fleet.probes.status import StatusEngine
 from fleet.probes.targets import DeviceProbes
 from fleet.probes.types import Reading
 
+log = get_logger("fleet.edge")
 #: The most rounds one batch may carry.
 MAX_ROUNDS = 500
 
@@ -191,6 +193,7 @@ async def ingest(db: Database, edge: Edge, rounds: Sequence[Round], confirmation
         new = [r for r in rounds if (r.device_id, r.seq) not in stored]
         last = await _last_results(session, {r.device_id for r in new})
     if not new:
+        log.info("edge_rounds_stored", accepted=0, duplicates=len(rounds))
         return Stored(0, len(rounds))
     engine = StatusEngine(db, confirmations=confirmations)
     engine.sites = set(edge.site_ids)
@@ -216,6 +219,7 @@ async def ingest(db: Database, edge: Edge, rounds: Sequence[Round], confirmation
         await engine.flush(write_receipts)
     except IntegrityError:
         raise Conflict("another request is storing these rounds: send the batch again") from None
+    log.info("edge_rounds_stored", accepted=len(new), duplicates=len(rounds) - len(new))
     return Stored(len(new), len(rounds) - len(new))
 
 
@@ -263,3 +267,42 @@ async def site_edges(session: AsyncSession, site_ids: Sequence[int]) -> dict[int
         )
     }
     return {site_id: nodes.get(token_id) for site_id, token_id in served.items()}
+
+
+#: An edge heard from within this long is in touch (three of its default heartbeats).
+IN_TOUCH_S = 90.0
+
+
+def reach(node: EdgeNode | None, now: datetime) -> dict[str, Any]:
+    """What the status shows of a site's edge: ``in_touch`` (heard within IN_TOUCH_S),
+    ``buffering`` (silent longer, but within its buffer's age limit: what happens at the site
+    is kept and will come), ``dark`` (silent beyond it, or never heard: it may be lost)."""
+    if node is None:
+        return {
+            "reach": "dark",
+            "heartbeat_at": None,
+            "heard_s_ago": None,
+            "buffered": None,
+            "oldest_buffered_at": None,
+            "dropped": None,
+            "version": None,
+        }
+    ago = max(0.0, (now - node.heartbeat_at).total_seconds())
+    state = "in_touch" if ago <= IN_TOUCH_S else "buffering"
+    if ago > node.buffer_max_age_s:
+        state = "dark"
+    return {
+        "reach": state,
+        "heartbeat_at": node.heartbeat_at,
+        "heard_s_ago": round(ago, 1),
+        "buffered": node.buffered,
+        "oldest_buffered_at": node.oldest_buffered_at,
+        "dropped": node.dropped,
+        "version": node.version,
+    }
+
+
+async def site_reach(session: AsyncSession, site_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """:func:`reach` of the edge of each of these sites an edge serves."""
+    now = utcnow()
+    return {site: reach(node, now) for site, node in (await site_edges(session, site_ids)).items()}
