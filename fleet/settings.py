@@ -236,6 +236,52 @@ class Settings(BaseSettings):
     stream_max_seconds: float = Field(
         default=3600, gt=0, description="A stream ends after this long (clients reconnect)."
     )
+    # the edge poller (`fleet edge`), at a site or a hub, for the sites of its edge token
+    edge_central_url: str | None = Field(
+        default=None, description="The central service's address, e.g. https://fleet.example"
+    )
+    edge_token: SecretStr | None = Field(
+        default=None, description="The edge token (`fleet token create --role edge --site CODE`)."
+    )
+    edge_sites: list[str] = Field(
+        default_factory=list,
+        description="The site codes to probe, as a JSON list (default: every site of the token).",
+    )
+    edge_data: Path = Field(
+        default=Path("fleet-edge.db"),
+        description="The edge's SQLite file: its targets (encrypted) and its buffer of rounds.",
+    )
+    edge_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) encrypting the targets' credentials in the edge's file, "
+        "comma-separated, newest first (`fleet credentials new-key`). Required.",
+    )
+    edge_buffer_max_rows: int = Field(
+        default=100_000,
+        ge=10,
+        description="Most rounds the edge buffers; beyond, the oldest are dropped and counted.",
+    )
+    edge_buffer_max_age_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="Oldest round the edge buffers (default a day: a border site's uplink can be "
+        "down that long); older ones are dropped and counted.",
+    )
+    edge_batch_size: int = Field(
+        default=500, ge=1, le=500, description="Rounds the edge sends in one request."
+    )
+    edge_heartbeat_s: float = Field(
+        default=30, gt=0, description="Seconds between the edge's heartbeats."
+    )
+    edge_refresh_s: float = Field(
+        default=300, gt=0, description="Seconds between the edge's reads of its targets."
+    )
+    edge_timeout_s: float = Field(
+        default=5, gt=0, description="Timeout of each of the edge's requests to central."
+    )
+    edge_backoff_max_s: float = Field(
+        default=30, gt=0, description="Longest wait between the edge's tries to reach central."
+    )
 
     @model_validator(mode="after")
     def _leases_fit(self) -> Settings:

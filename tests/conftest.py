@@ -64,6 +64,8 @@ TABLES = (
     "site_profile",
     "probe_lease",
     "probe_worker",
+    "edge_receipt",
+    "edge_node",
 )
 
 

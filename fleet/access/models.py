@@ -22,6 +22,8 @@ class ApiToken(Versioned, table=True):
     name: str = Field(max_length=80, unique=True, nullable=False)
     role: str = Field(max_length=20, nullable=False)
     countries: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    # the site codes an edge token serves (its poller probes them; see fleet.probes.edge)
+    sites: list[str] | None = Field(default=None, sa_type=sa.JSON)
     secret_hash: str = Field(max_length=64, unique=True, nullable=False)
     prefix: str = Field(max_length=16, nullable=False)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

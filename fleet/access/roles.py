@@ -14,12 +14,18 @@ class Role(StrEnum):
     field_engineer = "field_engineer"
     planner = "planner"
     admin = "admin"
+    edge = "edge"  # an edge poller: reads its sites' targets, posts their results
 
 
-ALL = frozenset(Role)
+#: The people's roles; an edge token holds none of their permissions.
+PEOPLE = frozenset(Role) - {Role.edge}
+
+
+ALL = PEOPLE
 FIELD = frozenset({Role.field_engineer, Role.planner, Role.admin})
 PLAN = frozenset({Role.planner, Role.admin})
 ADMIN = frozenset({Role.admin})
+EDGE = frozenset({Role.edge})
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
     # inventory
@@ -90,6 +96,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "token:update": ADMIN,
     "token:delete": ADMIN,
     "audit:read": ADMIN,
+    # an edge poller, for the sites its token names: their targets (secrets included), and
+    # the results and heartbeats it sends back
+    "edge:read": EDGE,
+    "edge:report": EDGE,
 }
 
 

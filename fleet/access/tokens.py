@@ -19,6 +19,7 @@ from fleet.access.roles import Role
 from fleet.changelog import ChangeAction
 from fleet.database import Database, is_busy
 from fleet.errors import Conflict, InvalidInput
+from fleet.inventory.models import Site
 from fleet.models import utcnow
 
 TOKEN_PREFIX = "fleet_"  # noqa: S105 - a prefix, not a secret
@@ -26,13 +27,15 @@ TOKEN_PREFIX = "fleet_"  # noqa: S105 - a prefix, not a secret
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: a token's id, name, role and country scope (None: all)."""
+    """Who a request acts as: a token's id, name, role and country scope (None: all), and the
+    sites an edge token serves."""
 
     token_id: int
     name: str
     role: Role
     countries: frozenset[str] | None
     rate_limit_per_minute: int | None
+    sites: frozenset[str] = frozenset()
 
     @property
     def scope(self) -> frozenset[str] | None:
@@ -53,6 +56,7 @@ FIELDS = (
     "name",
     "role",
     "countries",
+    "sites",
     "prefix",
     "expires_at",
     "enabled",
@@ -77,8 +81,17 @@ async def create(
     countries: list[str] | None = None,
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
+    sites: list[str] | None = None,
 ) -> tuple[ApiToken, str]:
-    """Make a token; returns it and its secret (to show once). The caller commits."""
+    """Make a token; returns it and its secret (to show once). The caller commits. An edge
+    token names the site codes it serves; no other token names sites."""
+    if (role is Role.edge) != bool(sites):
+        raise InvalidInput("an edge token, and only one, names its sites", field="sites")
+    if sites:
+        found = sa.select(col(Site.code)).where(col(Site.code).in_(sites))
+        known = set(await session.scalars(found))
+        if unknown := sorted(set(sites) - known):
+            raise InvalidInput(f"no site {unknown[0]}", field="sites")
     if await session.scalar(sa.select(col(ApiToken.id)).where(col(ApiToken.name) == name)):
         raise Conflict(f"a token named {name!r} already exists", field="name")
     if expires_at is not None and expires_at <= utcnow():
@@ -88,6 +101,7 @@ async def create(
         name=name,
         role=role.value,
         countries=sorted(set(countries)) if countries else None,
+        sites=sorted(set(sites)) if sites else None,
         secret_hash=hash_secret(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 4],
         expires_at=expires_at,
@@ -103,6 +117,8 @@ async def update(session: AsyncSession, token: ApiToken, values: dict[str, Any])
     before = public(token)
     for name, value in values.items():
         setattr(token, name, value.value if isinstance(value, Role) else value)
+    if (token.role == Role.edge) != bool(token.sites):
+        raise InvalidInput("an edge token, and only one, names its sites", field="role")
     after = public(token)
     if changelog.diff(before, after):
         token.version += 1
@@ -160,4 +176,5 @@ def principal(token: ApiToken) -> Principal:
         role=Role(token.role),
         countries=frozenset(token.countries) if token.countries else None,
         rate_limit_per_minute=token.rate_limit_per_minute,
+        sites=frozenset(token.sites or ()),
     )

@@ -6,6 +6,7 @@ from litestar import Router
 
 from fleet.api import alerts as alert_routes
 from fleet.api import attachments as attachment_routes
+from fleet.api import edge as edge_routes
 from fleet.api.batch import apply_batch
 from fleet.api.changes import list_changes, site_history
 from fleet.api.credentials import credential_router
@@ -106,6 +107,11 @@ def field() -> Router:
     return Router(path="/", route_handlers=[field_site, field_work_orders])
 
 
+def edge() -> Router:
+    """The edge pollers' targets, rounds and heartbeats."""
+    return Router(path="/", route_handlers=list(edge_routes.ROUTES))
+
+
 def api() -> list[Router]:
     """Every domain's router, as ``/api/v1`` serves them."""
     return [
@@ -116,4 +122,5 @@ def api() -> list[Router]:
         field(),
         attachments(),
         access(),
+        edge(),
     ]

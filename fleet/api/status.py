@@ -26,6 +26,7 @@ from fleet.inventory.resources import DEVICE, LINK, SITE
 from fleet.models import utcnow
 from fleet.pagination import Filter, ListSpec, paginate
 from fleet.probes import availability as availability_module
+from fleet.probes import edge
 from fleet.probes import service as probes
 from fleet.probes.events import event_fields
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent, status_of
@@ -103,8 +104,9 @@ def _scoped_sites(request: Request[Any, Any, Any]) -> Any:
     "/status/sites",
     summary="Site connectivity",
     description="Every site's headline: `connected`, `degraded` (on a backup link, or devices "
-    "down), `disconnected`, `maintenance` or `unknown`, since when and why, the link in use and "
-    "device counts by state.",
+    "down), `disconnected`, `maintenance` or `unknown`, since when and why, the link in use, "
+    "device counts by state, and for a site an edge poller probes, its `edge` (last heartbeat, "
+    "buffer, `reach`: in touch, buffering, or dark).",
     operation_id="status_sites",
     tags=["status"],
     opt={"permission": "status:read"},
@@ -123,6 +125,9 @@ async def status_sites(
             _site_headline,
             max_limit=settings.page_size_max,
         )
+        edges = await edge.site_reach(session, [item["id"] for item in page.items])
+    for item in page.items:
+        item["edge"] = edges.get(item["id"])
     return Response(page.as_dict())
 
 
@@ -176,6 +181,7 @@ async def site_status(request: Request[Any, Any, Any], db: Database, code: str) 
             )
         ).all()
         waivers = await credentials.waived_devices(session, headline["id"])
+        headline["edge"] = (await edge.site_reach(session, [headline["id"]])).get(headline["id"])
     headline["devices"] = [
         {name: getattr(d, name) for name in answers.DEVICE_FIELDS}
         | _status_of(statuses.get(("device", d.id or 0)))

@@ -44,6 +44,22 @@ class LinkInUse(BaseModel):
     medium: LinkMedium
 
 
+class EdgeReach(BaseModel):
+    """The edge poller serving the site, as of its last heartbeat."""
+
+    reach: Literal["in_touch", "buffering", "dark"] = Field(
+        description="in_touch: heard within 90 s; buffering: silent longer but within its "
+        "buffer's age limit (what happens at the site is kept and will come); dark: silent "
+        "beyond it, or never heard"
+    )
+    heartbeat_at: datetime | None = Field(description="Its last heartbeat (null: never)")
+    heard_s_ago: float | None = Field(description="Seconds since its last heartbeat")
+    buffered: int | None = Field(description="Rounds waiting in its buffer")
+    oldest_buffered_at: datetime | None = Field(description="Its oldest buffered round's time")
+    dropped: int | None = Field(description="Rounds its buffer's bounds dropped")
+    version: str | None = Field(description="Its fleet version")
+
+
 def _status(states: Iterable[State]) -> dict[str, Any]:
     return {"state": (one_of(states), Field(description="What fleet shows")), "since": SINCE}
 
@@ -55,6 +71,10 @@ _headline: dict[str, Any] = {
     "link_in_use": (
         LinkInUse | None,
         Field(description="The link carrying the site's traffic (null: none is up)"),
+    ),
+    "edge": (
+        EdgeReach | None,
+        Field(description="The edge poller probing the site (null: central probes it)"),
     ),
 }
 SiteHeadline = columns(

@@ -45,6 +45,11 @@ class TokenCreate(Strict):
     rate_limit_per_minute: Annotated[int, Field(ge=0, le=1_000_000), schemas.WHOLE] | None = Field(
         default=None, description="Requests a minute (none: the service default; 0: no limit)"
     )
+    sites: Annotated[list[schemas.SiteCode], Field(min_length=1, max_length=100)] | None = Field(
+        default=None,
+        description="The site codes an edge token serves (required with role `edge`, refused "
+        "with any other); central schedulers leave them to its edge poller",
+    )
 
 
 class TokenUpdate(Strict):
@@ -124,6 +129,7 @@ async def create_token(db: Database, data: TokenCreate) -> Response[dict[str, An
             countries=data.countries,
             expires_at=data.expires_at,
             rate_limit_per_minute=data.rate_limit_per_minute,
+            sites=data.sites,
         )
         await session.commit()
     body = {**tokens.public(token), "secret": secret}

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from fleet import __version__
-from fleet.cli import admin, inventory, probes, serve, upgrades
+from fleet.cli import admin, edge, inventory, probes, serve, upgrades
 from fleet.cli.errors import FleetGroup
 from fleet.settings import Settings
 
@@ -35,6 +35,7 @@ for command in (
     inventory.export_command,
     admin.token,
     probes.worker,
+    edge.edge,
     probes.probe,
     probes.demo,
     upgrades.assess_command,

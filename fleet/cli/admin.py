@@ -55,9 +55,22 @@ def _expiry(value: str | None) -> datetime | None:
 @click.option(
     "--expires", default=None, metavar="WHEN", help="90d, 12h or an ISO date (default: never)."
 )
+@click.option(
+    "--site",
+    "sites",
+    multiple=True,
+    metavar="CODE",
+    help="A site an edge token serves (repeat for several; required with --role edge, "
+    "refused with any other role). Central schedulers leave these sites to the edge poller.",
+)
 @click.pass_context
 def token_create(
-    ctx: click.Context, name: str, role: str, countries: str | None, expires: str | None
+    ctx: click.Context,
+    name: str,
+    role: str,
+    countries: str | None,
+    expires: str | None,
+    sites: tuple[str, ...],
 ) -> None:
     """Create an API token and print it (this once; only its hash is stored)."""
     settings = settings_of(ctx)
@@ -73,7 +86,12 @@ def token_create(
         async with database(settings, migrated=True) as db, db.session(write=True) as session:
             with context.acting_as("cli"):
                 _, secret = await tokens.create(
-                    session, name=name, role=Role(role), countries=codes, expires_at=expires_at
+                    session,
+                    name=name,
+                    role=Role(role),
+                    countries=codes,
+                    expires_at=expires_at,
+                    sites=list(sites) or None,
                 )
             await session.commit()
             return secret

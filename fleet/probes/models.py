@@ -130,3 +130,44 @@ class ProbeLease(SQLModel, table=True):
     worker: str | None = Field(default=None, max_length=120, index=True)
     token: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EdgeNode(SQLModel, table=True):
+    """An edge poller, one per edge token: what its last heartbeat said. The sites it serves
+    are its token's (``api_token.sites``); the central schedulers leave them to it."""
+
+    __tablename__ = "edge_node"
+
+    token_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("api_token.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    version: str = Field(max_length=40, nullable=False)
+    buffered: int = Field(default=0, nullable=False)  # rounds waiting on the edge
+    oldest_buffered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dropped: int = Field(default=0, nullable=False)  # rounds its buffer's bounds dropped, ever
+    buffer_max_age_s: int = Field(nullable=False)
+
+
+class EdgeReceipt(SQLModel, table=True):
+    """A round an edge sent, by its per-device sequence number: a round sent twice is
+    stored once. Purged with the results."""
+
+    __tablename__ = "edge_receipt"
+
+    token_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("api_token.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    device_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(
+        primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

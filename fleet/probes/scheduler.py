@@ -41,7 +41,7 @@ from fleet.inventory.credentials import Cipher
 from fleet.limits import Limit
 from fleet.logging import get_logger
 from fleet.models import utcnow
-from fleet.probes import metrics, targets
+from fleet.probes import edge, metrics, targets
 from fleet.probes.base import probe_for
 from fleet.probes.driven import DrivenRound
 from fleet.probes.jobs import tracked as _tracked
@@ -329,14 +329,14 @@ class ProbeScheduler:
     async def reconcile(self, *, force: bool = False) -> None:
         """Bring schedules and topology in line with the inventory, if it changed."""
         async with self._reconcile_lock:
-            fingerprint = await targets.inventory_fingerprint(self.db)
+            fingerprint = await edge.fingerprint(self.db)  # with the sites edges serve
             if not force and fingerprint == self._fingerprint:
                 return
             self._fingerprint = fingerprint
             if self.sharing is not None and not force:
                 await self.sharing.beat()  # new sites are leased at once
             async with self.db.session() as session:
-                wanted = {s.device_id: s for s in await targets.load(session, self.cipher)}
+                wanted = await edge.central_specs(session, self.cipher, self.engine)
             if self.sharing is not None:
                 holds = self.sharing.holds
                 wanted = {d: s for d, s in wanted.items() if holds(s.site_id)}

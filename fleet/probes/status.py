@@ -123,6 +123,7 @@ class StatusEngine:
         self.sites: set[int] | None = None
         self.fence: store.Fence | None = None
         self.fenced = 0  # writes the fence left out
+        self.elsewhere: set[int] = set()  # sites an edge poller serves (fleet.probes.edge)
 
     async def load(self) -> None:
         self.topology = await load_topology(self.db)
@@ -178,9 +179,17 @@ class StatusEngine:
 
     # --- input ------------------------------------------------------------------------
 
-    def observe(self, device_id: int, readings: list[Reading], *, store: bool = True) -> None:
-        """One round of a device's probes."""
-        now = utcnow()
+    def observe(
+        self,
+        device_id: int,
+        readings: list[Reading],
+        *,
+        store: bool = True,
+        at: datetime | None = None,
+    ) -> None:
+        """One round of a device's probes (that ended ``at``: now unless told, e.g. a round an
+        edge poller buffered)."""
+        now = at or utcnow()
         if not self.keeps(self.topology.site_of("device", device_id)):
             return  # a round that ended after its site was handed over
         if store:
@@ -203,9 +212,14 @@ class StatusEngine:
             return  # the usual round: nothing it could change did (see _to_evaluate)
         self.evaluate_site(device.site_id, now, observed=device_id)
 
+    def keep_results(self, readings: list[Reading]) -> None:
+        """Store a round's results without observing it (one older than the device's state)."""
+        self._results.extend(result_values(reading, encode=True) for reading in readings)
+
     def keeps(self, site_id: int | None) -> bool:
-        """Whether this engine keeps the site (always, unless it shares the fleet)."""
-        return self.sites is None or site_id in self.sites
+        """Whether this engine keeps the site (always, unless it shares the fleet or an edge
+        poller serves the site)."""
+        return (self.sites is None or site_id in self.sites) and site_id not in self.elsewhere
 
     def _ok_due(self, device_id: int, now: datetime) -> bool:
         """Whether a success at ``now`` is to be written: the stored one is LAST_OK_LAG old."""
@@ -365,20 +379,21 @@ class StatusEngine:
         """Whether a flush or a purge is writing now (they take turns)."""
         return self._lock.locked()
 
-    async def flush(self) -> int:
-        """Write what changed since the last flush, in one transaction."""
+    async def flush(self, also: store.Also | None = None) -> int:
+        """Write what changed since the last flush, in one transaction (with ``also``'s
+        writes)."""
         async with self._lock:
             results, self._results = self._results, []
             events, self._events = self._events, []
             changed, self._changed = sorted(self._changed), set()
             seen, self._seen = self._seen, set()
-            if not (results or events or changed or seen):
+            if not (results or events or changed or seen or also):
                 return 0
             rows = [row for row in map(self._row, changed) if row is not None]
             seen.difference_update(row.object_id for row in rows if row.object_type == "device")
             moved = [(d, at) for d in sorted(seen) if (at := self.health[d].last_ok_at)]
             self.fenced += await store.write(
-                self.db, results, events, changed, rows, moved, self.fence
+                self.db, results, events, changed, rows, moved, self.fence, also
             )
             for row in rows:
                 if row.object_type == "device" and row.last_ok_at is not None:

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from fleet import bulk
 from fleet.database import Database, json_text
-from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
+from fleet.probes.models import EdgeReceipt, ObjectStatus, ProbeResult, StateEvent
 from fleet.probes.types import Reading
 
 PROBE_RESULT: sa.Table = ProbeResult.__table__  # type: ignore[attr-defined]  # rows, not objects
@@ -83,6 +83,10 @@ class Fence:
     site_of: Callable[[int], int | None]
 
 
+#: More writes of a flush's transaction, made before the others (an edge's receipts).
+Also = Callable[[AsyncSession], Awaitable[None]]
+
+
 @dataclass
 class Batch:
     """One flush's writes (see :func:`write`)."""
@@ -118,13 +122,17 @@ async def write(
     rows: Sequence[ObjectStatus],
     seen: Iterable[tuple[int, datetime]] = (),
     fence: Fence | None = None,
+    also: Also | None = None,
 ) -> int:
     """In one transaction: result rows (encoded, see ``result_values``), events, the status
     rows of the ``changed`` objects (replaced by ``rows``: an object gone has none) and the
     last successes of devices whose row is otherwise unchanged; with a ``fence``, only the
-    writes of the sites it still holds. How many writes the fence left out."""
+    writes of the sites it still holds; ``also``'s writes first. How many writes the fence
+    left out."""
     batch, left = Batch(results, events, changed, rows, list(seen)), 0
     async with db.session(write=True) as session:
+        if also is not None:
+            await also(session)
         if fence is not None:
             batch, left = batch.fenced(fence, await fence.held(session))
         if batch.results:  # plain rows, one executemany at the driver: no ORM objects
@@ -167,8 +175,9 @@ async def _last_successes(session: AsyncSession, seen: list[tuple[int, datetime]
 
 
 async def purge(db: Database, before: datetime) -> int:
-    """Delete the results from before ``before``; how many went."""
+    """Delete the results (and the edges' receipts) from before ``before``; how many went."""
     async with db.session(write=True) as session:
         result = await session.execute(sa.delete(ProbeResult).where(col(ProbeResult.at) < before))
+        await session.execute(sa.delete(EdgeReceipt).where(col(EdgeReceipt.at) < before))
         await session.commit()
     return int(getattr(result, "rowcount", 0) or 0)

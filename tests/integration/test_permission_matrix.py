@@ -29,9 +29,19 @@ from fleet.upgrades.models import Gap, WorkOrder
 from tests import factories
 from tests.conftest import auth, make_token
 
-IN_SCOPE = ["NE", *(f"X{c}" for c in "ABCDEFGHIJKLMNOP")]
+IN_SCOPE = ["NE", *(f"X{c}" for c in "ABCDEFGHIJKLMNOPQRSTU")]
 SPARE_IN = iter(IN_SCOPE[1:])
 SPARE_OUT = iter(f"Y{c}" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _edge_round(world: World) -> dict[str, Any]:
+    """A batch of one new round of NE-D1, as its site's edge poller sends it."""
+    at = utcnow().isoformat()
+    reading = {"kind": "tcp", "status": "ok", "started_at": at}
+    device_id = int(world.ids["NE-D1"])
+    return {
+        "rounds": [{"device_id": device_id, "seq": next(UNIQUE), "at": at, "readings": [reading]}]
+    }
 
 
 def _fresh_pools() -> None:
@@ -335,6 +345,17 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         "GET", f"/api/v1/availability?object_type=site&key={_site(w, i)}", out_of_scope=404
     ),
     ("GET", "/api/v1/workers"): lambda w, i: Call("GET", "/api/v1/workers"),
+    # the edge pollers (an edge token serves NE-S1)
+    ("GET", "/api/v1/edge/targets"): lambda w, i: Call("GET", "/api/v1/edge/targets"),
+    ("POST", "/api/v1/edge/results"): lambda w, i: Call(
+        "POST", "/api/v1/edge/results", json=_edge_round(w), success=200
+    ),
+    ("POST", "/api/v1/edge/heartbeat"): lambda w, i: Call(
+        "POST",
+        "/api/v1/edge/heartbeat",
+        json={"version": "1", "buffered": 0, "dropped": 0, "buffer_max_age_s": 3600},
+        success=200,
+    ),
     ("POST", "/api/v1/devices/{device_id:int}/probe"): lambda w, i: Call(
         "POST", f"/api/v1/devices/{_device(w, i)}/probe", success=200, out_of_scope=404
     ),
@@ -718,6 +739,7 @@ def test_permission_matrix(settings: Settings, client: TestClient[Any], db_url: 
             role.value,
             IN_SCOPE if scope != "all" else None,
             rate_limit_per_minute=0,
+            sites=["NE-S1"] if role is Role.edge else None,
         )
         for role in Role
         for scope in ("limited", "all")
