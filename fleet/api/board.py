@@ -34,6 +34,7 @@ from fleet.inventory import credentials
 from fleet.inventory.choices import SiteKind
 from fleet.inventory.models import Country, Device, DeviceModel, Link, Site
 from fleet.pagination import ListParams, apply
+from fleet.probes import edge
 from fleet.probes.live import STATE_CODES
 from fleet.probes.models import ObjectStatus, ProbeResult, StateEvent
 from fleet.probes.workers import workers as probe_workers
@@ -59,9 +60,11 @@ async def _site_rows(
     async with db.session() as session:
         rows = (await session.execute(statement)).all()
         waived = Counter(w["site_id"] for w in (await credentials.waived_devices(session)).values())
-    sites = [_site_headline(row) | {"timezone": row[0].timezone} for row in rows]
+        sites = [_site_headline(row) | {"timezone": row[0].timezone} for row in rows]
+        edges = await edge.site_reach(session, [site["id"] for site in sites])
     for site in sites:
         site["waivers"] = waived.get(site["id"], 0)
+        site["edge"] = edges.get(site["id"])
     return sites
 
 

@@ -120,17 +120,10 @@ class EdgePoller:
 
     async def _round(self, spec: DeviceProbes) -> None:
         """One round of a device, under the limits, into the buffer."""
-        overall, site = self.schedule.overall, self.schedule.sites[spec.site_id]
         try:
-            await overall.acquire()
-            try:
-                await site.acquire()
-                try:
-                    readings = await probe_once(spec, self.settings)
-                finally:
-                    site.release()
-            finally:
-                overall.release()
+            readings = await self.schedule.run_limited(
+                spec.site_id, lambda: probe_once(spec, self.settings)
+            )
             at = min(reading.started_at for reading in readings)
             dropped = self.store.add(
                 spec.device_id, at, [reading_document(reading) for reading in readings]

@@ -9,12 +9,14 @@ import itertools
 import math
 import random
 from collections import defaultdict, deque
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Awaitable, Callable, Container, Iterator
+from typing import TypeVar
 
 from fleet.limits import Limit
 
 #: A round that may start: when it fell due, its plan, the device and its base time.
 Ready = tuple[float, int, int, float]
+T = TypeVar("T")
 
 
 class Schedule:
@@ -31,6 +33,19 @@ class Schedule:
         self._ids = itertools.count()
         # rounds due but held by their site's limit, by site, in the order they fell due
         self._held: dict[int, deque[tuple[float, int, int]]] = {}
+
+    async def run_limited(self, site_id: int, work: Callable[[], Awaitable[T]]) -> T:
+        """``work()`` under the overall limit and its site's (the overall one taken first)."""
+        overall, site = self.overall, self.sites[site_id]
+        await overall.acquire()
+        try:
+            await site.acquire()
+            try:
+                return await work()
+            finally:
+                site.release()
+        finally:
+            overall.release()
 
     def plan(self, device_id: int, base: float) -> None:
         """(Re)plan a device: its next round at ``base`` (plus jitter); a previous plan of the

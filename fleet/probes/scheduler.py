@@ -387,16 +387,9 @@ class ProbeScheduler:
 
     async def probe(self, spec: targets.DeviceProbes) -> list[Reading]:
         """One round of a device's probes, each under the limits, never raising."""
-        overall, site = self.schedule.overall, self.schedule.sites[spec.site_id]
-        await overall.acquire()
-        try:
-            await site.acquire()
-            try:
-                readings = await probe_once(spec, self.settings)
-            finally:
-                site.release()
-        finally:
-            overall.release()
+        readings = await self.schedule.run_limited(
+            spec.site_id, lambda: probe_once(spec, self.settings)
+        )
         metrics.observe_readings(readings)
         return readings
 

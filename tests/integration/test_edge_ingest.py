@@ -4,6 +4,8 @@ round fills the history without moving the live state, and bad batches change no
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from fleet.database import Database
-from fleet.probes.models import ProbeResult, StateEvent
+from fleet.probes.models import EdgeNode, ProbeResult, StateEvent
 from tests import factories
 from tests.conftest import auth, make_token, run
 
@@ -178,3 +180,57 @@ def test_heartbeat_is_recorded(client: TestClient[Any], fleet: dict[str, Any]) -
         "/api/v1/edge/heartbeat", json={**beat, "buffered": -1}, headers=fleet["edge"]
     )
     assert bad.status_code in (400, 422)
+
+
+def _edge_line(client: TestClient[Any], code: str, language: str = "en") -> tuple[str, str]:
+    """The reach and the text of a site's edge line on the board."""
+    page = client.get("/", headers={"Accept-Language": language}).text
+    row = page[page.index(f'data-site="{code}"') :]
+    row = row[: row.index("</tr>")]
+    found = re.search(r'data-field="edge" data-reach="(\w+)">([^<]*)<', row)
+    assert found is not None, row
+    return found.group(1), html.unescape(found.group(2))
+
+
+def test_the_board_tells_an_edge_buffering_from_a_dark_one(
+    client: TestClient[Any], fleet: dict[str, Any], db_url: str
+) -> None:
+    code = fleet["site"]["code"]
+    assert _edge_line(client, code) == ("dark", "Dark: the edge poller was never heard")
+    other = client.get("/").text.split(f'data-site="{fleet["other"]["code"]}"')[1]
+    assert 'data-field="edge"' not in other.split("</tr>")[0]  # no edge serves it
+    beat = {"version": "1.0", "buffered": 0, "dropped": 0, "buffer_max_age_s": 3600}
+    assert (
+        client.post("/api/v1/edge/heartbeat", json=beat, headers=fleet["edge"]).status_code == 200
+    )
+    assert _edge_line(client, code) == ("in_touch", "Edge poller in touch")
+
+    def heard(ago: timedelta) -> None:
+        async def go() -> None:
+            db = Database(db_url)
+            try:
+                async with db.session(write=True) as session:
+                    await session.execute(
+                        sa.update(EdgeNode).values(heartbeat_at=datetime.now(UTC) - ago)
+                    )
+                    await session.commit()
+            finally:
+                await db.dispose()
+
+        run(go())
+
+    heard(timedelta(minutes=12, seconds=5))
+    assert _edge_line(client, code) == (
+        "buffering",
+        "Disconnected, edge buffering (last heard 12 min ago)",
+    )
+    reach, text = _edge_line(client, code, "fr")
+    assert (reach, text) == (
+        "buffering",
+        "Déconnecté, le collecteur local garde les mesures (dernier contact il y a 12 min)",
+    )
+    heard(timedelta(hours=2, minutes=1))  # beyond its buffer's hour: what it saw may be lost
+    assert _edge_line(client, code) == (
+        "dark",
+        "Dark: the edge poller is silent (last heard 2 h ago)",
+    )
