@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from pydantic import BaseModel, Field
 
+from fleet.api.body_schemas import ANY_TEXT
 from fleet.api.conditional import IfNoneMatch, not_modified
 from fleet.api.deps import principal_of
 from fleet.api.openapi import problem_responses
@@ -25,6 +26,8 @@ from fleet.probes.types import ProbeStatus
 from fleet.settings import Settings
 
 Whole = Annotated[int, Field(ge=0, le=2**53)]
+#: A reading's value or its name: text without a NUL (every body refuses one)
+ValueText = Annotated[str, Field(pattern=ANY_TEXT)]
 
 
 class EdgeInterface(Strict):
@@ -46,7 +49,7 @@ class EdgeReading(Strict):
     sys_descr: Annotated[str, Field(max_length=200)] | None = None
     firmware_version: Annotated[str, Field(max_length=64)] | None = None
     interfaces: Annotated[list[EdgeInterface], Field(max_length=64)] = []
-    values: Annotated[dict[str, str | int | float], Field(max_length=32)] = {}
+    values: Annotated[dict[ValueText, ValueText | int | float], Field(max_length=32)] = {}
     host_key: Annotated[str, Field(max_length=4000)] | None = None
     http_status: Annotated[int, Field(ge=100, le=599)] | None = None
 
