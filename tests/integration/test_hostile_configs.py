@@ -99,7 +99,9 @@ def test_loader_refuses_hostile_files_quickly(
     started = time.perf_counter()
     with pytest.raises(configs.ConfigError) as caught:
         configs.load(folder)
-    assert time.perf_counter() - started < 1.0
+    # refused in tens of ms alone; a file read whole would take minutes or all memory, so the
+    # bound leaves room for a loaded CI machine (1.08 s was seen there with 1 s)
+    assert time.perf_counter() - started < 3.0
     problem = next(p for p in caught.value.problems if p.file == f"configs/{SITE}")
     assert reason in problem.reason, str(caught.value)
     assert problem.line == line, str(caught.value)
